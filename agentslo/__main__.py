@@ -1,0 +1,5 @@
+"""`python -m agentslo` runs the `agentslo` command."""
+
+from agentslo.cli import main
+
+main()

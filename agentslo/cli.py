@@ -1,0 +1,65 @@
+"""The `agentslo` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from agentslo import __version__
+from agentslo.config import Config, load_config
+from agentslo.errors import AgentSloError, ConfigError
+
+__all__ = ["main"]
+
+_config_option = click.option(
+    "--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML config file (default: $AGENTSLO_CONFIG, else built-in defaults).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="agentslo")
+def main() -> None:
+    """AgentSLO: SLOs, error budgets and spend for LLM agents, from their OpenTelemetry spans."""
+
+
+@main.command()
+@_config_option
+@click.option("--data", type=click.Path(path_type=Path, file_okay=False),
+              help="Embedded store directory [env AGENTSLO_DATA; default var/clickhouse].")
+@click.option("--clickhouse-url", help="Use a ClickHouse server, e.g. http://user@host:8123/agentslo "
+              "[env AGENTSLO_CLICKHOUSE_URL].")
+@click.option("--host", help="Address to listen on [env AGENTSLO_HOST; default 127.0.0.1].")
+@click.option("--http-port", type=int, help="OTLP/HTTP and API port [env AGENTSLO_HTTP_PORT; default 4318].")
+@click.option("--grpc-port", type=int, help="OTLP/gRPC port [env AGENTSLO_GRPC_PORT; default 4317].")
+def serve(config_file: Path | None, **flags: object) -> None:
+    """Run the service: OTLP receivers, API, scheduler."""
+    from agentslo.serve import serve as run
+
+    config = _load_or_exit(config_file, flags)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run(config))
+    except AgentSloError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.argument("config_file", type=click.Path(path_type=Path, dir_okay=False))
+def check(config_file: Path) -> None:
+    """Validate a config file; list every problem and exit 1 if there is any."""
+    config = _load_or_exit(config_file, {}, env={})
+    click.echo(f"{config_file}: ok (storage: {'server' if config.storage.clickhouse_url else 'embedded'})")
+
+
+def _load_or_exit(config_file: Path | None, flags: dict[str, object], env: dict[str, str] | None = None) -> Config:
+    try:
+        return load_config(config_file, env=env, flags=flags)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(1)

@@ -1,0 +1,232 @@
+"""The configuration: one YAML file validated into typed models.
+
+Each setting that `agentslo serve` takes as a flag can also come from an
+`AGENTSLO_*` environment variable; the order is flag, then environment, then
+file, then default. Secrets never sit in the file: it names the environment
+variable that holds them (`storage.password_env`).
+
+Every problem is reported, each naming where the value came from, the path to
+the field and what was expected::
+
+    agentslo.yaml: server.http_port: must be at most 65535
+    AGENTSLO_GRPC_PORT: server.grpc_port: must be a valid integer
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agentslo.errors import ConfigError
+
+__all__ = ["Config", "ServerSpec", "StorageSpec", "RetentionSpec", "OVERRIDABLE", "load_config"]
+
+ENV_PREFIX = "AGENTSLO_"
+
+# Settings that a flag or an environment variable may set: override name -> path
+# in the file. The flag is `--name-with-dashes`, the variable AGENTSLO_NAME.
+OVERRIDABLE: dict[str, tuple[str, ...]] = {
+    "host": ("server", "host"),
+    "http_port": ("server", "http_port"),
+    "grpc_port": ("server", "grpc_port"),
+    "data": ("storage", "data_dir"),
+    "clickhouse_url": ("storage", "clickhouse_url"),
+}
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSpec(_Spec):
+    """Where the service listens. Loopback by default: exposing it is a decision."""
+
+    host: str = "127.0.0.1"
+    # 0 asks the OS for a free port (used by tests and side-by-side instances).
+    http_port: int = Field(default=4318, ge=0, le=65535)
+    grpc_port: int = Field(default=4317, ge=0, le=65535)
+
+
+class StorageSpec(_Spec):
+    """Embedded chDB under `data_dir` unless `clickhouse_url` names a ClickHouse server."""
+
+    data_dir: Path = Path("var/clickhouse")
+    clickhouse_url: str | None = None
+    # Name of the environment variable holding the server password, when the URL has none.
+    password_env: str | None = None
+    database: str = "agentslo"
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _check_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://user@host:8123/agentslo")
+        try:
+            parts.port
+        except ValueError as exc:
+            raise ValueError(f"has an invalid port: {exc}") from None
+        database = parts.path.strip("/")
+        if database and not _IDENTIFIER.match(database):
+            raise ValueError(f"path must name a database (a plain identifier), got {parts.path!r}")
+        return url
+
+    @property
+    def server_database(self) -> str:
+        """The database on the server: the URL's path when it names one, else `database`."""
+        path = urlsplit(self.clickhouse_url or "").path.strip("/")
+        return path or self.database
+
+    @field_validator("database")
+    @classmethod
+    def _check_database(cls, name: str) -> str:
+        if not _IDENTIFIER.match(name):
+            raise ValueError("must be a plain identifier (letters, digits, underscore)")
+        return name
+
+    @field_validator("password_env")
+    @classmethod
+    def _check_env_name(cls, name: str | None) -> str | None:
+        if name is not None and not _IDENTIFIER.match(name):
+            raise ValueError("must be the name of an environment variable, not its value")
+        return name
+
+
+class RetentionSpec(_Spec):
+    """How long raw spans are kept; older day-partitions are dropped whole."""
+
+    traces_days: int = Field(default=30, ge=1, le=3650)
+
+
+class Config(_Spec):
+    """The whole configuration file, version 1."""
+
+    version: Literal[1] = 1
+    server: ServerSpec = ServerSpec()
+    storage: StorageSpec = StorageSpec()
+    retention: RetentionSpec = RetentionSpec()
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read `path` (or $AGENTSLO_CONFIG, or nothing), apply environment and flags, validate.
+
+    Raises ConfigError listing every problem found.
+    """
+    env = os.environ if env is None else env
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = Path(env[ENV_PREFIX + "CONFIG"])
+    source = path.name if path is not None else "config"
+    data = _read_yaml(path) if path is not None else {}
+    origins: dict[tuple[str, ...], str] = {}
+    for name, field_path in OVERRIDABLE.items():
+        var = ENV_PREFIX + name.upper()
+        if env.get(var):
+            _set_path(data, field_path, env[var])
+            origins[field_path] = var
+    for name, value in (flags or {}).items():
+        if value is not None:
+            _set_path(data, OVERRIDABLE[name], value)
+            origins[OVERRIDABLE[name]] = "--" + name.replace("_", "-")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_describe(err, source, origins) for err in exc.errors()]) from None
+    _check_secrets(config, source, origins)
+    return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: is not UTF-8 text"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark else path.name
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path.name}: must be a mapping of sections (server, storage, ...), got {type(data).__name__}"])
+    return data
+
+
+def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = data
+    for key in path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _format_path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(err: Any, source: str, origins: Mapping[tuple[str, ...], str]) -> str:
+    loc = tuple(err["loc"])
+    where = origins.get(tuple(str(p) for p in loc), source)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        message = "unknown field"
+        known = _known_fields(loc[:-1])
+        if known:
+            message += f" (expected one of: {', '.join(known)})"
+    elif kind == "literal_error":
+        message = "must be " + err["ctx"]["expected"]
+    elif kind == "value_error":
+        message = str(err["ctx"]["error"])
+    else:
+        message = _lower_first(err["msg"]).replace("input should be", "must be")
+    return f"{where}: {_format_path(loc)}: {message}"
+
+
+def _known_fields(loc: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in loc:
+        annotation = model.model_fields.get(str(part))
+        if annotation is None or not isinstance(annotation.annotation, type) or not issubclass(annotation.annotation, BaseModel):
+            return []
+        model = annotation.annotation
+    return list(model.model_fields)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _check_secrets(config: Config, source: str, origins: Mapping[tuple[str, ...], str]) -> None:
+    url = config.storage.clickhouse_url
+    path = ("storage", "clickhouse_url")
+    if url and urlsplit(url).password and path not in origins:
+        raise ConfigError(
+            [f"{source}: storage.clickhouse_url: must not contain a password; "
+             "name the variable that holds it in storage.password_env"]
+        )

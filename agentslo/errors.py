@@ -1,0 +1,35 @@
+"""Errors raised by AgentSLO.
+
+    AgentSloError
+     +-- ConfigError          the config file, an environment variable or a flag is invalid
+     +-- StorageError         ClickHouse refused or failed a statement
+          +-- StorageUnavailable   ClickHouse cannot be reached or is overloaded: retry later
+
+Callers act differently on each: a ConfigError stops start-up with its list of
+problems, StorageUnavailable turns into 503 + Retry-After at the receivers, any
+other StorageError is a bug or a schema problem and is reported as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class AgentSloError(Exception):
+    """Base of every error AgentSLO raises on purpose."""
+
+
+class ConfigError(AgentSloError):
+    """Invalid configuration; `problems` lists every one, each naming source, path and expectation."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class StorageError(AgentSloError):
+    """ClickHouse rejected or failed a statement."""
+
+
+class StorageUnavailable(StorageError):
+    """ClickHouse cannot be reached or answered that it is overloaded; the operation may be retried."""

@@ -1,0 +1,56 @@
+"""The HTTP app on the OTLP/HTTP port: health, readiness, metrics, and the API.
+
+Served with an OpenAPI description at /openapi.json (browsable at /docs).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
+
+from agentslo import __version__
+from agentslo.service import Service
+
+__all__ = ["create_app"]
+
+
+class Health(BaseModel):
+    """Answer of /healthz and /readyz."""
+
+    status: str
+    detail: str = ""
+
+
+def create_app(service: Service) -> FastAPI:
+    """The FastAPI app serving `service`."""
+    app = FastAPI(
+        title="AgentSLO",
+        version=__version__,
+        description="SLOs, error budgets and spend for LLM agents, from their OpenTelemetry spans.",
+    )
+
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    async def healthz() -> Health:
+        """Alive: the process serves requests. Says nothing about storage."""
+        return Health(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "storage unreachable or migrations pending"}},
+        tags=["operations"],
+    )
+    async def readyz() -> Response:
+        """Ready: storage answers and the schema is migrated, so writes will be stored."""
+        ready, detail = await service.readiness()
+        body = Health(status="ready" if ready else "not ready", detail=detail)
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+    @app.get("/metrics", response_class=Response, tags=["operations"])
+    async def metrics() -> Response:
+        """Our own metrics in the Prometheus text format."""
+        return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,38 @@
+"""Our own Prometheus metrics, in one registry per service instance.
+
+A registry per instance (not the global default) keeps tests that start
+several services in one process apart.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Gauge, Info, generate_latest
+from prometheus_client import PlatformCollector, ProcessCollector
+
+from agentslo import __version__
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """The metrics AgentSLO exports at /metrics."""
+
+    def __init__(self, *, storage_backend: str) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # process_resident_memory_bytes and friends
+        PlatformCollector(registry=self.registry)
+        Info("agentslo_build", "AgentSLO version and storage backend.", registry=self.registry).info(
+            {"version": __version__, "storage": storage_backend}
+        )
+        self.storage_ready = Gauge(
+            "agentslo_storage_ready",
+            "1 when storage answered the last readiness check and migrations are done, else 0.",
+            registry=self.registry,
+        )
+        self.schema_version = Gauge(
+            "agentslo_schema_version", "Highest schema migration applied.", registry=self.registry
+        )
+
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,79 @@
+"""The running service: its parts and their start-up and shutdown order.
+
+`agentslo serve` builds one `Service`; the HTTP app, and later the gRPC
+receiver and the scheduler, read from it. Storage calls block, so they run in
+worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+
+from agentslo.config import Config
+from agentslo.errors import StorageError, StorageUnavailable
+from agentslo.metrics import Metrics
+from agentslo.storage import SCHEMA, Storage, apply_retention, migrate
+
+__all__ = ["Service"]
+
+log = logging.getLogger("agentslo")
+
+
+class Service:
+    """Config, storage and metrics of one running AgentSLO, and whether it is ready."""
+
+    def __init__(self, config: Config, storage: Storage) -> None:
+        self.config = config
+        self.storage = storage
+        self.metrics = Metrics(storage_backend="server" if config.storage.clickhouse_url else "embedded")
+        self.schema_ready = False
+        self.stopping = asyncio.Event()
+
+    async def prepare_schema(self) -> None:
+        """Run migrations and apply retention, retrying while storage is unavailable.
+
+        The backoff sleeps on the shutdown event, so a SIGTERM during an outage
+        ends the wait at once.
+        """
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(StorageUnavailable),
+            wait=wait_exponential_jitter(initial=0.5, max=30),
+            sleep=self._sleep_unless_stopping,
+            before_sleep=lambda state: log.warning(
+                "storage unavailable, retrying migrations: %s", state.outcome.exception()
+            ),
+        )
+        async for attempt in retrying:
+            with attempt:
+                if self.stopping.is_set():
+                    return
+                applied = await asyncio.to_thread(migrate, self.storage)
+                await asyncio.to_thread(
+                    apply_retention, self.storage, traces_days=self.config.retention.traces_days
+                )
+        if applied:
+            log.info("schema migrated to version %d", applied[-1])
+        self.metrics.schema_version.set(max(m.version for m in SCHEMA))
+        self.schema_ready = True
+
+    async def readiness(self) -> tuple[bool, str]:
+        """Whether the service can take writes: storage answers and migrations are done."""
+        if not self.schema_ready:
+            self.metrics.storage_ready.set(0)
+            return False, "migrations not done yet"
+        try:
+            await asyncio.to_thread(self.storage.ping)
+        except StorageError as exc:
+            self.metrics.storage_ready.set(0)
+            return False, f"storage unavailable: {exc}"
+        self.metrics.storage_ready.set(1)
+        return True, "ready"
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            return

@@ -1,0 +1,24 @@
+"""ClickHouse access: the only package that talks to the database.
+
+Example::
+
+    storage = open_storage(config.storage)
+    migrate(storage)
+    storage.query("SELECT count() FROM otel_traces").scalar()
+"""
+
+from agentslo.storage._migrations import SCHEMA, Migration, apply_retention, migrate
+from agentslo.storage._storage import QueryResult, Storage, open_storage
+from agentslo.storage._tables import MIGRATIONS, TRACES
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA",
+    "TRACES",
+    "Migration",
+    "QueryResult",
+    "Storage",
+    "apply_retention",
+    "migrate",
+    "open_storage",
+]

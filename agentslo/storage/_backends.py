@@ -1,0 +1,220 @@
+"""The two ways to reach ClickHouse: chDB in-process, or a server over HTTP.
+
+A backend runs one statement and returns the raw bytes of its answer; the
+`Storage` above it owns the dialect, the formats and the parsing, so both
+backends see exactly the same SQL. Driver errors become our StorageError tree
+here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+from urllib.parse import unquote, urlsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver import exceptions as ch_errors
+
+from agentslo.errors import StorageError, StorageUnavailable
+
+# Settings every query runs with, on both backends, so that answers parse alike.
+QUERY_SETTINGS: dict[str, Any] = {
+    "output_format_json_quote_64bit_integers": 0,
+    "output_format_json_quote_denormals": 0,
+    "date_time_input_format": "best_effort",
+}
+
+# ClickHouse error codes that mean "overloaded or unreachable, try again later"
+# rather than "this statement is wrong" (ClickHouse src/Common/ErrorCodes.cpp).
+_RETRYABLE_CODES = frozenset({
+    159,  # TIMEOUT_EXCEEDED
+    202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+    209,  # SOCKET_TIMEOUT
+    210,  # NETWORK_ERROR
+    241,  # MEMORY_LIMIT_EXCEEDED
+    252,  # TOO_MANY_PARTS
+    242,  # TABLE_IS_READ_ONLY (replica lost its keeper session)
+})
+_CODE = re.compile(r"Code: (\d+)\.")
+
+
+class Backend(Protocol):
+    """Runs statements on one ClickHouse, in the given database."""
+
+    def query(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes: ...
+    def insert(self, table: str, body: bytes, fmt: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def classify(message: str) -> StorageError:
+    """The StorageError subclass for an engine error message."""
+    match = _CODE.search(message)
+    if match and int(match.group(1)) in _RETRYABLE_CODES:
+        return StorageUnavailable(message)
+    return StorageError(message)
+
+
+class ChdbBackend:
+    """chDB, the ClickHouse engine in this process, with its data in one directory.
+
+    The directory belongs to one process at a time: a second one gets a clear
+    error instead of two engines writing the same parts.
+    """
+
+    def __init__(self, data_dir: Path, database: str) -> None:
+        from chdb import session  # imported here: the engine is large and only this backend needs it
+
+        self.data_dir = data_dir.resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _acquire_directory(self.data_dir)
+        try:
+            self._session = session.Session(str(self.data_dir))
+            self._run(f"CREATE DATABASE IF NOT EXISTS {database}", {}, "TabSeparated")
+            self._run(f"USE {database}", {}, "TabSeparated")
+            for name, value in QUERY_SETTINGS.items():
+                self._run(f"SET {name} = {value!r}", {}, "TabSeparated")
+        except BaseException:
+            _release_directory(self.data_dir)
+            raise
+
+    def query(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
+        return self._run(sql, params, fmt)
+
+    def insert(self, table: str, body: bytes, fmt: str) -> None:
+        try:
+            inserter = self._session.send_insert(f"INSERT INTO {table}", fmt)
+            inserter.append(body)
+            inserter.finish()
+        except RuntimeError as exc:
+            raise classify(str(exc)) from exc
+
+    def close(self) -> None:
+        self._session.close()
+        _release_directory(self.data_dir)
+
+    def _run(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
+        try:
+            result = self._session.query(sql, fmt, params=dict(params) or None)
+        except RuntimeError as exc:  # chdb.ChdbError is a RuntimeError
+            raise classify(str(exc)) from exc
+        return result.bytes()
+
+
+# Data directories this process holds, with how many backends use each: chDB runs
+# one engine per process, so several Storage objects (one per database) may
+# share a directory here, while another process is kept out by the file lock.
+_held_directories: dict[Path, tuple[TextIO, int]] = {}
+_held_lock = threading.Lock()
+
+
+def _acquire_directory(data_dir: Path) -> None:
+    with _held_lock:
+        if data_dir in _held_directories:
+            handle, users = _held_directories[data_dir]
+            _held_directories[data_dir] = (handle, users + 1)
+            return
+        if _held_directories:
+            other = next(iter(_held_directories))
+            raise StorageError(
+                f"cannot open {data_dir}: this process already runs the embedded engine on {other}, "
+                "and chDB runs one data directory per process"
+            )
+        handle = open(data_dir / ".agentslo.lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise StorageError(
+                f"data directory {data_dir} is in use by another process (pid {owner}); "
+                "an embedded store belongs to one process: stop it, or use another --data directory"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        _held_directories[data_dir] = (handle, 1)
+
+
+def _release_directory(data_dir: Path) -> None:
+    with _held_lock:
+        handle, users = _held_directories.pop(data_dir)
+        if users > 1:
+            _held_directories[data_dir] = (handle, users - 1)
+        else:
+            handle.close()
+
+
+class HttpBackend:
+    """A ClickHouse server reached with clickhouse-connect over HTTP(S).
+
+    The client is created on first use and again after a failed connection,
+    so that the service starts (and reports not-ready) while the server is down.
+    """
+
+    connect_timeout_s = 5
+    send_receive_timeout_s = 60
+
+    def __init__(self, url: str, database: str, *, password: str | None = None) -> None:
+        parts = urlsplit(url)
+        self._options: dict[str, Any] = {
+            "host": parts.hostname,
+            "port": parts.port or (8443 if parts.scheme == "https" else 8123),
+            "username": unquote(parts.username) if parts.username else "default",
+            "password": password if password is not None else unquote(parts.password or ""),
+            "secure": parts.scheme == "https",
+            "database": "default",
+            "connect_timeout": self.connect_timeout_s,
+            "send_receive_timeout": self.send_receive_timeout_s,
+            # Several threads share the client: a server session would serialise them.
+            "autogenerate_session_id": False,
+            "settings": dict(QUERY_SETTINGS),
+        }
+        self._database = database
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def query(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
+        client = self._connected()
+        with _converted():
+            return client.raw_query(sql, parameters=dict(params) or None, fmt=fmt)
+
+    def insert(self, table: str, body: bytes, fmt: str) -> None:
+        client = self._connected()
+        with _converted():
+            client.raw_insert(table, insert_block=body, fmt=fmt)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def _connected(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                with _converted():
+                    client = clickhouse_connect.get_client(**self._options)
+                    client.command(f"CREATE DATABASE IF NOT EXISTS {self._database}")
+                client.database = self._database
+                self._client = client
+            return self._client
+
+
+@contextmanager
+def _converted() -> Iterator[None]:
+    """Turn clickhouse-connect errors into our StorageError tree."""
+    try:
+        yield
+    except ch_errors.OperationalError as exc:  # refused, timed out, or 429/503 after its retries
+        raise StorageUnavailable(f"ClickHouse server unavailable: {exc}") from exc
+    except ch_errors.Error as exc:
+        code = getattr(exc, "code", None)
+        if code in _RETRYABLE_CODES:
+            raise StorageUnavailable(str(exc)) from exc
+        raise classify(str(exc)) from exc

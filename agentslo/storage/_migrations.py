@@ -1,0 +1,141 @@
+"""Versioned schema migrations, run at start-up.
+
+Each migration runs once per database and is recorded in the migrations table;
+its statements are idempotent too (IF NOT EXISTS), so replicas starting
+together, or a run interrupted half-way, converge on the same schema.
+Migrations are append-only: a released one is never edited, a change is a new
+version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agentslo.storage._storage import Storage
+from agentslo.storage._tables import MIGRATIONS, TRACES
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema version: the statements that take the previous version to this one."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+# Columns, codecs and indexes of the OpenTelemetry Collector ClickHouse exporter's
+# traces table (exporter/clickhouseexporter, internal/sqltemplates/traces_table.sql),
+# so that Grafana's ClickHouse plugin trace view and users' SQL read it unchanged;
+# then AgentSLO's typed LLM columns, filled at ingest (DESIGN.md, Tables).
+# ReplacingMergeTree keyed down to the span: an OTLP client that retries after a
+# lost response sends the same span again, and merges must keep it once.
+_TRACES_V1 = f"""
+CREATE TABLE IF NOT EXISTS {TRACES} (
+    Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ParentSpanId String CODEC(ZSTD(1)),
+    TraceState String CODEC(ZSTD(1)),
+    SpanName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion String CODEC(ZSTD(1)),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    Duration UInt64 CODEC(ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+    StatusMessage String CODEC(ZSTD(1)),
+    Events Nested (
+        Timestamp DateTime64(9),
+        Name LowCardinality(String),
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    Links Nested (
+        TraceId String,
+        SpanId String,
+        TraceState String,
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    GenAiOperation LowCardinality(String) CODEC(ZSTD(1)),
+    GenAiProvider LowCardinality(String) CODEC(ZSTD(1)),
+    RequestModel LowCardinality(String) CODEC(ZSTD(1)),
+    ResponseModel LowCardinality(String) CODEC(ZSTD(1)),
+    InputTokens UInt64 CODEC(T64, ZSTD(1)),
+    OutputTokens UInt64 CODEC(T64, ZSTD(1)),
+    CacheReadTokens UInt64 CODEC(T64, ZSTD(1)),
+    CacheWriteTokens UInt64 CODEC(T64, ZSTD(1)),
+    CostUsd Float64 CODEC(Gorilla, ZSTD(1)),
+    CostSource LowCardinality(String) CODEC(ZSTD(1)),
+    ErrorType LowCardinality(String) CODEC(ZSTD(1)),
+    UserId String CODEC(ZSTD(1)),
+    Tenant LowCardinality(String) CODEC(ZSTD(1)),
+    AgentName LowCardinality(String) CODEC(ZSTD(1)),
+    TaskType LowCardinality(String) CODEC(ZSTD(1)),
+    Feature LowCardinality(String) CODEC(ZSTD(1)),
+    FallbackSource LowCardinality(String) CODEC(ZSTD(1)),
+    Degraded UInt8 CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_duration Duration TYPE minmax GRANULARITY 1
+) ENGINE = ReplacingMergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), TraceId, SpanId)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+"""
+
+MIGRATIONS_TABLE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
+    version UInt32,
+    description String,
+    applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = ReplacingMergeTree ORDER BY version
+"""
+
+SCHEMA: tuple[Migration, ...] = (
+    Migration(1, "otel_traces: Collector exporter columns plus typed LLM columns", (_TRACES_V1,)),
+)
+
+
+def applied_versions(storage: Storage) -> set[int]:
+    """Schema versions already applied to the storage's database."""
+    storage.command(MIGRATIONS_TABLE_DDL)
+    return {row[0] for row in storage.query(f"SELECT DISTINCT version FROM {MIGRATIONS}").rows}
+
+
+def migrate(storage: Storage, *, schema: tuple[Migration, ...] = SCHEMA) -> list[int]:
+    """Apply the migrations not yet applied, in order; return the versions applied now."""
+    done = applied_versions(storage)
+    applied: list[int] = []
+    for migration in sorted(schema, key=lambda m: m.version):
+        if migration.version in done:
+            continue
+        for statement in migration.statements:
+            storage.command(statement)
+        storage.command(
+            f"INSERT INTO {MIGRATIONS} (version, description) VALUES ({{version:UInt32}}, {{description:String}})",
+            {"version": migration.version, "description": migration.description},
+        )
+        applied.append(migration.version)
+    return applied
+
+
+def apply_retention(storage: Storage, *, traces_days: int) -> bool:
+    """Set the raw-span TTL to `traces_days` unless already so; return whether it changed.
+
+    Day partitions and ttl_only_drop_parts make expiry drop whole parts rather
+    than rewrite them.
+    """
+    expression = f"toDateTime(Timestamp) + toIntervalDay({int(traces_days)})"
+    engine = storage.query(
+        "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = {name:String}",
+        {"name": TRACES},
+    ).scalar()
+    if f"TTL {expression} " in engine + " ":
+        return False
+    storage.command(f"ALTER TABLE {TRACES} MODIFY TTL {expression}")
+    return True

@@ -1,0 +1,123 @@
+"""`Storage`: the one place AgentSLO talks to ClickHouse.
+
+The same SQL runs on both backends. Values never enter SQL text: they travel
+as ClickHouse query parameters (`{name:Type}` placeholders), which chDB and
+the HTTP interface both bind server-side.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+
+from agentslo.config import StorageSpec
+from agentslo.errors import ConfigError, StorageError
+from agentslo.storage._backends import Backend, ChdbBackend, HttpBackend
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Column names and rows of a SELECT, values as JSON gives them (numbers stay numbers)."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """The rows as dicts keyed by column name."""
+        return [dict(zip(self.columns, row)) for row in self.rows]
+
+    def scalar(self) -> Any:
+        """The single value of a one-row, one-column answer."""
+        if len(self.rows) != 1 or len(self.columns) != 1:
+            raise StorageError(f"expected one value, got {len(self.rows)} rows of {len(self.columns)} columns")
+        return self.rows[0][0]
+
+
+class Storage:
+    """Runs statements on the configured ClickHouse, embedded or server.
+
+    Example::
+
+        storage = open_storage(config.storage)
+        storage.query("SELECT count() FROM otel_traces WHERE ServiceName = {service:String}",
+                      {"service": "checkout-agent"}).scalar()
+    """
+
+    def __init__(self, backend: Backend, *, database: str, description: str) -> None:
+        self._backend = backend
+        self.database = database
+        self.description = description
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns nothing (DDL, ALTER, INSERT ... SELECT)."""
+        self._backend.query(sql, _bindable(params), "TabSeparated")
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run a SELECT and return its rows."""
+        raw = self._backend.query(sql, _bindable(params), "JSONCompact")
+        try:
+            answer = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise StorageError(f"unreadable answer from ClickHouse: {raw[:200]!r}") from exc
+        columns = tuple(column["name"] for column in answer["meta"])
+        return QueryResult(columns, [tuple(row) for row in answer["data"]])
+
+    def insert_json_rows(self, table: str, body: bytes) -> None:
+        """Insert rows serialised as JSONEachRow (one JSON object per line) into `table`."""
+        self._backend.insert(table, body, "JSONEachRow")
+
+    def ping(self) -> None:
+        """Raise StorageUnavailable unless ClickHouse answers a trivial query."""
+        self.query("SELECT 1")
+
+    def close(self) -> None:
+        """Release the engine or the connection pool (and the data directory lock)."""
+        self._backend.close()
+
+
+def _bindable(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Parameters in the text form both backends bind the same way."""
+    if not params:
+        return {}
+    return {name: _text(value) for name, value in params.items()}
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        # DateTime64 parameters parse 'YYYY-MM-DD hh:mm:ss.ffffff' on both backends; always UTC.
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def open_storage(spec: StorageSpec, *, env: Mapping[str, str] | None = None) -> Storage:
+    """Open the store the config names: the ClickHouse server at its URL, else chDB in `data_dir`."""
+    env = os.environ if env is None else env
+    if spec.clickhouse_url:
+        password = None
+        if spec.password_env:
+            if spec.password_env not in env:
+                raise ConfigError([f"storage.password_env: environment variable {spec.password_env} is not set"])
+            password = env[spec.password_env]
+        backend: Backend = HttpBackend(spec.clickhouse_url, spec.database, password=password)
+        where = f"ClickHouse server {_redacted(spec.clickhouse_url)}"
+    else:
+        backend = ChdbBackend(spec.data_dir, spec.database)
+        where = f"embedded chDB in {spec.data_dir}"
+    return Storage(backend, database=spec.database, description=f"{where}, database {spec.database}")
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+

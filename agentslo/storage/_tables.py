@@ -1,0 +1,8 @@
+"""Table names: the contract that Grafana panels and users' SQL read.
+
+Every other module names tables through these constants; queries use them
+unqualified because each connection's current database is the configured one.
+"""
+
+TRACES = "otel_traces"
+MIGRATIONS = "agentslo_schema_migrations"

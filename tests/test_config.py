@@ -1,0 +1,107 @@
+"""The config file: defaults, precedence of flags and environment, and error messages."""
+
+from pathlib import Path
+
+import pytest
+
+from agentslo.config import load_config
+from agentslo.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "agentslo.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_no_file_gives_the_documented_defaults() -> None:
+    config = load_config(None, env={})
+    assert (config.server.host, config.server.http_port, config.server.grpc_port) == ("127.0.0.1", 4318, 4317)
+    assert config.storage.data_dir == Path("var/clickhouse")
+    assert config.storage.clickhouse_url is None
+    assert config.retention.traces_days == 30
+
+
+def test_flag_beats_environment_beats_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "server:\n  http_port: 5000\n  grpc_port: 5001\n  host: 0.0.0.0\n")
+    config = load_config(
+        path,
+        env={"AGENTSLO_HTTP_PORT": "6000", "AGENTSLO_GRPC_PORT": "6001"},
+        flags={"http_port": 7000, "grpc_port": None},
+    )
+    assert (config.server.http_port, config.server.grpc_port, config.server.host) == (7000, 6001, "0.0.0.0")
+
+
+def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "retention:\n  traces_days: 7\n")
+    assert load_config(None, env={"AGENTSLO_CONFIG": str(path)}).retention.traces_days == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "problems"),
+    [
+        pytest.param(
+            "server:\n  http_port: 99999\n", {},
+            ["agentslo.yaml: server.http_port: must be less than or equal to 65535"],
+            id="a port out of range names the field",
+        ),
+        pytest.param(
+            "server:\n  htp_port: 80\n", {},
+            ["agentslo.yaml: server.htp_port: unknown field (expected one of: host, http_port, grpc_port)"],
+            id="a misspelt field is reported with the known ones",
+        ),
+        pytest.param(
+            "", {"AGENTSLO_GRPC_PORT": "abc"},
+            ["AGENTSLO_GRPC_PORT: server.grpc_port: must be a valid integer, unable to parse string as an integer"],
+            id="a bad environment variable is named as the source",
+        ),
+        pytest.param(
+            "version: 2\nretention:\n  traces_days: 0\nstorage:\n  clickhouse_url: ftp://x\n", {},
+            [
+                "agentslo.yaml: version: must be 1",
+                "agentslo.yaml: storage.clickhouse_url: must be an http:// or https:// URL with a host, "
+                "e.g. http://user@host:8123/agentslo",
+                "agentslo.yaml: retention.traces_days: must be greater than or equal to 1",
+            ],
+            id="every problem is listed not only the first",
+        ),
+        pytest.param(
+            "storage:\n  clickhouse_url: http://u:hunter2@db:8123/x\n", {},
+            ["agentslo.yaml: storage.clickhouse_url: must not contain a password; "
+             "name the variable that holds it in storage.password_env"],
+            id="a password written in the file is refused",
+        ),
+        pytest.param(
+            "storage:\n  database: 'a; DROP'\n", {},
+            ["agentslo.yaml: storage.database: must be a plain identifier (letters, digits, underscore)"],
+            id="a database name that is not an identifier is refused",
+        ),
+        pytest.param(
+            "server: [1, 2\n", {},
+            ["agentslo.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>'"],
+            id="broken YAML names the line",
+        ),
+        pytest.param(
+            "- just a list\n", {},
+            ["agentslo.yaml: must be a mapping of sections (server, storage, ...), got list"],
+            id="a file that is not a mapping",
+        ),
+    ],
+)
+def test_invalid_config_lists_each_problem_with_source_and_path(
+    tmp_path: Path, text: str, env: dict[str, str], problems: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), env=env)
+    assert caught.value.problems == problems
+
+
+def test_password_may_come_from_the_environment_url(tmp_path: Path) -> None:
+    url = "http://u:hunter2@db:8123/x"
+    config = load_config(None, env={"AGENTSLO_CLICKHOUSE_URL": url})
+    assert config.storage.clickhouse_url == url
+
+
+def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nope.yaml: cannot read: No such file or directory"):
+        load_config(tmp_path / "nope.yaml", env={})
