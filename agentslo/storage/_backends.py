@@ -47,6 +47,7 @@ _CODE = re.compile(r"Code: (\d+)\.")
 class Backend(Protocol):
     """Runs statements on one ClickHouse, in the given database."""
 
+    def command(self, sql: str, params: Mapping[str, Any]) -> None: ...
     def query(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes: ...
     def insert(self, table: str, body: bytes, fmt: str) -> None: ...
     def close(self) -> None: ...
@@ -82,6 +83,9 @@ class ChdbBackend:
         except BaseException:
             _release_directory(self.data_dir)
             raise
+
+    def command(self, sql: str, params: Mapping[str, Any]) -> None:
+        self._run(sql, params, "TabSeparated")
 
     def query(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
         return self._run(sql, params, fmt)
@@ -180,6 +184,11 @@ class HttpBackend:
         self._database = database
         self._client: Any = None
         self._lock = threading.Lock()
+
+    def command(self, sql: str, params: Mapping[str, Any]) -> None:
+        client = self._connected()
+        with _converted():
+            client.command(sql, parameters=dict(params) or None)
 
     def query(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
         client = self._connected()

@@ -56,7 +56,7 @@ class Storage:
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement that returns nothing (DDL, ALTER, INSERT ... SELECT)."""
-        self._backend.query(sql, _bindable(params), "TabSeparated")
+        self._backend.command(sql, _bindable(params))
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Run a SELECT and return its rows."""
@@ -106,12 +106,14 @@ def open_storage(spec: StorageSpec, *, env: Mapping[str, str] | None = None) -> 
             if spec.password_env not in env:
                 raise ConfigError([f"storage.password_env: environment variable {spec.password_env} is not set"])
             password = env[spec.password_env]
-        backend: Backend = HttpBackend(spec.clickhouse_url, spec.database, password=password)
+        database = spec.server_database
+        backend: Backend = HttpBackend(spec.clickhouse_url, database, password=password)
         where = f"ClickHouse server {_redacted(spec.clickhouse_url)}"
     else:
-        backend = ChdbBackend(spec.data_dir, spec.database)
+        database = spec.database
+        backend = ChdbBackend(spec.data_dir, database)
         where = f"embedded chDB in {spec.data_dir}"
-    return Storage(backend, database=spec.database, description=f"{where}, database {spec.database}")
+    return Storage(backend, database=database, description=f"{where}, database {database}")
 
 
 def _redacted(url: str) -> str:
