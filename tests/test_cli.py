@@ -1,0 +1,41 @@
+"""`agentslo check`: the installed command validates a config file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+AGENTSLO = str(Path(sys.executable).parent / "agentslo")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([AGENTSLO, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_check_accepts_a_valid_file(tmp_path: Path) -> None:
+    path = tmp_path / "agentslo.yaml"
+    path.write_text("version: 1\nserver:\n  http_port: 4318\n")
+    result = run("check", str(path))
+    assert (result.returncode, result.stdout) == (0, f"{path}: ok (storage: embedded)\n")
+
+
+def test_check_names_every_bad_field_and_exits_1(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("server:\n  http_port: -1\nstorage:\n  databse: x\n")
+    result = run("check", str(path))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: broken.yaml: server.http_port: must be greater than or equal to 0",
+        "error: broken.yaml: storage.databse: unknown field "
+        "(expected one of: data_dir, clickhouse_url, password_env, database)",
+    ]
+
+
+def test_check_ignores_the_environment_so_it_judges_the_file_alone(tmp_path: Path) -> None:
+    path = tmp_path / "agentslo.yaml"
+    path.write_text("server:\n  http_port: 70000\n")
+    result = subprocess.run([AGENTSLO, "check", str(path)], capture_output=True, text=True, timeout=60,
+                            env={"AGENTSLO_HTTP_PORT": "80", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert "server.http_port: must be less than or equal to 65535" in result.stderr

@@ -1,0 +1,123 @@
+"""`agentslo serve` as users run it: a real process, real ports, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import SERVER_PASSWORD, SERVER_USER
+from tests.support.clickhouse_http import ClickHouseHttpServer
+
+START_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Served:
+    """A running `agentslo serve` process and its base URL."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        self.process = process
+        self.url = url
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=10)
+
+    def wait_until(self, path: str, status: int) -> httpx.Response:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            assert self.process.poll() is None, f"server exited: {self.process.communicate()[1]}"
+            try:
+                response = self.get(path)
+                if response.status_code == status:
+                    return response
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"{path} never answered {status}"
+            time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        self.process.send_signal(sig)
+        _, stderr = self.process.communicate(timeout=30)
+        return self.process.returncode, stderr
+
+
+def start(*args: str, env: dict[str, str] | None = None) -> Served:
+    port = free_port()
+    command = [sys.executable, "-m", "agentslo", "serve", "--http-port", str(port),
+               "--grpc-port", str(free_port()), *args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
+    return Served(process, f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[Served]:
+    served = start("--data", str(tmp_path / "data"))
+    yield served
+    if served.process.poll() is None:
+        served.stop(signal.SIGKILL)
+
+
+def test_embedded_service_becomes_ready_and_reports_health(embedded: Served) -> None:
+    assert embedded.wait_until("/readyz", 200).json() == {"status": "ready", "detail": "ready"}
+    assert embedded.get("/healthz").json() == {"status": "ok", "detail": ""}
+    metrics = embedded.get("/metrics").text
+    assert "agentslo_storage_ready 1.0" in metrics
+    assert 'agentslo_build_info{storage="embedded",version="0.1.0"} 1.0' in metrics
+    assert "process_resident_memory_bytes" in metrics
+    paths = embedded.get("/openapi.json").json()["paths"]
+    assert {"/healthz", "/readyz", "/metrics"} <= set(paths)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_signal_shuts_down_cleanly_with_exit_code_0(embedded: Served, sig: int) -> None:
+    embedded.wait_until("/readyz", 200)
+    code, stderr = embedded.stop(sig)
+    assert code == 0, stderr
+    assert "agentslo: stopped" in stderr
+
+
+def test_a_second_process_on_the_same_data_directory_is_refused(embedded: Served, tmp_path: Path) -> None:
+    embedded.wait_until("/readyz", 200)
+    second = start("--data", str(tmp_path / "data"))
+    _, stderr = second.process.communicate(timeout=60)
+    assert second.process.returncode == 1
+    assert f"data directory {tmp_path / 'data'} is in use by another process (pid {embedded.process.pid})" in stderr
+
+
+def test_server_backend_is_ready_only_while_clickhouse_answers(clickhouse_server: ClickHouseHttpServer) -> None:
+    clickhouse_server.set_unavailable(True)
+    served = start(env={
+        "AGENTSLO_CLICKHOUSE_URL": f"http://{SERVER_USER}:{SERVER_PASSWORD}@127.0.0.1:{clickhouse_server.port}/x",
+    })
+    try:
+        not_ready = served.wait_until("/readyz", 503).json()
+        assert not_ready == {"status": "not ready", "detail": "migrations not done yet"}
+        clickhouse_server.set_unavailable(False)
+        served.wait_until("/readyz", 200)
+        assert 'agentslo_build_info{storage="server"' in served.get("/metrics").text
+        clickhouse_server.set_unavailable(True)
+        detail = served.wait_until("/readyz", 503).json()["detail"]
+        assert detail.startswith("storage unavailable: ClickHouse server unavailable")
+        clickhouse_server.set_unavailable(False)
+        served.wait_until("/readyz", 200)
+        code, stderr = served.stop()
+        assert code == 0, stderr
+    finally:
+        clickhouse_server.set_unavailable(False)
+        if served.process.poll() is None:
+            served.stop(signal.SIGKILL)
