@@ -25,8 +25,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentslo.errors import ConfigError
+from collector import DimensionAliases, ModelPrice, parse_price_entries
 
-__all__ = ["Config", "ServerSpec", "StorageSpec", "RetentionSpec", "OVERRIDABLE", "load_config"]
+__all__ = [
+    "OVERRIDABLE",
+    "AttributesSpec",
+    "Config",
+    "IngestSpec",
+    "PricingSpec",
+    "RetentionSpec",
+    "ServerSpec",
+    "StorageSpec",
+    "load_config",
+]
 
 ENV_PREFIX = "AGENTSLO_"
 
@@ -109,6 +120,49 @@ class RetentionSpec(_Spec):
     traces_days: int = Field(default=30, ge=1, le=3650)
 
 
+_MIB = 1024 * 1024
+
+
+class IngestSpec(_Spec):
+    """Limits and content policy of the OTLP receivers."""
+
+    # OTLP/HTTP body as sent, and after gzip; gRPC messages are bound by the latter.
+    max_body_bytes: int = Field(default=16 * _MIB, ge=1024)
+    max_decompressed_bytes: int = Field(default=64 * _MIB, ge=1024)
+    # Prompt and completion texts are dropped unless asked for: they are large and often personal.
+    capture_content: bool = False
+    # Longer attribute values are truncated, not refused.
+    max_attribute_length: int = Field(default=8192, ge=16)
+    # Group commit: most spans per insert, and most spans waiting before 503s start.
+    max_batch_spans: int = Field(default=100_000, ge=1)
+    max_pending_spans: int = Field(default=400_000, ge=1)
+
+
+_DEFAULT_DIMENSIONS = DimensionAliases()
+
+
+class AttributesSpec(_Spec):
+    """Attribute names feeding the user, tenant, agent, task type and feature columns, in order."""
+
+    user: tuple[str, ...] = _DEFAULT_DIMENSIONS.user
+    tenant: tuple[str, ...] = _DEFAULT_DIMENSIONS.tenant
+    agent: tuple[str, ...] = _DEFAULT_DIMENSIONS.agent
+    task_type: tuple[str, ...] = _DEFAULT_DIMENSIONS.task_type
+    feature: tuple[str, ...] = _DEFAULT_DIMENSIONS.feature
+
+    def aliases(self) -> DimensionAliases:
+        """The domain value the mapper uses."""
+        return DimensionAliases(self.user, self.tenant, self.agent, self.task_type, self.feature)
+
+
+class PricingSpec(_Spec):
+    """Price overrides and models the shipped table lacks (USD per million tokens)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    models: tuple[ModelPrice, ...] = ()
+
+
 class Config(_Spec):
     """The whole configuration file, version 1."""
 
@@ -116,6 +170,9 @@ class Config(_Spec):
     server: ServerSpec = ServerSpec()
     storage: StorageSpec = StorageSpec()
     retention: RetentionSpec = RetentionSpec()
+    ingest: IngestSpec = IngestSpec()
+    attributes: AttributesSpec = AttributesSpec()
+    pricing: PricingSpec = PricingSpec()
 
 
 def load_config(
@@ -143,10 +200,21 @@ def load_config(
         if value is not None:
             _set_path(data, OVERRIDABLE[name], value)
             origins[OVERRIDABLE[name]] = "--" + name.replace("_", "-")
+    problems: list[str] = []
+    # Price entries are validated by the pricing core, the same way as the shipped table.
+    pricing = data.get("pricing")
+    if isinstance(pricing, dict) and "models" in pricing:
+        try:
+            data["pricing"] = {**pricing, "models": parse_price_entries(pricing["models"], where=f"{source}: pricing.models")}
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            data["pricing"] = {**pricing, "models": ()}
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_describe(err, source, origins) for err in exc.errors()]) from None
+        problems.extend(_describe(err, source, origins) for err in exc.errors())
+    if problems:
+        raise ConfigError(problems)
     _check_secrets(config, source, origins)
     return config
 

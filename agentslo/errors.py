@@ -3,11 +3,13 @@
     AgentSloError
      +-- ConfigError          the config file, an environment variable or a flag is invalid
      +-- StorageError         ClickHouse refused or failed a statement
-          +-- StorageUnavailable   ClickHouse cannot be reached or is overloaded: retry later
+     |    +-- StorageUnavailable   ClickHouse cannot be reached or is overloaded: retry later
+     +-- Overloaded           ingest holds as much unwritten data as it may: retry later
 
 Callers act differently on each: a ConfigError stops start-up with its list of
 problems, StorageUnavailable turns into 503 + Retry-After at the receivers, any
 other StorageError is a bug or a schema problem and is reported as is.
+Both retryable errors carry `retry_after_s`, the wait suggested to the client.
 """
 
 from __future__ import annotations
@@ -33,3 +35,11 @@ class StorageError(AgentSloError):
 
 class StorageUnavailable(StorageError):
     """ClickHouse cannot be reached or answered that it is overloaded; the operation may be retried."""
+
+    retry_after_s = 5
+
+
+class Overloaded(AgentSloError):
+    """Ingest already holds its limit of rows waiting for storage; the client should retry later."""
+
+    retry_after_s = 1

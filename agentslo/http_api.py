@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from agentslo import __version__
 from agentslo.service import Service
+from collector import otlp_http_router
 
 __all__ = ["create_app"]
 
@@ -53,4 +54,5 @@ def create_app(service: Service) -> FastAPI:
         """Our own metrics in the Prometheus text format."""
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(otlp_http_router(service.ingest, service.body_limits))
     return app

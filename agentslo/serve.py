@@ -1,7 +1,8 @@
-"""`agentslo serve`: one process running the HTTP app, its storage and background work.
+"""`agentslo serve`: one process running the HTTP app, the gRPC receiver, storage and background work.
 
-Shutdown order on SIGTERM or Ctrl-C: stop accepting, let in-flight requests
-finish, stop background work, close storage; then exit 0.
+Shutdown order on SIGTERM or Ctrl-C: stop accepting HTTP and let in-flight
+requests finish, let in-flight gRPC exports finish, store what ingest still
+holds, stop background work, close storage; then exit 0.
 """
 
 from __future__ import annotations
@@ -9,45 +10,87 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 
 import uvicorn
 
 from agentslo.config import Config
 from agentslo.http_api import create_app
 from agentslo.service import Service
-from agentslo.storage import open_storage
+from agentslo.storage import Storage, open_storage
+from collector import create_grpc_server
 
-__all__ = ["serve"]
+__all__ = ["AgentSloServer", "serve"]
 
 log = logging.getLogger("agentslo")
+
+# How long in-flight gRPC exports may take to finish at shutdown.
+_GRPC_GRACE_S = 30
 
 
 async def serve(config: Config) -> None:
     """Run the service until SIGTERM or SIGINT, then shut down cleanly."""
     storage = await asyncio.to_thread(open_storage, config.storage)
-    service = Service(config, storage)
-    _keep_signals_for_graceful_exit(service)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(service),
-            host=config.server.host,
-            port=config.server.http_port,
-            lifespan="off",
-            access_log=False,
-            log_config=None,
+    await AgentSloServer(config, storage).run()
+
+
+class AgentSloServer:
+    """The service's listeners and background work around one Storage, which it closes at the end."""
+
+    def __init__(self, config: Config, storage: Storage) -> None:
+        self.config = config
+        self.service = Service(config, storage)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def run(self) -> None:
+        """Serve until `stop()` or a signal; then shut down in order and close storage."""
+        config, service = self.config, self.service
+        self._loop = asyncio.get_running_loop()
+        if threading.current_thread() is threading.main_thread():
+            _keep_signals_for_graceful_exit(service)
+        http = uvicorn.Server(
+            uvicorn.Config(
+                create_app(service),
+                host=config.server.host,
+                port=config.server.http_port,
+                lifespan="off",
+                access_log=False,
+                log_config=None,
+            )
         )
-    )
-    log.info("storage: %s", storage.description)
-    log.info("OTLP/HTTP and API on http://%s:%d", config.server.host, config.server.http_port)
-    schema = asyncio.create_task(service.prepare_schema())
-    try:
-        await server.serve()
-    finally:
-        log.info("shutting down")
-        service.stopping.set()
-        await schema
-        await asyncio.to_thread(storage.close)
-        log.info("stopped")
+        grpc_server, grpc_port = create_grpc_server(
+            service.ingest,
+            host=config.server.host,
+            port=config.server.grpc_port,
+            max_message_bytes=config.ingest.max_decompressed_bytes,
+        )
+        log.info("storage: %s", service.storage.description)
+        schema = asyncio.create_task(service.prepare_schema())
+        service.ingest.writer.start()
+        await grpc_server.start()
+        log.info("OTLP/gRPC on %s:%d", config.server.host, grpc_port)
+        log.info("OTLP/HTTP and API on http://%s:%d", config.server.host, config.server.http_port)
+        watcher = asyncio.create_task(self._exit_when_stopping(http))
+        try:
+            await http.serve()
+        finally:
+            log.info("shutting down")
+            service.stopping.set()
+            await watcher
+            await grpc_server.stop(_GRPC_GRACE_S)
+            await service.ingest.writer.close()
+            await schema
+            await asyncio.to_thread(service.storage.close)
+            log.info("stopped")
+
+    def stop(self) -> None:
+        """Ask the server to shut down; callable from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.service.stopping.set)
+
+    async def _exit_when_stopping(self, http: uvicorn.Server) -> None:
+        await self.service.stopping.wait()
+        http.should_exit = True
 
 
 def _keep_signals_for_graceful_exit(service: Service) -> None:

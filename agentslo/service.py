@@ -15,7 +15,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 from agentslo.config import Config
 from agentslo.errors import StorageError, StorageUnavailable
 from agentslo.metrics import Metrics
-from agentslo.storage import SCHEMA, Storage, apply_retention, migrate
+from agentslo.storage import SCHEMA, TRACES, Storage, apply_retention, migrate
+from collector import BatchWriter, BodyLimits, Ingest, IngestMetrics, MappingPolicy, PriceTable, SpanMapper
 
 __all__ = ["Service"]
 
@@ -23,7 +24,7 @@ log = logging.getLogger("agentslo")
 
 
 class Service:
-    """Config, storage and metrics of one running AgentSLO, and whether it is ready."""
+    """Config, storage, ingest and metrics of one running AgentSLO, and whether it is ready."""
 
     def __init__(self, config: Config, storage: Storage) -> None:
         self.config = config
@@ -31,6 +32,32 @@ class Service:
         self.metrics = Metrics(storage_backend="server" if config.storage.clickhouse_url else "embedded")
         self.schema_ready = False
         self.stopping = asyncio.Event()
+        self.prices = PriceTable.default().with_overrides(config.pricing.models)
+        self.body_limits = BodyLimits(
+            max_body_bytes=config.ingest.max_body_bytes,
+            max_decompressed_bytes=config.ingest.max_decompressed_bytes,
+        )
+        mapper = SpanMapper(
+            MappingPolicy(
+                dimensions=config.attributes.aliases(),
+                capture_content=config.ingest.capture_content,
+                max_attribute_length=config.ingest.max_attribute_length,
+            ),
+            self.prices,
+        )
+        ingest_metrics = IngestMetrics(self.metrics.registry)
+        writer = BatchWriter(
+            self._insert_spans,
+            max_batch_rows=config.ingest.max_batch_spans,
+            max_pending_rows=config.ingest.max_pending_spans,
+            on_insert=ingest_metrics.observe_insert,
+        )
+        self.ingest = Ingest(mapper, writer, ingest_metrics)
+
+    def _insert_spans(self, body: bytes) -> None:
+        if not self.schema_ready:
+            raise StorageUnavailable("schema migrations are not done yet")
+        self.storage.insert_json_rows(TRACES, body)
 
     async def prepare_schema(self) -> None:
         """Run migrations and apply retention, retrying while storage is unavailable.
@@ -40,7 +67,7 @@ class Service:
         """
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(StorageUnavailable),
-            wait=wait_exponential_jitter(initial=0.5, max=30),
+            wait=wait_exponential_jitter(multiplier=0.5, max=30),
             sleep=self._sleep_unless_stopping,
             before_sleep=lambda state: log.warning(
                 "storage unavailable, retrying migrations: %s", state.outcome.exception()

@@ -1,8 +1,28 @@
-"""OTLP receivers, span -> row mapping, pricing and the batching writer.
+"""OTLP receivers (HTTP and gRPC), span -> row mapping, pricing and the group-commit writer."""
 
-So far: the price table and cost computation.
-"""
-
+from collector._attributes import DimensionAliases
+from collector._grpc import create_grpc_server
+from collector._http import otlp_http_router
+from collector._ingest import Ingest, IngestMetrics
+from collector._mapping import MappedBatch, MappingPolicy, SpanMapper
+from collector._otlp import BodyLimits
 from collector._pricing import ModelPrice, PriceTable, cost_usd, normalise_model_name, parse_price_entries
+from collector._writer import BatchWriter
 
-__all__ = ["ModelPrice", "PriceTable", "cost_usd", "normalise_model_name", "parse_price_entries"]
+__all__ = [
+    "BatchWriter",
+    "BodyLimits",
+    "DimensionAliases",
+    "Ingest",
+    "IngestMetrics",
+    "MappedBatch",
+    "MappingPolicy",
+    "ModelPrice",
+    "PriceTable",
+    "SpanMapper",
+    "cost_usd",
+    "create_grpc_server",
+    "normalise_model_name",
+    "otlp_http_router",
+    "parse_price_entries",
+]

@@ -1,0 +1,70 @@
+"""OTLP/HTTP receiver: POST /v1/traces.
+
+Answers as the OTLP specification says: 200 with an ExportTraceServiceResponse
+(partial success when some spans were invalid) in the request's encoding;
+400/413/415 with a google.rpc.Status body for bad requests; 503 with
+Retry-After when the spans could not be stored and the client should retry.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from agentslo.errors import Overloaded, StorageError, StorageUnavailable
+from collector._ingest import Ingest
+from collector._otlp import JSON, PROTOBUF, BodyLimits, OtlpError, decompress, encode_response, encode_status, media_type, parse_request
+
+_RESPONSES = {
+    200: {"description": "stored; partialSuccess lists spans rejected as invalid",
+          "content": {PROTOBUF: {}, JSON: {}}},
+    400: {"description": "malformed protobuf, JSON or gzip (google.rpc.Status body)"},
+    413: {"description": "body or decompressed body larger than the configured limit"},
+    415: {"description": "content type other than application/x-protobuf or application/json"},
+    503: {"description": "storage unavailable or ingest saturated; retry after Retry-After seconds"},
+}
+
+
+def otlp_http_router(ingest: Ingest, limits: BodyLimits) -> APIRouter:
+    """The router serving POST /v1/traces into `ingest`."""
+    router = APIRouter()
+
+    @router.post("/v1/traces", tags=["ingest"], responses=_RESPONSES, response_class=Response)
+    async def export_traces(request: Request) -> Response:
+        """Receive spans as OTLP/HTTP (protobuf or JSON, optionally gzip)."""
+        kind = PROTOBUF
+        try:
+            kind = media_type(request.headers.get("content-type"))
+            body = await _read_body(request, limits)
+            encoding = request.headers.get("content-encoding")
+            batch = await ingest.export_bytes(
+                lambda: parse_request(decompress(body, encoding, limits), kind), "http"
+            )
+        except OtlpError as exc:
+            ingest.metrics.requests.labels("http", "invalid").inc()
+            return _status(exc.status, exc.message, kind)
+        except (StorageUnavailable, Overloaded) as exc:
+            return _status(503, f"spans not stored, retry later: {exc}", kind,
+                           headers={"Retry-After": str(exc.retry_after_s)})
+        except StorageError as exc:
+            return _status(500, f"spans not stored: {exc}", kind)
+        return Response(encode_response(batch.rejected, batch.error_message(), kind), media_type=kind)
+
+    return router
+
+
+async def _read_body(request: Request, limits: BodyLimits) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise OtlpError(413, f"body of {declared} bytes exceeds the limit of {limits.max_body_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_body_bytes:
+            raise OtlpError(413, f"body exceeds the limit of {limits.max_body_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _status(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(encode_status(status, message, kind), status_code=status, media_type=kind, headers=headers)

@@ -1,0 +1,96 @@
+"""Ingest: decoded export requests -> mapped rows -> durable writes, with metrics.
+
+Both receivers (OTLP/HTTP and OTLP/gRPC) hand requests here, so they share
+one mapping, one writer and one set of counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from agentslo.errors import Overloaded, StorageError, StorageUnavailable
+from collector._mapping import MappedBatch, SpanMapper
+from collector._writer import BatchWriter
+
+
+class IngestMetrics:
+    """Ingest counters in the service's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "agentslo_ingest_requests", "OTLP export requests by protocol and outcome "
+            "(ok, partial, invalid, unavailable, failed).", ["protocol", "outcome"], registry=registry,
+        )
+        self.spans = Counter(
+            "agentslo_ingest_spans", "Spans by protocol and outcome: stored, duplicate (already stored, "
+            "dropped), rejected (invalid, reported as partial success), refused (not stored, client retries).",
+            ["protocol", "outcome"], registry=registry,
+        )
+        self.unpriced = Counter(
+            "agentslo_ingest_unpriced_spans", "Model-call spans stored with cost 0 because their model "
+            "has no price.", ["model"], registry=registry,
+        )
+        self.truncated = Counter(
+            "agentslo_ingest_truncated_values", "Attribute values cut to ingest.max_attribute_length.",
+            registry=registry,
+        )
+        self.insert_seconds = Histogram(
+            "agentslo_ingest_insert_seconds", "Duration of one grouped insert into otel_traces.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=registry,
+        )
+        self.insert_rows = Histogram(
+            "agentslo_ingest_insert_rows", "Spans per grouped insert.",
+            buckets=(1, 10, 100, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000), registry=registry,
+        )
+        self.pending = Gauge(
+            "agentslo_ingest_pending_spans", "Spans accepted and waiting for their insert.", registry=registry,
+        )
+
+    def observe_insert(self, rows: int, seconds: float) -> None:
+        self.insert_rows.observe(rows)
+        self.insert_seconds.observe(seconds)
+
+
+class Ingest:
+    """Maps and stores export requests; returns the mapped batch for partial-success answers."""
+
+    def __init__(self, mapper: SpanMapper, writer: BatchWriter, metrics: IngestMetrics) -> None:
+        self._mapper = mapper
+        self.writer = writer
+        self.metrics = metrics
+        metrics.pending.set_function(lambda: writer.pending_rows)
+
+    async def export_bytes(self, decode: Callable[[], ExportTraceServiceRequest], protocol: str) -> MappedBatch:
+        """Decode (in a worker thread, with the mapping) and store one request."""
+        batch = await asyncio.to_thread(lambda: self._mapper.map(decode()))
+        return await self._store(batch, protocol)
+
+    async def export(self, request: ExportTraceServiceRequest, protocol: str) -> MappedBatch:
+        """Store one decoded request."""
+        batch = await asyncio.to_thread(self._mapper.map, request)
+        return await self._store(batch, protocol)
+
+    async def _store(self, batch: MappedBatch, protocol: str) -> MappedBatch:
+        spans = self.metrics.spans
+        try:
+            stored = await self.writer.write(batch.rows, batch.span_keys) if batch.rows else 0
+        except (StorageUnavailable, Overloaded):
+            spans.labels(protocol, "refused").inc(batch.accepted)
+            self.metrics.requests.labels(protocol, "unavailable").inc()
+            raise
+        except StorageError:
+            spans.labels(protocol, "refused").inc(batch.accepted)
+            self.metrics.requests.labels(protocol, "failed").inc()
+            raise
+        spans.labels(protocol, "stored").inc(stored)
+        spans.labels(protocol, "duplicate").inc(batch.accepted - stored)
+        spans.labels(protocol, "rejected").inc(batch.rejected)
+        for model, count in batch.unpriced_models.items():
+            self.metrics.unpriced.labels(model).inc(count)
+        self.metrics.truncated.inc(batch.truncated_values)
+        self.metrics.requests.labels(protocol, "partial" if batch.rejected else "ok").inc()
+        return batch

@@ -1,0 +1,157 @@
+"""OTLP/HTTP bodies: content types, gzip with a size bound, protobuf and JSON.
+
+Follows the OTLP specification (protocol/otlp.md): binary protobuf or JSON
+protobuf encoding, where JSON carries trace and span ids as hex strings
+rather than base64, enums as integers and 64-bit integers as strings or
+numbers. Every refusal is an `OtlpError` with the HTTP status and a message
+that says what was wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from dataclasses import dataclass
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+# google.rpc.Code values used in error bodies.
+_CODE_INVALID_ARGUMENT = 3
+_CODE_RESOURCE_EXHAUSTED = 8
+_CODE_UNAVAILABLE = 14
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """Largest accepted request body, as sent and after decompression."""
+
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_decompressed_bytes: int = 64 * 1024 * 1024
+
+
+class OtlpError(Exception):
+    """A request refused before any span was stored."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def media_type(content_type: str | None) -> str:
+    """The content type without parameters, or raise 415."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if kind not in (PROTOBUF, JSON):
+        raise OtlpError(
+            415, f"unsupported content type {content_type or '(none)'!r}: send {PROTOBUF} or {JSON}"
+        )
+    return kind
+
+
+def decompress(body: bytes, encoding: str | None, limits: BodyLimits) -> bytes:
+    """The body with its Content-Encoding undone, refusing what would grow past the limit."""
+    encoding = (encoding or "identity").strip().lower()
+    if encoding == "identity":
+        return body
+    if encoding != "gzip":
+        raise OtlpError(415, f"unsupported content encoding {encoding!r}: send gzip or none")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limits.max_decompressed_bytes + 1)
+    except zlib.error as exc:
+        raise OtlpError(400, f"body is not valid gzip: {exc}") from None
+    if len(data) > limits.max_decompressed_bytes or inflater.unconsumed_tail:
+        raise OtlpError(
+            413, f"decompressed body exceeds the limit of {limits.max_decompressed_bytes} bytes"
+        )
+    if not inflater.eof:
+        raise OtlpError(400, "body is not valid gzip: stream is truncated")
+    return data
+
+
+def parse_request(data: bytes, kind: str) -> ExportTraceServiceRequest:
+    """Decode an ExportTraceServiceRequest from protobuf or OTLP JSON bytes."""
+    if kind == PROTOBUF:
+        try:
+            return ExportTraceServiceRequest.FromString(data)
+        except DecodeError as exc:
+            raise OtlpError(400, f"malformed protobuf ExportTraceServiceRequest: {exc}") from None
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise OtlpError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise OtlpError(400, "malformed OTLP JSON: the body must be an object with resourceSpans")
+    _hex_ids_to_base64(document)
+    request = ExportTraceServiceRequest()
+    try:
+        json_format.ParseDict(document, request, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise OtlpError(400, f"malformed OTLP JSON: {exc}") from None
+    return request
+
+
+def _hex_ids_to_base64(document: dict) -> None:
+    """OTLP JSON writes ids as hex; protobuf's JSON mapping expects base64 for bytes fields."""
+    for r, resource_spans in enumerate(_list(document, "resourceSpans", "resource_spans")):
+        for s, scope_spans in enumerate(_list(resource_spans, "scopeSpans", "scope_spans")):
+            for n, span in enumerate(_list(scope_spans, "spans")):
+                where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{n}]"
+                _convert_ids(span, where, ("traceId", "spanId", "parentSpanId",
+                                           "trace_id", "span_id", "parent_span_id"))
+                for k, link in enumerate(_list(span, "links")):
+                    _convert_ids(link, f"{where}.links[{k}]", ("traceId", "spanId", "trace_id", "span_id"))
+
+
+def _list(node: object, *keys: str) -> list:
+    if not isinstance(node, dict):
+        return []
+    for key in keys:
+        value = node.get(key)
+        if isinstance(value, list):
+            return value
+    return []
+
+
+def _convert_ids(node: object, where: str, keys: tuple[str, ...]) -> None:
+    if not isinstance(node, dict):
+        return
+    for key in keys:
+        value = node.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise OtlpError(400, f"malformed OTLP JSON: {where}.{key}: must be a hex string")
+        try:
+            node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+        except ValueError:
+            raise OtlpError(400, f"malformed OTLP JSON: {where}.{key}: {value!r} is not a hex string") from None
+
+
+def encode_response(rejected: int, message: str, kind: str) -> bytes:
+    """ExportTraceServiceResponse, with partial success when spans were rejected."""
+    response = ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    if kind == PROTOBUF:
+        return response.SerializeToString()
+    return json_format.MessageToJson(response, indent=None).encode()
+
+
+def encode_status(status: int, message: str, kind: str) -> bytes:
+    """A google.rpc.Status error body, as OTLP/HTTP prescribes for failed requests."""
+    code = {429: _CODE_RESOURCE_EXHAUSTED, 503: _CODE_UNAVAILABLE}.get(status, _CODE_INVALID_ARGUMENT)
+    body = status_pb2.Status(code=code, message=message)
+    if kind == PROTOBUF:
+        return body.SerializeToString()
+    return json_format.MessageToJson(body, indent=None).encode()

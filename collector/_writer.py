@@ -1,0 +1,178 @@
+"""Group commit: rows of concurrent export requests go to ClickHouse in one insert.
+
+A request's `write` returns only once its rows are stored, so a 2xx answer
+means durable. Throughput comes from the size of the inserts: while one insert
+runs, the requests that arrive meanwhile gather into the next one.
+
+Bounded memory: past `max_pending_rows` waiting rows a write is refused at once
+(Overloaded), and while storage is failing writes are refused for a short
+back-off (StorageUnavailable) instead of queueing; the receivers turn both into
+"retry later" answers, which the OTLP exporters honour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agentslo.errors import Overloaded, StorageError, StorageUnavailable
+
+log = logging.getLogger("agentslo.ingest")
+
+
+@dataclass
+class _Request:
+    rows: list[bytes]
+    keys: list[bytes]
+    done: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class RecentSpans:
+    """Keys of recently stored spans, to drop spans an exporter sends again.
+
+    Two generations of at most `size` keys each: memory stays bounded and a
+    span is remembered for at least `size` later spans.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._current: set[int] = set()
+        self._previous: set[int] = set()
+
+    def __contains__(self, key: bytes) -> bool:
+        hashed = hash(key)
+        return hashed in self._current or hashed in self._previous
+
+    def add_all(self, keys: list[bytes]) -> None:
+        self._current.update(map(hash, keys))
+        if len(self._current) >= self._size:
+            self._previous, self._current = self._current, set()
+
+
+class BatchWriter:
+    """Stores rows (JSONEachRow lines) through `insert`, grouping concurrent requests.
+
+    `insert` is blocking (a Storage call); it runs in a worker thread, one at a
+    time, since one large insert beats two half-size ones on ClickHouse.
+    """
+
+    def __init__(
+        self,
+        insert: Callable[[bytes], None],
+        *,
+        max_batch_rows: int = 100_000,
+        max_pending_rows: int = 400_000,
+        dedup_window: int = 500_000,
+        on_insert: Callable[[int, float], None] = lambda rows, seconds: None,
+    ) -> None:
+        self._insert = insert
+        self._max_batch_rows = max_batch_rows
+        self._max_pending_rows = max_pending_rows
+        self._on_insert = on_insert
+        self._recent = RecentSpans(dedup_window)
+        self._queue: list[_Request] = []
+        self._pending_rows = 0
+        self._wake = asyncio.Event()
+        self._refuse_until = 0.0
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows accepted into the queue and not yet stored or failed."""
+        return self._pending_rows
+
+    def start(self) -> None:
+        """Start the flush loop on the running event loop."""
+        self._task = asyncio.create_task(self._flush_loop(), name="agentslo-batch-writer")
+
+    async def close(self) -> None:
+        """Store what is queued, then stop. Writes after this raise Overloaded."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def write(self, rows: list[bytes], keys: list[bytes]) -> int:
+        """Store `rows` (spans identified by `keys`); return how many were new.
+
+        Raises Overloaded or StorageUnavailable when the rows were not stored
+        and the client should retry, StorageError when storage refused them.
+        """
+        if self._closing:
+            raise Overloaded("shutting down")
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._refuse_until:
+            raise StorageUnavailable("storage is failing; refusing writes for a short back-off")
+        if self._pending_rows + len(rows) > self._max_pending_rows and self._pending_rows:
+            raise Overloaded(f"{self._pending_rows} spans are waiting for storage")
+        request = _Request(rows, keys)
+        self._queue.append(request)
+        self._pending_rows += len(rows)
+        self._wake.set()
+        return await request.done
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                await self._flush(self._take_batch())
+            if self._closing:
+                return
+
+    def _take_batch(self) -> list[_Request]:
+        batch: list[_Request] = []
+        rows = 0
+        while self._queue and (not batch or rows + len(self._queue[0].rows) <= self._max_batch_rows):
+            request = self._queue.pop(0)
+            batch.append(request)
+            rows += len(request.rows)
+        return batch
+
+    async def _flush(self, batch: list[_Request]) -> None:
+        lines: list[bytes] = []
+        stored_keys: list[bytes] = []
+        seen: set[bytes] = set()
+        new_counts: list[int] = []
+        for request in batch:
+            new = 0
+            for row, key in zip(request.rows, request.keys):
+                if key in seen or key in self._recent:
+                    continue
+                seen.add(key)
+                lines.append(row)
+                stored_keys.append(key)
+                new += 1
+            new_counts.append(new)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            if lines:
+                await asyncio.to_thread(self._insert, b"\n".join(lines))
+        except StorageError as exc:
+            if isinstance(exc, StorageUnavailable):
+                self._refuse_until = loop.time() + 1.0
+            log.warning("insert of %d spans failed: %s", len(lines), exc)
+            self._settle(batch, error=exc)
+            return
+        except Exception as exc:  # a bug: fail the requests rather than hang them
+            log.exception("insert of %d spans failed unexpectedly", len(lines))
+            self._settle(batch, error=StorageError(f"internal error while storing spans: {exc}"))
+            return
+        self._recent.add_all(stored_keys)
+        self._on_insert(len(lines), loop.time() - started)
+        self._settle(batch, counts=new_counts)
+
+    def _settle(self, batch: list[_Request], *, error: Exception | None = None,
+                counts: list[int] | None = None) -> None:
+        for index, request in enumerate(batch):
+            self._pending_rows -= len(request.rows)
+            if request.done.done():  # the client went away; nothing to tell it
+                continue
+            if error is not None:
+                request.done.set_exception(error)
+            else:
+                request.done.set_result(counts[index] if counts else 0)
