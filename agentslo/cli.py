@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -54,6 +56,42 @@ def check(config_file: Path) -> None:
     """Validate a config file; list every problem and exit 1 if there is any."""
     config = _load_or_exit(config_file, {}, env={})
     click.echo(f"{config_file}: ok (storage: {'server' if config.storage.clickhouse_url else 'embedded'})")
+
+
+@main.command()
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--model", help="Show only the entries matching this model name (as a span would name it).")
+def pricing(config_file: Path | None, as_json: bool, model: str | None) -> None:
+    """List the price table: shipped defaults with the config's overrides, USD per million tokens."""
+    from datetime import date
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from collector import PriceTable, normalise_model_name
+
+    config = _load_or_exit(config_file, {})
+    table = PriceTable.default().with_overrides(config.pricing.models)
+    entries = table.entries
+    if model:
+        match = table.lookup(model, at=date.max)
+        wanted = normalise_model_name(match.model) if match else None
+        entries = tuple(e for e in entries if normalise_model_name(e.model) == wanted)
+        if not entries:
+            click.echo(f"no price for {model!r}: its spans are stored as unpriced", err=True)
+            sys.exit(1)
+    if as_json:
+        click.echo(json.dumps([{**asdict(e), "effective_from": e.effective_from.isoformat()} for e in entries], indent=2))
+        return
+    view = Table(title="Model prices, USD per million tokens")
+    for heading in ("provider", "model", "from", "input", "cache read", "cache write", "output"):
+        view.add_column(heading, justify="right" if heading not in ("provider", "model") else "left", no_wrap=True)
+    for e in entries:
+        view.add_row(e.provider, e.model, e.effective_from.isoformat(), f"{e.input_usd_per_mtok:g}",
+                     f"{e.cache_read_usd_per_mtok:g}", f"{e.cache_write_usd_per_mtok:g}", f"{e.output_usd_per_mtok:g}")
+    # Piped output is not cut to a terminal's width.
+    Console(width=None if sys.stdout.isatty() else 160).print(view)
 
 
 def _load_or_exit(config_file: Path | None, flags: dict[str, object], env: dict[str, str] | None = None) -> Config:

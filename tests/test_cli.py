@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,26 @@ def test_check_ignores_the_environment_so_it_judges_the_file_alone(tmp_path: Pat
                             env={"AGENTSLO_HTTP_PORT": "80", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 1
     assert "server.http_port: must be less than or equal to 65535" in result.stderr
+
+
+def test_pricing_shows_the_entry_a_dated_model_name_matches() -> None:
+    result = run("pricing", "--model", "gpt-4o-mini-2024-07-18", "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == [{
+        "model": "gpt-4o-mini", "provider": "openai", "input_usd_per_mtok": 0.15, "output_usd_per_mtok": 0.6,
+        "cache_read_usd_per_mtok": 0.075, "cache_write_usd_per_mtok": 0.15, "effective_from": "2024-07-18",
+    }]
+
+
+def test_pricing_includes_config_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "agentslo.yaml"
+    path.write_text("pricing:\n  models:\n    - {model: acme-llm, provider: acme, effective_from: 2025-01-01,\n"
+                    "       input_usd_per_mtok: 1, output_usd_per_mtok: 2}\n")
+    result = run("pricing", "--config", str(path))
+    assert result.returncode == 0
+    assert "acme-llm" in result.stdout and "gpt-4o-mini" in result.stdout
+
+
+def test_pricing_of_an_unknown_model_says_it_is_unpriced() -> None:
+    result = run("pricing", "--model", "my-private-llm")
+    assert (result.returncode, result.stderr) == (1, "no price for 'my-private-llm': its spans are stored as unpriced\n")
