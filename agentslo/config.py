@@ -136,6 +136,14 @@ class IngestSpec(_Spec):
     # Group commit: most spans per insert, and most spans waiting before 503s start.
     max_batch_spans: int = Field(default=100_000, ge=1)
     max_pending_spans: int = Field(default=400_000, ge=1)
+    # Processes that decode and map spans; unset = one per core but one, at least 1; 0 = in-process.
+    workers: int | None = Field(default=None, ge=0, le=64)
+
+    def resolved_workers(self) -> int:
+        """The number of mapping processes to start."""
+        if self.workers is not None:
+            return self.workers
+        return max((os.cpu_count() or 2) - 1, 1)
 
 
 _DEFAULT_DIMENSIONS = DimensionAliases()

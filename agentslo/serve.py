@@ -79,6 +79,7 @@ class AgentSloServer:
             await watcher
             await grpc_server.stop(_GRPC_GRACE_S)
             await service.ingest.writer.close()
+            await asyncio.to_thread(service.ingest.mapping.close)
             await schema
             await asyncio.to_thread(service.storage.close)
             log.info("stopped")

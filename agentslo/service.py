@@ -16,7 +16,7 @@ from agentslo.config import Config
 from agentslo.errors import StorageError, StorageUnavailable
 from agentslo.metrics import Metrics
 from agentslo.storage import SCHEMA, TRACES, Storage, apply_retention, migrate
-from collector import BatchWriter, BodyLimits, Ingest, IngestMetrics, MappingPolicy, PriceTable, SpanMapper
+from collector import BatchWriter, BodyLimits, Ingest, IngestMetrics, MappingPolicy, MappingPool, PriceTable
 
 __all__ = ["Service"]
 
@@ -37,13 +37,15 @@ class Service:
             max_body_bytes=config.ingest.max_body_bytes,
             max_decompressed_bytes=config.ingest.max_decompressed_bytes,
         )
-        mapper = SpanMapper(
+        mapping = MappingPool(
             MappingPolicy(
                 dimensions=config.attributes.aliases(),
                 capture_content=config.ingest.capture_content,
                 max_attribute_length=config.ingest.max_attribute_length,
             ),
             self.prices,
+            self.body_limits,
+            workers=config.ingest.resolved_workers(),
         )
         ingest_metrics = IngestMetrics(self.metrics.registry)
         writer = BatchWriter(
@@ -52,7 +54,7 @@ class Service:
             max_pending_rows=config.ingest.max_pending_spans,
             on_insert=ingest_metrics.observe_insert,
         )
-        self.ingest = Ingest(mapper, writer, ingest_metrics)
+        self.ingest = Ingest(mapping, writer, ingest_metrics)
 
     def _insert_spans(self, body: bytes) -> None:
         if not self.schema_ready:

@@ -7,6 +7,7 @@ from collector._ingest import Ingest, IngestMetrics
 from collector._mapping import MappedBatch, MappingPolicy, SpanMapper
 from collector._otlp import BodyLimits
 from collector._pricing import ModelPrice, PriceTable, cost_usd, normalise_model_name, parse_price_entries
+from collector._workers import MappingPool
 from collector._writer import BatchWriter
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "IngestMetrics",
     "MappedBatch",
     "MappingPolicy",
+    "MappingPool",
     "ModelPrice",
     "PriceTable",
     "SpanMapper",

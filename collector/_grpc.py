@@ -1,8 +1,10 @@
 """OTLP/gRPC receiver: opentelemetry.proto.collector.trace.v1.TraceService/Export.
 
-Retryable failures answer UNAVAILABLE with a RetryInfo delay in the trailers
-(`google.rpc.retryinfo-bin`, read by the OTel exporters, and the same detail
-inside `grpc-status-details-bin`); gzip-compressed requests are handled by grpc.
+The request arrives as raw bytes (no deserializer) so that decoding happens in
+the mapping workers with the rest of the span work. Retryable failures answer
+UNAVAILABLE with a RetryInfo delay in the trailers (`google.rpc.retryinfo-bin`,
+read by the OTel exporters, and the same detail inside
+`grpc-status-details-bin`); gzip-compressed requests are handled by grpc.
 """
 
 from __future__ import annotations
@@ -10,21 +12,24 @@ from __future__ import annotations
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from agentslo.errors import Overloaded, StorageError, StorageUnavailable
 from collector._ingest import Ingest
+from collector._otlp import OtlpError
+
+_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
-class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, ingest: Ingest) -> None:
-        self._ingest = ingest
+def create_grpc_server(ingest: Ingest, *, host: str, port: int, max_message_bytes: int) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server with the TraceService bound to host:port; returns it and the bound port."""
 
-    async def Export(  # noqa: N802 - the name is the gRPC method's
-        self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.aio.ServicerContext
-    ) -> trace_service_pb2.ExportTraceServiceResponse:
+    async def export(body: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
         try:
-            batch = await self._ingest.export(request, "grpc")
+            batch = await ingest.export_protobuf(body, "grpc")
+        except OtlpError as exc:
+            ingest.metrics.requests.labels("grpc", "invalid").inc()
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
         except (StorageUnavailable, Overloaded) as exc:
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE,
@@ -33,11 +38,23 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             )
         except StorageError as exc:
             await context.abort(grpc.StatusCode.INTERNAL, f"spans not stored: {exc}")
-        response = trace_service_pb2.ExportTraceServiceResponse()
+        response = ExportTraceServiceResponse()
         if batch.rejected:
             response.partial_success.rejected_spans = batch.rejected
             response.partial_success.error_message = batch.error_message()
         return response
+
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", max_message_bytes),
+                                      ("grpc.so_reuseport", 0)])
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE, {
+        "Export": grpc.unary_unary_rpc_method_handler(
+            export, request_deserializer=None, response_serializer=ExportTraceServiceResponse.SerializeToString,
+        ),
+    }),))
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")
+    return server, bound
 
 
 def _retry_trailers(retry_after_s: int, message: str) -> tuple[tuple[str, bytes], ...]:
@@ -49,18 +66,3 @@ def _retry_trailers(retry_after_s: int, message: str) -> tuple[tuple[str, bytes]
         ("google.rpc.retryinfo-bin", retry_info.SerializeToString()),
         ("grpc-status-details-bin", status.SerializeToString()),
     )
-
-
-def create_grpc_server(ingest: Ingest, *, host: str, port: int, max_message_bytes: int) -> tuple[grpc.aio.Server, int]:
-    """A grpc.aio server with the TraceService bound to host:port; returns it and the bound port."""
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(ingest), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")
-    return server, bound

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 
 from agentslo.errors import Overloaded, StorageError, StorageUnavailable
 from collector._ingest import Ingest
-from collector._otlp import JSON, PROTOBUF, BodyLimits, OtlpError, decompress, encode_response, encode_status, media_type, parse_request
+from collector._otlp import JSON, PROTOBUF, BodyLimits, OtlpError, encode_response, encode_status, media_type
 
 _RESPONSES = {
     200: {"description": "stored; partialSuccess lists spans rejected as invalid",
@@ -35,10 +35,7 @@ def otlp_http_router(ingest: Ingest, limits: BodyLimits) -> APIRouter:
         try:
             kind = media_type(request.headers.get("content-type"))
             body = await _read_body(request, limits)
-            encoding = request.headers.get("content-encoding")
-            batch = await ingest.export_bytes(
-                lambda: parse_request(decompress(body, encoding, limits), kind), "http"
-            )
+            batch = await ingest.export_http(body, kind, request.headers.get("content-encoding"))
         except OtlpError as exc:
             ingest.metrics.requests.labels("http", "invalid").inc()
             return _status(exc.status, exc.message, kind)

@@ -6,14 +6,11 @@ one mapping, one writer and one set of counters.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from agentslo.errors import Overloaded, StorageError, StorageUnavailable
-from collector._mapping import MappedBatch, SpanMapper
+from collector._mapping import MappedBatch
+from collector._workers import MappingPool
 from collector._writer import BatchWriter
 
 
@@ -58,20 +55,20 @@ class IngestMetrics:
 class Ingest:
     """Maps and stores export requests; returns the mapped batch for partial-success answers."""
 
-    def __init__(self, mapper: SpanMapper, writer: BatchWriter, metrics: IngestMetrics) -> None:
-        self._mapper = mapper
+    def __init__(self, mapping: MappingPool, writer: BatchWriter, metrics: IngestMetrics) -> None:
+        self.mapping = mapping
         self.writer = writer
         self.metrics = metrics
         metrics.pending.set_function(lambda: writer.pending_rows)
 
-    async def export_bytes(self, decode: Callable[[], ExportTraceServiceRequest], protocol: str) -> MappedBatch:
-        """Decode (in a worker thread, with the mapping) and store one request."""
-        batch = await asyncio.to_thread(lambda: self._mapper.map(decode()))
-        return await self._store(batch, protocol)
+    async def export_http(self, body: bytes, content_type: str, encoding: str | None) -> MappedBatch:
+        """Decode, map and store one OTLP/HTTP body; raises OtlpError for a bad body."""
+        batch = await self.mapping.map_http(body, content_type, encoding)
+        return await self._store(batch, "http")
 
-    async def export(self, request: ExportTraceServiceRequest, protocol: str) -> MappedBatch:
-        """Store one decoded request."""
-        batch = await asyncio.to_thread(self._mapper.map, request)
+    async def export_protobuf(self, body: bytes, protocol: str) -> MappedBatch:
+        """Decode, map and store one serialized ExportTraceServiceRequest."""
+        batch = await self.mapping.map_protobuf(body)
         return await self._store(batch, protocol)
 
     async def _store(self, batch: MappedBatch, protocol: str) -> MappedBatch:

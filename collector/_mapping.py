@@ -36,6 +36,7 @@ _TRUE = frozenset({"true", "1", "yes"})
 _NOT_DEGRADED_SOURCES = frozenset({"", "primary"})
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _MAX_ERRORS_REPORTED = 5
+_MAX_REMEMBERED_KEYS = 10_000
 
 COST_REPORTED = "reported"
 COST_PRICED = "priced"
@@ -87,6 +88,8 @@ class SpanMapper:
         self._policy = policy
         self._prices = prices
         self._days: dict[int, date] = {}
+        # Attribute keys repeat across spans: decide once per key whether it is dropped.
+        self._dropped_keys: dict[str, bool] = {}
 
     def map(self, request: ExportTraceServiceRequest) -> MappedBatch:
         """All rows of `request`; invalid spans are counted and described, not raised."""
@@ -209,14 +212,22 @@ class SpanMapper:
         return known
 
     def _attributes(self, pairs: Iterable[KeyValue], batch: MappedBatch) -> dict[str, str]:
-        capture = self._policy.capture_content
+        dropped = self._dropped_keys
         limit = self._policy.max_attribute_length
         out: dict[str, str] = {}
         for pair in pairs:
             key = pair.key
-            if not capture and is_content_attribute(key):
+            drop = dropped.get(key)
+            if drop is None:
+                if len(dropped) >= _MAX_REMEMBERED_KEYS:  # keys come from clients: bound the memo
+                    dropped.clear()
+                drop = dropped[key] = not self._policy.capture_content and is_content_attribute(key)
+            if drop:
                 continue
-            text = _as_string(pair.value)
+            value = pair.value
+            kind = value.WhichOneof("value")
+            # Most values are strings: skip the general conversion for them.
+            text = value.string_value if kind == "string_value" else _as_string(value, kind)
             if len(text) > limit:
                 text = text[:limit]
                 batch.truncated_values += 1
@@ -292,9 +303,8 @@ def _float(text: str) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
-def _as_string(value: AnyValue) -> str:
-    """An attribute value as the Collector's AsString() writes it into the Map columns."""
-    kind = value.WhichOneof("value")
+def _as_string(value: AnyValue, kind: str | None) -> str:
+    """An attribute value (of oneof `kind`) as the Collector's AsString() writes it into the Map columns."""
     if kind == "string_value":
         return value.string_value
     if kind == "int_value":

@@ -42,9 +42,12 @@ class OtlpError(Exception):
     """A request refused before any span was stored."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+        super().__init__(status, message)  # both in args, so it survives pickling from a worker process
         self.status = status
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def media_type(content_type: str | None) -> str:
@@ -76,6 +79,11 @@ def decompress(body: bytes, encoding: str | None, limits: BodyLimits) -> bytes:
     if not inflater.eof:
         raise OtlpError(400, "body is not valid gzip: stream is truncated")
     return data
+
+
+def decode_body(body: bytes, kind: str, encoding: str | None, limits: BodyLimits) -> ExportTraceServiceRequest:
+    """An OTLP/HTTP body (content type `kind`, Content-Encoding `encoding`) as a request message."""
+    return parse_request(decompress(body, encoding, limits), kind)
 
 
 def parse_request(data: bytes, kind: str) -> ExportTraceServiceRequest:
