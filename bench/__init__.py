@@ -1,0 +1,1 @@
+"""Benchmarks that drive a running AgentSLO over its public interfaces (`python -m bench.ingest`)."""
