@@ -87,15 +87,14 @@ def test_traces_table_has_the_collector_columns_then_the_llm_columns(storage: St
     assert columns == COLLECTOR_COLUMNS + LLM_COLUMNS
 
 
-def test_traces_are_partitioned_by_day_and_deduplicated_per_span(storage: Storage) -> None:
+def test_traces_are_partitioned_by_day_and_sorted_as_the_exporter_does(storage: Storage) -> None:
     migrate(storage)
     engine = storage.query(
         "SELECT engine, partition_key, sorting_key FROM system.tables "
         "WHERE database = currentDatabase() AND name = {t:String}",
         {"t": TRACES},
     ).rows
-    assert engine == [("ReplacingMergeTree", "toDate(Timestamp)",
-                       "ServiceName, SpanName, toDateTime(Timestamp), TraceId, SpanId")]
+    assert engine == [("MergeTree", "toDate(Timestamp)", "ServiceName, SpanName, toDateTime(Timestamp)")]
 
 
 def test_a_later_migration_applies_only_itself(storage: Storage) -> None:
