@@ -64,50 +64,84 @@ def classify(message: str) -> StorageError:
 class ChdbBackend:
     """chDB, the ClickHouse engine in this process, with its data in one directory.
 
-    The directory belongs to one process at a time: a second one gets a clear
-    error instead of two engines writing the same parts.
+    A chDB connection runs one statement at a time, so each statement borrows
+    a connection from a small pool: concurrent inserts and queries run side by
+    side, as they would on a server. The directory belongs to one process at a
+    time: a second one gets a clear error instead of two engines writing the
+    same parts.
     """
 
     def __init__(self, data_dir: Path, database: str) -> None:
-        from chdb import session  # imported here: the engine is large and only this backend needs it
-
         self.data_dir = data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._database = database
+        self._idle: list[Any] = []
+        self._all: list[Any] = []
+        self._pool_lock = threading.Lock()
         _acquire_directory(self.data_dir)
         try:
-            self._session = session.Session(str(self.data_dir))
-            self._run(f"CREATE DATABASE IF NOT EXISTS {database}", {}, "TabSeparated")
-            self._run(f"USE {database}", {}, "TabSeparated")
-            for name, value in QUERY_SETTINGS.items():
-                self._run(f"SET {name} = {value!r}", {}, "TabSeparated")
+            with self._session() as first:
+                _run_on(first, f"CREATE DATABASE IF NOT EXISTS {database}", {}, "TabSeparated")
         except BaseException:
-            _release_directory(self.data_dir)
+            self.close()
             raise
 
     def command(self, sql: str, params: Mapping[str, Any]) -> None:
-        self._run(sql, params, "TabSeparated")
+        with self._session() as connection:
+            _run_on(connection, sql, params, "TabSeparated")
 
     def query(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
-        return self._run(sql, params, fmt)
+        with self._session() as connection:
+            return _run_on(connection, sql, params, fmt)
 
     def insert(self, table: str, body: bytes, fmt: str) -> None:
-        try:
-            inserter = self._session.send_insert(f"INSERT INTO {table}", fmt)
-            inserter.append(body)
-            inserter.finish()
-        except RuntimeError as exc:
-            raise classify(str(exc)) from exc
+        with self._session() as connection:
+            try:
+                inserter = connection.send_insert(f"INSERT INTO {table}", fmt)
+                inserter.append(body)
+                inserter.finish()
+            except RuntimeError as exc:
+                raise classify(str(exc)) from exc
 
     def close(self) -> None:
-        self._session.close()
+        with self._pool_lock:
+            for connection in self._all:
+                connection.close()
+            self._all.clear()
+            self._idle.clear()
         _release_directory(self.data_dir)
 
-    def _run(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
+    @contextmanager
+    def _session(self) -> Iterator[Any]:
+        with self._pool_lock:
+            connection = self._idle.pop() if self._idle else None
+        if connection is None:
+            connection = self._connect()
         try:
-            result = self._session.query(sql, fmt, params=dict(params) or None)
-        except RuntimeError as exc:  # chdb.ChdbError is a RuntimeError
-            raise classify(str(exc)) from exc
-        return result.bytes()
+            yield connection
+        finally:
+            with self._pool_lock:
+                self._idle.append(connection)
+
+    def _connect(self) -> Any:
+        from chdb import session  # imported here: the engine is large and only this backend needs it
+
+        connection = session.Session(str(self.data_dir))
+        with self._pool_lock:
+            self._all.append(connection)
+        _run_on(connection, f"CREATE DATABASE IF NOT EXISTS {self._database}", {}, "TabSeparated")
+        _run_on(connection, f"USE {self._database}", {}, "TabSeparated")
+        for name, value in QUERY_SETTINGS.items():
+            _run_on(connection, f"SET {name} = {value!r}", {}, "TabSeparated")
+        return connection
+
+
+def _run_on(connection: Any, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
+    try:
+        result = connection.query(sql, fmt, params=dict(params) or None)
+    except RuntimeError as exc:  # chdb.ChdbError is a RuntimeError
+        raise classify(str(exc)) from exc
+    return result.bytes()
 
 
 # Data directories this process holds, with how many backends use each: chDB runs

@@ -65,3 +65,23 @@ def test_scalar_refuses_a_result_that_is_not_one_value(storage: Storage) -> None
 def test_floats_keep_full_precision(storage: Storage) -> None:
     value = storage.query("SELECT {v:Float64} * 3 AS v", {"v": 1 / 3}).scalar()
     assert math.isclose(value, 1.0, rel_tol=0, abs_tol=1e-15)
+
+
+def test_concurrent_inserts_and_queries_do_not_collide(storage: Storage) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    storage.command("CREATE TABLE c (x UInt64) ENGINE = MergeTree ORDER BY x")
+    body = b"\n".join(b'{"x": %d}' % i for i in range(20_000))
+
+    def insert(_: int) -> None:
+        storage.insert_json_rows("c", body)
+
+    def query(_: int) -> int:
+        return storage.query("SELECT count() FROM c").scalar()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        inserts = [pool.submit(insert, i) for i in range(8)]
+        queries = [pool.submit(query, i) for i in range(8)]
+        for future in inserts + queries:
+            future.result()
+    assert storage.query("SELECT count() FROM c").scalar() == 160_000
