@@ -30,8 +30,11 @@ class Acknowledged(SpanExporter):
         self.inner = inner
         self.span_ids: list[str] = []
         self.failed_batches = 0
+        self.server_gone = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self.server_gone:  # no need to wait out the exporter's retries against a stopped server
+            return SpanExportResult.FAILURE
         result = self.inner.export(spans)
         if result is SpanExportResult.SUCCESS:
             self.span_ids.extend(format(span.context.span_id, "016x") for span in spans)
