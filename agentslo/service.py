@@ -56,10 +56,10 @@ class Service:
         )
         self.ingest = Ingest(mapping, writer, ingest_metrics)
 
-    def _insert_spans(self, body: bytes) -> None:
+    def _insert_spans(self, body: bytes, dedup_token: str) -> None:
         if not self.schema_ready:
             raise StorageUnavailable("schema migrations are not done yet")
-        self.storage.insert_json_rows(TRACES, body)
+        self.storage.insert_json_rows(TRACES, body, dedup_token=dedup_token)
 
     async def prepare_schema(self) -> None:
         """Run migrations and apply retention, retrying while storage is unavailable.

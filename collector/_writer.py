@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +28,13 @@ class _Request:
     rows: list[bytes]
     keys: list[bytes]
     done: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+@dataclass(frozen=True)
+class _Insert:
+    body: bytes
+    keys: list[bytes]
+    token: str  # ClickHouse insert_deduplication_token: a repeated insert is stored once
 
 
 class RecentSpans:
@@ -52,7 +60,7 @@ class RecentSpans:
 
 
 class BatchWriter:
-    """Stores rows (JSONEachRow lines) through `insert`, grouping concurrent requests.
+    """Stores rows (JSONEachRow lines) through `insert(body, dedup_token)`, grouping concurrent requests.
 
     `insert` is blocking (a Storage call); it runs in a worker thread, one at a
     time, since one large insert beats two half-size ones on ClickHouse.
@@ -60,7 +68,7 @@ class BatchWriter:
 
     def __init__(
         self,
-        insert: Callable[[bytes], None],
+        insert: Callable[[bytes, str], None],
         *,
         max_batch_rows: int = 100_000,
         max_pending_rows: int = 400_000,
@@ -76,6 +84,7 @@ class BatchWriter:
         self._pending_rows = 0
         self._wake = asyncio.Event()
         self._refuse_until = 0.0
+        self._unknown: _Insert | None = None
         self._closing = False
         self._task: asyncio.Task[None] | None = None
 
@@ -133,8 +142,25 @@ class BatchWriter:
         return batch
 
     async def _flush(self, batch: list[_Request]) -> None:
+        try:
+            await self._redo_unknown_insert()
+            lines, keys, new_counts = self._new_rows(batch)
+            if lines:
+                await self._insert_once(_Insert(b"\n".join(lines), keys, uuid.uuid4().hex))
+        except StorageError as exc:
+            log.warning("spans not stored: %s", exc)
+            self._settle(batch, error=exc)
+            return
+        except Exception as exc:  # a bug: fail the requests rather than hang them
+            log.exception("storing spans failed unexpectedly")
+            self._settle(batch, error=StorageError(f"internal error while storing spans: {exc}"))
+            return
+        self._settle(batch, counts=new_counts)
+
+    def _new_rows(self, batch: list[_Request]) -> tuple[list[bytes], list[bytes], list[int]]:
+        """The rows of `batch` not stored before (nor twice within it), their keys, and counts per request."""
         lines: list[bytes] = []
-        stored_keys: list[bytes] = []
+        keys: list[bytes] = []
         seen: set[bytes] = set()
         new_counts: list[int] = []
         for request in batch:
@@ -144,27 +170,31 @@ class BatchWriter:
                     continue
                 seen.add(key)
                 lines.append(row)
-                stored_keys.append(key)
+                keys.append(key)
                 new += 1
             new_counts.append(new)
+        return lines, keys, new_counts
+
+    async def _insert_once(self, insert: _Insert) -> None:
+        """Insert; when storage fails the outcome is unknown (it may have stored the rows before
+        failing to answer), so the same insert is kept to be repeated, with the same
+        deduplication token, before anything else."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            if lines:
-                await asyncio.to_thread(self._insert, b"\n".join(lines))
-        except StorageError as exc:
-            if isinstance(exc, StorageUnavailable):
-                self._refuse_until = loop.time() + 1.0
-            log.warning("insert of %d spans failed: %s", len(lines), exc)
-            self._settle(batch, error=exc)
-            return
-        except Exception as exc:  # a bug: fail the requests rather than hang them
-            log.exception("insert of %d spans failed unexpectedly", len(lines))
-            self._settle(batch, error=StorageError(f"internal error while storing spans: {exc}"))
-            return
-        self._recent.add_all(stored_keys)
-        self._on_insert(len(lines), loop.time() - started)
-        self._settle(batch, counts=new_counts)
+            await asyncio.to_thread(self._insert, insert.body, insert.token)
+        except StorageUnavailable:
+            self._refuse_until = loop.time() + 1.0
+            self._unknown = insert
+            raise
+        self._unknown = None
+        self._recent.add_all(insert.keys)
+        self._on_insert(len(insert.keys), loop.time() - started)
+
+    async def _redo_unknown_insert(self) -> None:
+        if self._unknown is not None:
+            log.info("repeating an insert of %d spans whose outcome was unknown", len(self._unknown.keys))
+            await self._insert_once(self._unknown)
 
     def _settle(self, batch: list[_Request], *, error: Exception | None = None,
                 counts: list[int] | None = None) -> None:

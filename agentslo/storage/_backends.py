@@ -49,7 +49,7 @@ class Backend(Protocol):
 
     def command(self, sql: str, params: Mapping[str, Any]) -> None: ...
     def query(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes: ...
-    def insert(self, table: str, body: bytes, fmt: str) -> None: ...
+    def insert(self, table: str, body: bytes, fmt: str, dedup_token: str | None) -> None: ...
     def close(self) -> None: ...
 
 
@@ -94,10 +94,13 @@ class ChdbBackend:
         with self._session() as connection:
             return _run_on(connection, sql, params, fmt)
 
-    def insert(self, table: str, body: bytes, fmt: str) -> None:
+    def insert(self, table: str, body: bytes, fmt: str, dedup_token: str | None) -> None:
+        statement = f"INSERT INTO {table}"
+        if dedup_token:
+            statement += f" SETTINGS insert_deduplication_token = '{dedup_token}'"
         with self._session() as connection:
             try:
-                inserter = connection.send_insert(f"INSERT INTO {table}", fmt)
+                inserter = connection.send_insert(statement, fmt)
                 inserter.append(body)
                 inserter.finish()
             except RuntimeError as exc:
@@ -229,10 +232,11 @@ class HttpBackend:
         with _converted():
             return client.raw_query(sql, parameters=dict(params) or None, fmt=fmt)
 
-    def insert(self, table: str, body: bytes, fmt: str) -> None:
+    def insert(self, table: str, body: bytes, fmt: str, dedup_token: str | None) -> None:
         client = self._connected()
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
         with _converted():
-            client.raw_insert(table, insert_block=body, fmt=fmt)
+            client.raw_insert(table, insert_block=body, fmt=fmt, settings=settings)
 
     def close(self) -> None:
         if self._client is not None:

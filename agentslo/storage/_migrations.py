@@ -31,7 +31,8 @@ class Migration:
 # Plain MergeTree with the exporter's sort key: ReplacingMergeTree cost a third
 # more CPU per inserted span (bench/ingest). Spans an exporter sends again are
 # dropped at ingest (collector's RecentSpans); readers that must be exact over
-# longer horizons deduplicate by (TraceId, SpanId).
+# longer horizons deduplicate by (TraceId, SpanId). The deduplication window
+# lets ingest retry an insert whose outcome it could not know with the same token.
 _TRACES_V1 = f"""
 CREATE TABLE IF NOT EXISTS {TRACES} (
     Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
@@ -87,7 +88,7 @@ CREATE TABLE IF NOT EXISTS {TRACES} (
 ) ENGINE = MergeTree
 PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000
 """
 
 MIGRATIONS_TABLE_DDL = f"""

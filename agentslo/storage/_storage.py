@@ -8,6 +8,7 @@ the HTTP interface both bind server-side.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,8 @@ import orjson
 from agentslo.config import StorageSpec
 from agentslo.errors import ConfigError, StorageError
 from agentslo.storage._backends import Backend, ChdbBackend, HttpBackend
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,16 @@ class Storage:
         columns = tuple(column["name"] for column in answer["meta"])
         return QueryResult(columns, [tuple(row) for row in answer["data"]])
 
-    def insert_json_rows(self, table: str, body: bytes) -> None:
-        """Insert rows serialised as JSONEachRow (one JSON object per line) into `table`."""
-        self._backend.insert(table, body, "JSONEachRow")
+    def insert_json_rows(self, table: str, body: bytes, *, dedup_token: str | None = None) -> None:
+        """Insert rows serialised as JSONEachRow (one JSON object per line) into `table`.
+
+        Inserting the same body again with the same `dedup_token` stores it once
+        (on tables with a deduplication window): the way to retry an insert whose
+        outcome is unknown.
+        """
+        if dedup_token is not None and not _TOKEN.match(dedup_token):
+            raise ValueError("dedup_token must be 1-64 letters, digits, '-' or '_'")
+        self._backend.insert(table, body, "JSONEachRow", dedup_token)
 
     def ping(self) -> None:
         """Raise StorageUnavailable unless ClickHouse answers a trivial query."""

@@ -1,0 +1,131 @@
+"""BatchWriter: group commit, bounded queue, and inserts whose outcome is unknown."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from agentslo.errors import Overloaded, StorageUnavailable
+from collector import BatchWriter
+
+
+class Table:
+    """Stands in for ClickHouse behind the writer's insert callable, with insert deduplication by token."""
+
+    def __init__(self) -> None:
+        self.rows: list[bytes] = []
+        self.inserts: list[int] = []
+        self.tokens: set[str] = set()
+        self.fail_after_storing = False
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def insert(self, body: bytes, token: str) -> None:
+        self.gate.wait()
+        if token in self.tokens:
+            return
+        self.tokens.add(token)
+        lines = body.split(b"\n")
+        self.rows.extend(lines)
+        self.inserts.append(len(lines))
+        if self.fail_after_storing:
+            raise StorageUnavailable("connection reset after the insert was sent")
+
+
+def rows(prefix: str, n: int) -> tuple[list[bytes], list[bytes]]:
+    return [f"{prefix}{i}".encode() for i in range(n)], [f"key-{prefix}{i}".encode() for i in range(n)]
+
+
+def test_requests_arriving_during_an_insert_share_the_next_one() -> None:
+    table = Table()
+
+    async def scenario() -> list[int]:
+        writer = BatchWriter(table.insert)
+        writer.start()
+        table.gate.clear()
+        first = asyncio.create_task(writer.write(*rows("a", 5)))
+        await asyncio.sleep(0.05)  # the first insert is now blocked in storage
+        others = [asyncio.create_task(writer.write(*rows(f"b{i}-", 5))) for i in range(9)]
+        await asyncio.sleep(0.05)
+        table.gate.set()
+        counts = [await first] + [await task for task in others]
+        await writer.close()
+        return counts
+
+    assert asyncio.run(scenario()) == [5] * 10
+    assert table.inserts == [5, 45]
+
+
+def test_an_insert_with_unknown_outcome_is_repeated_with_its_token_and_retries_are_not_stored_twice() -> None:
+    table = Table()
+
+    async def scenario() -> tuple[int, int]:
+        writer = BatchWriter(table.insert)
+        writer.start()
+        table.fail_after_storing = True
+        with pytest.raises(StorageUnavailable):
+            await writer.write(*rows("a", 3))  # stored, but the writer could not know
+        table.fail_after_storing = False
+        await asyncio.sleep(1.1)  # past the refusal back-off
+        retried = await writer.write(*rows("a", 3))  # the exporter retries the same spans
+        fresh = await writer.write(*rows("c", 2))
+        await writer.close()
+        return retried, fresh
+
+    assert asyncio.run(scenario()) == (0, 2)
+    assert sorted(table.rows) == [b"a0", b"a1", b"a2", b"c0", b"c1"]
+
+
+def test_writes_are_refused_at_once_while_storage_just_failed() -> None:
+    table = Table()
+
+    async def scenario() -> None:
+        writer = BatchWriter(table.insert)
+        writer.start()
+        table.fail_after_storing = True
+        with pytest.raises(StorageUnavailable):
+            await writer.write(*rows("a", 1))
+        with pytest.raises(StorageUnavailable, match="refusing writes for a short back-off"):
+            await writer.write(*rows("b", 1))
+        await writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_full_queue_refuses_new_writes() -> None:
+    table = Table()
+
+    async def scenario() -> None:
+        writer = BatchWriter(table.insert, max_pending_rows=10)
+        writer.start()
+        table.gate.clear()
+        first = asyncio.create_task(writer.write(*rows("a", 8)))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Overloaded, match="8 spans are waiting for storage"):
+            await writer.write(*rows("b", 5))
+        table.gate.set()
+        await first
+        await writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_close_stores_what_is_queued() -> None:
+    table = Table()
+
+    async def scenario() -> list[int]:
+        writer = BatchWriter(table.insert)
+        writer.start()
+        table.gate.clear()
+        tasks = [asyncio.create_task(writer.write(*rows(f"r{i}-", 2))) for i in range(3)]
+        await asyncio.sleep(0.05)
+        closing = asyncio.create_task(writer.close())
+        await asyncio.sleep(0.05)
+        table.gate.set()
+        await closing
+        return [await task for task in tasks]
+
+    assert asyncio.run(scenario()) == [2, 2, 2]
+    assert len(table.rows) == 6
