@@ -33,6 +33,9 @@ class Migration:
 # dropped at ingest (collector's RecentSpans); readers that must be exact over
 # longer horizons deduplicate by (TraceId, SpanId). The deduplication window
 # lets ingest retry an insert whose outcome it could not know with the same token.
+# Group commits make parts of a few thousand spans; merging them 20 at a time
+# rather than 5 rewrites each span fewer times (a 30 s bench/ingest run: +27%;
+# 60 s runs: within noise, with a better worst 5 s window).
 _TRACES_V1 = f"""
 CREATE TABLE IF NOT EXISTS {TRACES} (
     Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
@@ -88,7 +91,8 @@ CREATE TABLE IF NOT EXISTS {TRACES} (
 ) ENGINE = MergeTree
 PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000,
+    min_parts_to_merge_at_once = 20
 """
 
 MIGRATIONS_TABLE_DDL = f"""
