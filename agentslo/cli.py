@@ -55,7 +55,8 @@ def serve(config_file: Path | None, **flags: object) -> None:
 def check(config_file: Path) -> None:
     """Validate a config file; list every problem and exit 1 if there is any."""
     config = _load_or_exit(config_file, {}, env={})
-    click.echo(f"{config_file}: ok (storage: {'server' if config.storage.clickhouse_url else 'embedded'})")
+    storage = "server" if config.storage.clickhouse_url else "embedded"
+    click.echo(f"{config_file}: ok (storage: {storage}, {len(config.slos)} SLOs)")
 
 
 @main.command()

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agentslo.errors import ConfigError
 from collector import DimensionAliases, ModelPrice, parse_price_entries
+from slo import SloSpec, parse_slo_specs
 
 __all__ = [
     "OVERRIDABLE",
@@ -181,6 +182,7 @@ class Config(_Spec):
     ingest: IngestSpec = IngestSpec()
     attributes: AttributesSpec = AttributesSpec()
     pricing: PricingSpec = PricingSpec()
+    slos: tuple[SloSpec, ...] = ()
 
 
 def load_config(
@@ -217,6 +219,13 @@ def load_config(
         except ConfigError as exc:
             problems.extend(exc.problems)
             data["pricing"] = {**pricing, "models": ()}
+    # SLOs are validated by the SLO package, which names each SLO in its messages.
+    if "slos" in data:
+        try:
+            data["slos"] = parse_slo_specs(data["slos"], where=f"{source}: slos")
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            data["slos"] = ()
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

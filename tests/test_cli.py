@@ -18,7 +18,7 @@ def test_check_accepts_a_valid_file(tmp_path: Path) -> None:
     path = tmp_path / "agentslo.yaml"
     path.write_text("version: 1\nserver:\n  http_port: 4318\n")
     result = run("check", str(path))
-    assert (result.returncode, result.stdout) == (0, f"{path}: ok (storage: embedded)\n")
+    assert (result.returncode, result.stdout) == (0, f"{path}: ok (storage: embedded, 0 SLOs)\n")
 
 
 def test_check_names_every_bad_field_and_exits_1(tmp_path: Path) -> None:
@@ -63,3 +63,28 @@ def test_pricing_includes_config_overrides(tmp_path: Path) -> None:
 def test_pricing_of_an_unknown_model_says_it_is_unpriced() -> None:
     result = run("pricing", "--model", "my-private-llm")
     assert (result.returncode, result.stderr) == (1, "no price for 'my-private-llm': its spans are stored as unpriced\n")
+
+
+def test_check_names_the_slo_and_field_of_each_problem(tmp_path: Path) -> None:
+    path = tmp_path / "agentslo.yaml"
+    path.write_text(
+        "slos:\n"
+        "  - name: checkout-availability\n"
+        "    objective: 99.5\n"
+        "    window: 28d\n"
+        "    sli: {kind: availability, over: tasks}\n"
+        "  - name: checkout-latency\n"
+        "    objective: 100\n"
+        "    window: 28d\n"
+        "    sli: {kind: latency, over: tasks, threshold: 30s}\n"
+    )
+    result = run("check", str(path))
+    assert result.returncode == 1
+    assert result.stderr == "error: agentslo.yaml: slos[1] (checkout-latency).objective: must be below 100\n"
+
+
+def test_check_counts_valid_slos(tmp_path: Path) -> None:
+    path = tmp_path / "agentslo.yaml"
+    path.write_text("slos:\n  - {name: a, objective: 99, window: 7d, sli: {kind: availability, over: tasks}}\n")
+    result = run("check", str(path))
+    assert (result.returncode, result.stdout) == (0, f"{path}: ok (storage: embedded, 1 SLOs)\n")
