@@ -270,12 +270,14 @@ class SpanMapper:
 
 
 def _id_problem(trace_id: bytes, span_id: bytes, parent_id: bytes) -> str:
-    if len(trace_id) != 16 or trace_id == bytes(16):
-        return f"trace_id must be 16 bytes and not all zero, got {len(trace_id)} bytes"
-    if len(span_id) != 8 or span_id == bytes(8):
-        return f"span_id must be 8 bytes and not all zero, got {len(span_id)} bytes"
+    """Why the ids make a span invalid (OTLP: trace 16 bytes, span 8 bytes, neither all zero), or ''."""
+    for name, value, size in (("trace_id", trace_id, 16), ("span_id", span_id, 8)):
+        if len(value) != size:
+            return f"{name} must be {size} bytes, got {len(value)}"
+        if not any(value):
+            return f"{name} must not be all zero"
     if len(parent_id) not in (0, 8):
-        return f"parent_span_id must be empty or 8 bytes, got {len(parent_id)} bytes"
+        return f"parent_span_id must be empty or 8 bytes, got {len(parent_id)}"
     return ""
 
 

@@ -107,8 +107,8 @@ def test_invalid_spans_are_rejected_as_partial_success_and_the_rest_stored(start
     answer = ExportTraceServiceResponse.FromString(response.content)
     assert answer.partial_success.rejected_spans == 2
     assert answer.partial_success.error_message == (
-        "2 spans rejected: span 'chat gpt-4o-mini': trace_id must be 16 bytes and not all zero, got 5 bytes; "
-        "span 'execute_tool lookup_order': span_id must be 8 bytes and not all zero, got 0 bytes"
+        "2 spans rejected: span 'chat gpt-4o-mini': trace_id must be 16 bytes, got 5; "
+        "span 'execute_tool lookup_order': span_id must be 8 bytes, got 0"
     )
     assert reader(service).query("SELECT count() FROM otel_traces").scalar() == 2
 
@@ -173,3 +173,17 @@ def test_otlp_json_writes_ids_in_hex() -> None:
     document = orjson.loads(otlp_json(agent_request()))
     span = document["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert span["traceId"] == "5b8efff798038103d269b633813fc60c"
+
+
+def test_invalid_utf8_in_a_protobuf_string_is_400(start_service: StartService) -> None:
+    body = agent_request().SerializeToString().replace(b"invoke_agent triage", b"invoke_agent \xff\xferiage")
+    response = post(start_service(), body, PROTOBUF)
+    assert response.status_code == 400
+    assert status_message(response).startswith("malformed protobuf ExportTraceServiceRequest")
+
+
+def test_invalid_utf8_in_json_is_400(start_service: StartService) -> None:
+    body = otlp_json(agent_request()).replace(b"invoke_agent triage", b"invoke_agent \xff\xferiage")
+    response = post(start_service(), body, JSON)
+    assert response.status_code == 400
+    assert orjson.loads(response.content)["message"].startswith("malformed JSON: str is not valid UTF-8")
