@@ -134,9 +134,10 @@ class IngestSpec(_Spec):
     capture_content: bool = False
     # Longer attribute values are truncated, not refused.
     max_attribute_length: int = Field(default=8192, ge=16)
-    # Group commit: most spans per insert, and most spans waiting before 503s start.
-    max_batch_spans: int = Field(default=100_000, ge=1)
-    max_pending_spans: int = Field(default=400_000, ge=1)
+    # Group commit: most spans per insert, and most spans waiting before 503s start
+    # (a mapped span is about 1.2 KB, so the default bounds the queue near 120 MB).
+    max_batch_spans: int = Field(default=50_000, ge=1)
+    max_pending_spans: int = Field(default=100_000, ge=1)
     # Processes that decode and map spans; unset = one per core but one, at least 1; 0 = in-process.
     workers: int | None = Field(default=None, ge=0, le=64)
 

@@ -70,8 +70,8 @@ class BatchWriter:
         self,
         insert: Callable[[bytes, str], None],
         *,
-        max_batch_rows: int = 100_000,
-        max_pending_rows: int = 400_000,
+        max_batch_rows: int = 50_000,
+        max_pending_rows: int = 100_000,
         dedup_window: int = 500_000,
         on_insert: Callable[[int, float], None] = lambda rows, seconds: None,
     ) -> None:
