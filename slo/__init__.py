@@ -1,10 +1,14 @@
-"""SLOs: the spec users write, the domain model it becomes, and error-budget math.
+"""SLOs: the spec users write, the domain model it becomes, error-budget math, and the engine.
 
-This is the pure core: no storage, no clock. `now` and counts come in as values.
+The core is pure: no storage, no clock; `now` and counts come in as values.
+SLIs and task derivation compile to parameterised SQL (`compile_sli`); the
+engine (`run_cycle` and its steps) is the edge that runs it on a Storage.
 
     specs = parse_slo_specs(yaml_data["slos"], where="agentslo.yaml: slos")
     slos = [slo_from_spec(spec) for spec in specs]
+    statuses = run_cycle(storage, slos, now=datetime.now(UTC))
 """
+
 
 from slo._budget import (
     WORKBOOK_ALERT_WINDOWS,
@@ -28,6 +32,18 @@ from slo._budget import (
     sum_counts,
     time_to_exhaustion,
     timeslice_budget,
+)
+from slo._evaluation import (
+    EXHAUSTION_BURN_WINDOW,
+    REPORTED_BURN_WINDOWS,
+    BurnRate,
+    SloStatus,
+    burn_windows,
+    earliest_read,
+    evaluation_end,
+    occurrences_status,
+    timeslices_status,
+    window_bounds,
 )
 from slo._model import (
     SLO,
@@ -54,13 +70,31 @@ from slo._model import (
 from slo._openslo import slo_spec_from_openslo
 from slo._spec import SloSpec, parse_slo_specs
 
+from slo._engine import (
+    DEFAULT_GRACE,
+    Watermark,
+    derive_tasks,
+    evaluate,
+    read_watermarks,
+    run_cycle,
+    sync_rollups,
+    sync_tasks,
+    write_status,
+)
+from slo._sql import LONGEST_EVENT, SliSql, compile_sli
+
 __all__ = [
+    "DEFAULT_GRACE",
+    "EXHAUSTION_BURN_WINDOW",
+    "LONGEST_EVENT",
+    "REPORTED_BURN_WINDOWS",
     "SLO",
     "WORKBOOK_ALERT_WINDOWS",
     "WORKBOOK_WINDOW",
     "AlertWindow",
     "Availability",
     "Budgeting",
+    "BurnRate",
     "CacheHitRate",
     "CalendarMonth",
     "Cost",
@@ -76,27 +110,44 @@ __all__ = [
     "Occurrences",
     "RollingWindow",
     "Severity",
+    "SliSql",
     "SliceCounts",
     "SloSpec",
+    "SloStatus",
     "Timeslices",
     "ToolSuccess",
+    "Watermark",
     "Window",
     "alert_windows",
     "budget_consumed",
     "burn_factor",
     "burn_rate",
+    "burn_windows",
     "calendar_month_bounds",
+    "compile_sli",
     "count_slices",
+    "derive_tasks",
+    "earliest_read",
     "error_budget",
     "error_budget_duration",
     "error_budget_remaining",
     "error_budget_remaining_events",
+    "evaluate",
+    "evaluation_end",
+    "occurrences_status",
     "parse_slo_specs",
+    "read_watermarks",
+    "run_cycle",
     "sli",
     "slices_in",
     "slo_from_spec",
     "slo_spec_from_openslo",
     "sum_counts",
+    "sync_rollups",
+    "sync_tasks",
     "time_to_exhaustion",
     "timeslice_budget",
+    "timeslices_status",
+    "window_bounds",
+    "write_status",
 ]

@@ -9,12 +9,16 @@ Example::
 
 from agentslo.storage._migrations import SCHEMA, Migration, apply_retention, migrate
 from agentslo.storage._storage import QueryResult, Storage, open_storage
-from agentslo.storage._tables import MIGRATIONS, TRACES
+from agentslo.storage._tables import AGENT_TASKS, MIGRATIONS, SLO_ROLLUPS, SLO_STATUS, TRACES, WATERMARKS
 
 __all__ = [
+    "AGENT_TASKS",
     "MIGRATIONS",
     "SCHEMA",
+    "SLO_ROLLUPS",
+    "SLO_STATUS",
     "TRACES",
+    "WATERMARKS",
     "Migration",
     "QueryResult",
     "Storage",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agentslo.storage._storage import Storage
-from agentslo.storage._tables import MIGRATIONS, TRACES
+from agentslo.storage._tables import AGENT_TASKS, MIGRATIONS, SLO_ROLLUPS, SLO_STATUS, TRACES, WATERMARKS
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,107 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_dedup
     min_parts_to_merge_at_once = 20
 """
 
+# One row per finished agent task, derived from its spans by the SLO engine
+# (slo/_sql.py says how). Re-deriving a task, when late spans arrived, inserts
+# it again with a later DerivedAt; a span that stopped being a task (an outer
+# agent span arrived after it) gets a row with Deleted = 1. ReplacingMergeTree
+# keeps the latest row per sort key, so read it with FINAL: FINAL drops the
+# superseded and the deleted rows, filters still prune by the sort key, and
+# the merge is only over the parts a query selects. (argMax per key would need
+# every reader to group by task; FINAL keeps users' SQL plain.)
+# The sort key is the task's identity, (TraceId, TaskId), behind the hour its
+# span started: the start never changes between derivations, and it lets
+# time-range reads skip whole hours.
+_AGENT_TASKS_V2 = f"""
+CREATE TABLE IF NOT EXISTS {AGENT_TASKS} (
+    TaskId String CODEC(ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    Timestamp DateTime64(9, 'UTC') CODEC(ZSTD(1)),
+    Duration UInt64 CODEC(ZSTD(1)),
+    Success UInt8 CODEC(ZSTD(1)),
+    ErrorType LowCardinality(String) CODEC(ZSTD(1)),
+    LlmCalls UInt32 CODEC(ZSTD(1)),
+    ToolCalls UInt32 CODEC(ZSTD(1)),
+    ToolErrors UInt32 CODEC(ZSTD(1)),
+    InputTokens UInt64 CODEC(T64, ZSTD(1)),
+    OutputTokens UInt64 CODEC(T64, ZSTD(1)),
+    CacheReadTokens UInt64 CODEC(T64, ZSTD(1)),
+    CacheWriteTokens UInt64 CODEC(T64, ZSTD(1)),
+    CostUsd Float64 CODEC(Gorilla, ZSTD(1)),
+    Degraded UInt8 CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    AgentName LowCardinality(String) CODEC(ZSTD(1)),
+    TaskType LowCardinality(String) CODEC(ZSTD(1)),
+    UserId String CODEC(ZSTD(1)),
+    Tenant LowCardinality(String) CODEC(ZSTD(1)),
+    Feature LowCardinality(String) CODEC(ZSTD(1)),
+    Spans UInt32 CODEC(ZSTD(1)),
+    DerivedAt DateTime64(9, 'UTC') CODEC(ZSTD(1)),
+    Deleted UInt8 CODEC(ZSTD(1))
+) ENGINE = ReplacingMergeTree(DerivedAt, Deleted)
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (toStartOfHour(Timestamp), TraceId, TaskId)
+"""
+
+# Per-minute good and total events of each SLO, so that evaluating 30 days reads
+# 43,200 rows per SLO whatever the span count. Fingerprint identifies the SLI's
+# SQL: a changed SLO writes a new series rather than mixing two definitions.
+# A recomputed minute replaces the earlier row (latest UpdatedAt); read with FINAL.
+_SLO_ROLLUPS_V2 = f"""
+CREATE TABLE IF NOT EXISTS {SLO_ROLLUPS} (
+    SloName LowCardinality(String),
+    Fingerprint LowCardinality(String),
+    Minute DateTime('UTC') CODEC(Delta, ZSTD(1)),
+    GoodEvents UInt64 CODEC(T64, ZSTD(1)),
+    TotalEvents UInt64 CODEC(T64, ZSTD(1)),
+    UpdatedAt DateTime64(9, 'UTC') CODEC(ZSTD(1))
+) ENGINE = ReplacingMergeTree(UpdatedAt)
+PARTITION BY toYYYYMM(Minute)
+ORDER BY (SloName, Fingerprint, Minute)
+"""
+
+# One row per SLO per evaluation, for Grafana and the status API. Burn rates are
+# a map from window (as written: 5m, 1h, 3d, and the SLO's own alert windows) to
+# rate; a window without events has no entry. AlertState is filled by alerting.
+_SLO_STATUS_V2 = f"""
+CREATE TABLE IF NOT EXISTS {SLO_STATUS} (
+    Timestamp DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+    SloName LowCardinality(String),
+    Kind LowCardinality(String),
+    Events LowCardinality(String),
+    Window LowCardinality(String),
+    Budgeting LowCardinality(String),
+    Objective Float64,
+    Sli Nullable(Float64),
+    GoodEvents Float64,
+    TotalEvents Float64,
+    GoodSlices Nullable(UInt32),
+    BadSlices Nullable(UInt32),
+    ErrorBudget Float64,
+    ErrorBudgetRemaining Nullable(Float64),
+    ErrorBudgetRemainingEvents Nullable(Float64),
+    BurnRates Map(LowCardinality(String), Float64),
+    TimeToExhaustionSeconds Nullable(Float64),
+    EnoughData UInt8,
+    AlertState LowCardinality(String)
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (SloName, Timestamp)
+"""
+
+# How far the SLO engine has derived tasks and rolled up each SLO: [Since, Through).
+# The latest row per name wins, by the server's clock at insert.
+_WATERMARKS_V2 = f"""
+CREATE TABLE IF NOT EXISTS {WATERMARKS} (
+    Name String,
+    Fingerprint String,
+    Since DateTime64(9, 'UTC'),
+    Through DateTime64(9, 'UTC'),
+    UpdatedAt DateTime64(9, 'UTC') DEFAULT now64(9)
+) ENGINE = ReplacingMergeTree(UpdatedAt)
+ORDER BY Name
+"""
+
 MIGRATIONS_TABLE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
     version UInt32,
@@ -105,6 +206,8 @@ CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
 
 SCHEMA: tuple[Migration, ...] = (
     Migration(1, "otel_traces: Collector exporter columns plus typed LLM columns", (_TRACES_V1,)),
+    Migration(2, "agent_tasks, slo_rollups, slo_status and the SLO engine's watermarks",
+              (_AGENT_TASKS_V2, _SLO_ROLLUPS_V2, _SLO_STATUS_V2, _WATERMARKS_V2)),
 )
 
 

@@ -12,14 +12,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from agentslo.config import StorageSpec
 from agentslo.errors import ConfigError, StorageError
 from agentslo.storage._backends import Backend, ChdbBackend, HttpBackend
+
+if TYPE_CHECKING:  # the config model imports the SLO package, which names storage tables
+    from agentslo.config import StorageSpec
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

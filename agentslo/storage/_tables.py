@@ -6,3 +6,7 @@ unqualified because each connection's current database is the configured one.
 
 TRACES = "otel_traces"
 MIGRATIONS = "agentslo_schema_migrations"
+AGENT_TASKS = "agent_tasks"
+SLO_ROLLUPS = "slo_rollups"
+SLO_STATUS = "slo_status"
+WATERMARKS = "agentslo_watermarks"

@@ -1,0 +1,301 @@
+"""The SLO engine's I/O edge: derives tasks, keeps the rollups, evaluates SLOs, writes their status.
+
+Time comes in as `now`; nothing here reads the clock. The scheduler calls
+`run_cycle` on its cadence; the other functions are its steps, for backfills
+and tests. Each step is idempotent: a failed cycle is simply run again.
+
+    statuses = run_cycle(storage, slos, now=datetime.now(UTC))
+
+How far tasks are derived and each SLO rolled up is kept in the watermarks
+table, so a cycle does only what is new, and catches up after downtime:
+
+- tasks whose span ended in [through, now - grace) are derived, where
+  `through` is where the previous cycle stopped: children exported up to
+  `grace` after their task's span ended are counted;
+- each SLO's minutes from `through - grace` to now are recomputed, so spans
+  exported up to `grace` late are counted, and tasks in the minutes just derived;
+- an SLO that is new, or whose SLI's SQL changed (its fingerprint), is
+  backfilled over everything its evaluation reads; so is an SLO whose window
+  grew, over the part not yet rolled up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from agentslo.storage import SLO_STATUS, WATERMARKS, QueryResult, Storage
+from slo._budget import EventCounts
+from slo._evaluation import (
+    SloStatus,
+    burn_windows,
+    earliest_read,
+    evaluation_end,
+    occurrences_status,
+    timeslices_status,
+    window_bounds,
+)
+from slo._model import SLO, Availability, CacheHitRate, Cost, ErrorRate, Latency, Timeslices, ToolSuccess
+from slo._spec import format_duration
+from slo._sql import (
+    RollupRange,
+    SliSql,
+    Statement,
+    compile_sli,
+    derive_tasks_statements,
+    rollup_insert,
+    slice_sums_query,
+    spans_per_hour_query,
+    window_sums_query,
+)
+
+# How long after a task's span ends its last spans may still arrive and be
+# counted: the OTel SDK's batch span processor exports every 5 s, and a
+# collector between agent and AgentSLO batches again; two minutes leaves room.
+DEFAULT_GRACE = timedelta(minutes=2)
+
+# A statement reads about this many spans at most, so that a backfill over
+# months of a busy store holds a bounded part of them in memory at a time
+# (deriving tasks keeps each trace's spans in arrays). Ranges are cut on whole
+# hours; a cycle's usual few minutes are never cut.
+_SPANS_PER_STATEMENT = 2_000_000
+# And at most this many SLOs' rollups per INSERT: a steady-state cycle writes
+# the new minutes of up to 20 SLOs in one statement.
+_ROLLUPS_PER_STATEMENT = 20
+_HOUR = timedelta(hours=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TASKS_MARK = "agent_tasks"
+_ROLLUPS_MARK = "slo_rollups/"
+
+# The SLI kinds as the config file names them, for slo_status.
+_KINDS = {Availability: "availability", ErrorRate: "error_rate", Latency: "latency", Cost: "cost",
+          CacheHitRate: "cache_hit_rate", ToolSuccess: "tool_success"}
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """What a step has covered: [since, through), for the SLI with `fingerprint` ('' for tasks)."""
+
+    fingerprint: str
+    since: datetime
+    through: datetime
+
+
+def run_cycle(storage: Storage, slos: Sequence[SLO], now: datetime, *,
+              grace: timedelta = DEFAULT_GRACE) -> tuple[SloStatus, ...]:
+    """One scheduler tick: derive tasks, bring every SLO's rollups up to `now`, evaluate, append slo_status."""
+    since = min((earliest_read(slo, now) for slo in slos), default=now - grace)
+    sync_tasks(storage, now, since=since, grace=grace)
+    sync_rollups(storage, slos, now, grace=grace)
+    statuses = evaluate(storage, slos, now)
+    write_status(storage, statuses)
+    return statuses
+
+
+def derive_tasks(storage: Storage, *, start: datetime, end: datetime) -> None:
+    """(Re)derive every task of the traces with a root or invoke_agent span ending in [start, end).
+
+    Idempotent: a task derived again replaces its earlier row, counting the
+    spans stored now (and each stored span once).
+    """
+    for chunk_start, chunk_end in _SpanVolume(storage, start, end).cut(start, end):
+        for statement in derive_tasks_statements(chunk_start, chunk_end):
+            _command(storage, statement)
+
+
+def sync_tasks(storage: Storage, now: datetime, *, since: datetime, grace: timedelta = DEFAULT_GRACE) -> None:
+    """Derive the tasks not derived yet that ended in [since, now - grace)."""
+    end = _utc(now) - grace
+    since = min(_utc(since), end)
+    mark = read_watermarks(storage).get(_TASKS_MARK)
+    if mark is None:
+        ranges = [(since, end)]
+        mark = Watermark("", since, end)
+    else:
+        ranges = [(since, min(mark.since, end)), (mark.through, end)]
+        mark = Watermark("", min(since, mark.since), max(end, mark.through))
+    for start, stop in ranges:
+        if start < stop:
+            derive_tasks(storage, start=start, end=stop)
+    _write_watermarks(storage, {_TASKS_MARK: mark})
+
+
+def sync_rollups(storage: Storage, slos: Iterable[SLO], now: datetime, *,
+                 grace: timedelta = DEFAULT_GRACE) -> None:
+    """Bring each SLO's per-minute rollups up to the evaluation at `now`: new minutes, late data, backfills."""
+    marks = read_watermarks(storage)
+    end = evaluation_end(now)
+    done: dict[str, Watermark] = {}
+    todo: list[tuple[SliSql, str, datetime, datetime]] = []
+    for slo in slos:
+        sli = compile_sli(slo.indicator)
+        earliest = earliest_read(slo, now)
+        key = _ROLLUPS_MARK + slo.name
+        mark = marks.get(key)
+        if mark is None or mark.fingerprint != sli.fingerprint:
+            ranges = [(earliest, end)]
+            mark = Watermark(sli.fingerprint, earliest, end)
+        else:
+            recent = _floor_minute(mark.through - grace)
+            ranges = [(earliest, min(mark.since, recent)), (recent, end)]
+            mark = Watermark(sli.fingerprint, min(earliest, mark.since), max(end, mark.through))
+        todo.extend((sli, slo.name, start, stop) for start, stop in ranges if start < stop)
+        done[key] = mark
+    if todo:
+        volume = _SpanVolume(storage, min(start for _, _, start, _ in todo), end)
+        batch: list[RollupRange] = []
+        batch_spans = 0
+        for sli, name, start, stop in todo:
+            for chunk_start, chunk_end in volume.cut(start, stop):
+                spans = volume.spans(chunk_start, chunk_end)
+                if batch and (len(batch) == _ROLLUPS_PER_STATEMENT or batch_spans + spans > _SPANS_PER_STATEMENT):
+                    _command(storage, rollup_insert(batch))
+                    batch, batch_spans = [], 0
+                batch.append(RollupRange(name, sli, chunk_start, chunk_end))
+                batch_spans += spans
+        _command(storage, rollup_insert(batch))
+    _write_watermarks(storage, done)
+
+
+def evaluate(storage: Storage, slos: Sequence[SLO], now: datetime) -> tuple[SloStatus, ...]:
+    """Each SLO's status as of `now`, from its rollups (which `sync_rollups` must have brought that far)."""
+    if not slos:
+        return ()
+    end = evaluation_end(now)
+    fingerprints = [compile_sli(slo.indicator).fingerprint for slo in slos]
+    # Every window ends at `end`; the SLOs share most of their starts, and one query reads them all.
+    starts = {slo.name: (window_bounds(slo, now)[0], *(end - w for w in burn_windows(slo))) for slo in slos}
+    union = sorted({start for own in starts.values() for start in own})
+    result = _query(storage, window_sums_query(list(zip(starts, fingerprints)), union, end))
+    sums = {(name, fingerprint): (good, total) for name, fingerprint, good, total in result.rows}
+    column = {start: index for index, start in enumerate(union)}
+    statuses = []
+    for slo, fingerprint in zip(slos, fingerprints):
+        good, total = sums.get((slo.name, fingerprint), ([0] * len(union), [0] * len(union)))
+        counts = [EventCounts(good[column[start]], total[column[start]]) for start in starts[slo.name]]
+        if isinstance(slo.budgeting, Timeslices):
+            query = slice_sums_query(slo.name, fingerprint, slo.budgeting.slice, earliest_read(slo, now), end)
+            slices = [(_EPOCH + timedelta(seconds=slice_start), EventCounts(g, t))
+                      for slice_start, g, t in _query(storage, query).rows]
+            statuses.append(timeslices_status(slo, now, counts[0], slices))
+        else:
+            statuses.append(occurrences_status(slo, now, counts[0], dict(zip(burn_windows(slo), counts[1:]))))
+    return tuple(statuses)
+
+
+def write_status(storage: Storage, statuses: Iterable[SloStatus]) -> None:
+    """Append one slo_status row per status."""
+    rows = [orjson.dumps(_status_row(status)) for status in statuses]
+    if rows:
+        storage.insert_json_rows(SLO_STATUS, b"\n".join(rows))
+
+
+def read_watermarks(storage: Storage) -> dict[str, Watermark]:
+    """How far each step has got, by name ('agent_tasks', 'slo_rollups/<slo name>')."""
+    result = storage.query(
+        f"SELECT Name, Fingerprint, toUnixTimestamp64Micro(Since), toUnixTimestamp64Micro(Through) "
+        f"FROM {WATERMARKS} FINAL"
+    )
+    return {name: Watermark(fingerprint, _from_micros(since), _from_micros(through))
+            for name, fingerprint, since, through in result.rows}
+
+
+def _write_watermarks(storage: Storage, marks: dict[str, Watermark]) -> None:
+    rows = [orjson.dumps({"Name": name, "Fingerprint": mark.fingerprint, "Since": _text(mark.since),
+                          "Through": _text(mark.through)})
+            for name, mark in marks.items()]
+    if rows:
+        storage.insert_json_rows(WATERMARKS, b"\n".join(rows))
+
+
+def _status_row(status: SloStatus) -> dict[str, object]:
+    slo = status.slo
+    slices = status.slices
+    exhaustion = status.time_to_exhaustion
+    return {
+        "Timestamp": _text(status.evaluated_at),
+        "SloName": slo.name,
+        "Kind": _KINDS[type(slo.indicator)],
+        "Events": slo.indicator.events.value,
+        "Window": str(slo.window),
+        "Budgeting": "timeslices" if isinstance(slo.budgeting, Timeslices) else "occurrences",
+        "Objective": slo.target,
+        "Sli": status.sli,
+        "GoodEvents": status.counts.good_events,
+        "TotalEvents": status.counts.total_events,
+        "GoodSlices": None if slices is None else slices.good_slices,
+        "BadSlices": None if slices is None else slices.bad_slices,
+        "ErrorBudget": status.error_budget,
+        "ErrorBudgetRemaining": status.error_budget_remaining,
+        "ErrorBudgetRemainingEvents": status.error_budget_remaining_events,
+        "BurnRates": {format_duration(rate.window): rate.burn_rate
+                      for rate in status.burn_rates if rate.burn_rate is not None},
+        "TimeToExhaustionSeconds": None if exhaustion is None else exhaustion.total_seconds(),
+        "EnoughData": int(status.enough_data),
+        "AlertState": "",
+    }
+
+
+def _command(storage: Storage, statement: Statement) -> None:
+    storage.command(statement.sql, statement.params)
+
+
+def _query(storage: Storage, statement: Statement) -> QueryResult:
+    return storage.query(statement.sql, statement.params)
+
+
+class _SpanVolume:
+    """How many spans started in each hour of a range: where to cut a backfill into statements."""
+
+    def __init__(self, storage: Storage, start: datetime, end: datetime) -> None:
+        self._hours: dict[datetime, int] = {}
+        if end - start > _HOUR:
+            rows = _query(storage, spans_per_hour_query(start, end)).rows
+            self._hours = {_EPOCH + timedelta(seconds=hour): spans for hour, spans in rows}
+
+    def spans(self, start: datetime, end: datetime) -> int:
+        """About how many spans [start, end) holds (counting the whole of each hour it touches)."""
+        return sum(self._hours.get(hour, 0) for hour in _hours(start, end))
+
+    def cut(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """[start, end) in consecutive ranges of at most _SPANS_PER_STATEMENT spans (or one hour)."""
+        if end - start <= _HOUR:
+            return [(start, end)] if start < end else []
+        ranges, first, spans = [], start, 0
+        for hour in _hours(start, end):
+            here = self._hours.get(hour, 0)
+            if spans and spans + here > _SPANS_PER_STATEMENT:
+                ranges.append((first, hour))
+                first, spans = hour, 0
+            spans += here
+        ranges.append((first, end))
+        return ranges
+
+
+def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
+    """The whole hours [start, end) touches, by their start."""
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    while hour < end:
+        yield hour
+        hour += _HOUR
+
+
+def _floor_minute(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{moment} must be timezone-aware")
+    return moment.astimezone(UTC)
+
+
+def _from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -1,0 +1,430 @@
+"""Tasks and SLIs as ClickHouse SQL: pure builders that return statements, run nowhere.
+
+Values never enter the SQL text. Thresholds, matcher values, attribute keys and
+times travel as query parameters (`{f0_0:String}`); the only names spliced into
+the text are columns from the allow-lists in `slo._spec` and table names from
+`agentslo.storage`.
+
+When an event happens: every event (span, model call, tool call, task) counts
+in the minute it *ends*, `Timestamp + Duration`. A span is exported when it
+ends, and a task is finished when its span ends, so by end time "late" only
+means export delay, whatever the event's length; counted by start, every task
+longer than the grace period would arrive after its minute was rolled up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agentslo.storage import AGENT_TASKS, SLO_ROLLUPS, TRACES
+from slo._model import (
+    Availability,
+    CacheHitRate,
+    Cost,
+    ErrorRate,
+    Events,
+    Filter,
+    Indicator,
+    Latency,
+    Matcher,
+    MatchOp,
+    MatchSource,
+    ToolSuccess,
+)
+from slo._spec import SPAN_COLUMNS, TASK_COLUMNS
+
+# Reads of a time range look back this far for the start of the events ending in
+# it: ClickHouse prunes by start time (otel_traces is partitioned and sorted by
+# Timestamp), not by end time. An event (a task with all its spans) lasting longer
+# is not counted; an hour covers agent runs, model calls and tool calls alike.
+LONGEST_EVENT = timedelta(hours=1)
+
+# Rounds of pointer jumping that find each span's outermost invoke_agent ancestor:
+# n rounds follow parent links 2**n deep, so agents nest up to 256 spans deep.
+_ANCESTOR_ROUNDS = 8
+
+_TIME = "DateTime64(6, 'UTC')"  # the precision of a Python datetime
+_END_TIME = "Timestamp + toIntervalNanosecond(Duration)"
+
+# Which rows are events of each kind (DESIGN.md, Tables): a model call is a row
+# that ingest priced or marked unpriced, a tool call a row of operation execute_tool.
+_EVENT_ROWS: dict[Events, tuple[str, str]] = {
+    Events.TASKS: (AGENT_TASKS, "true"),
+    Events.LLM_CALLS: (TRACES, "CostSource != ''"),
+    Events.TOOL_CALLS: (TRACES, "GenAiOperation = 'execute_tool'"),
+    Events.SPANS: (TRACES, "true"),
+}
+
+# A successful event: a task whose span did not fail; a span not in status Error.
+_SUCCESS: dict[str, str] = {AGENT_TASKS: "Success = 1", TRACES: "StatusCode != 'Error'"}
+
+_COLUMNS: dict[str, tuple[str, ...]] = {AGENT_TASKS: TASK_COLUMNS, TRACES: SPAN_COLUMNS}
+_MAPS: dict[MatchSource, str] = {MatchSource.ATTRIBUTE: "SpanAttributes",
+                                 MatchSource.RESOURCE_ATTRIBUTE: "ResourceAttributes"}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """SQL text with its `{name:Type}` placeholders and their values."""
+
+    sql: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SliSql:
+    """An SLI as SQL: which rows of which table are its events, and each event's good and total amounts.
+
+    `good` and `total` are per-row expressions (1 / 0 for counts, token counts
+    for cache hit rate); an SLI over any range is sum(good) / sum(total).
+    """
+
+    events: Events
+    table: str
+    condition: str
+    good: str
+    total: str
+    params: Mapping[str, str]
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the SQL and its values: equal exactly when two SLIs count the same events."""
+        digest = hashlib.sha256()
+        for part in (self.table, self.condition, self.good, self.total, *sorted(self.params.items())):
+            digest.update(repr(part).encode())
+            digest.update(b"\0")
+        return digest.hexdigest()[:16]
+
+
+def compile_sli(indicator: Indicator) -> SliSql:
+    """The SQL of an indicator: its events, its filter as parameterised conditions, good and total.
+
+    Example: `compile_sli(Latency(Events.TASKS, timedelta(seconds=30)))` reads
+    agent_tasks with good `Duration <= {threshold_ns:UInt64}`.
+    """
+    table, rows = _EVENT_ROWS[indicator.events]
+    params: dict[str, str] = {}
+    condition = _and(rows, *_filter_sql(indicator.filter, table, "f", params))
+    success = _SUCCESS[table]
+    good, total = success, "1"
+    match indicator:
+        case Availability() | ToolSuccess():
+            pass
+        case ErrorRate():
+            bad = _and(f"NOT ({success})", *_filter_sql(indicator.errors, table, "e", params))
+            good = f"NOT ({bad})"
+        case Latency():
+            params["threshold_ns"] = str(indicator.threshold // timedelta(microseconds=1) * 1000)
+            good = "Duration <= {threshold_ns:UInt64}"
+        case Cost():
+            params["threshold_usd"] = repr(indicator.threshold_usd)
+            good = "CostUsd <= {threshold_usd:Float64}"
+        case CacheHitRate():
+            # Input tokens include cache reads (GenAI conventions); a producer that
+            # counts them apart must not push the SLI over 1.
+            good, total = "least(CacheReadTokens, InputTokens)", "InputTokens"
+    return SliSql(indicator.events, table, condition, good, total, params)
+
+
+def _filter_sql(matchers: Filter, table: str, prefix: str, params: dict[str, str]) -> list[str]:
+    """One condition per matcher (all must hold); each value, and each attribute key, becomes a parameter."""
+    return [_matcher_sql(matcher, table, f"{prefix}{index}", params) for index, matcher in enumerate(matchers)]
+
+
+def _matcher_sql(matcher: Matcher, table: str, name: str, params: dict[str, str]) -> str:
+    if matcher.source is MatchSource.COLUMN:
+        if matcher.name not in _COLUMNS[table]:
+            raise ValueError(f"column {matcher.name!r} is not one a filter over {table} may name")
+        operand = matcher.name
+    else:
+        if table != TRACES:
+            raise ValueError(f"{matcher.source.value} matchers apply to spans, not to {table}")
+        params[f"{name}_key"] = matcher.name
+        operand = f"{_MAPS[matcher.source]}[{{{name}_key:String}}]"
+    values = [f"{name}_{i}" for i in range(len(matcher.values))]
+    params.update(zip(values, matcher.values))
+    placeholders = [f"{{{value}:String}}" for value in values]
+    match matcher.op:
+        case MatchOp.EQ:
+            return f"{operand} = {placeholders[0]}"
+        case MatchOp.NE:
+            return f"{operand} != {placeholders[0]}"
+        case MatchOp.IN:
+            return f"{operand} IN ({', '.join(placeholders)})"
+        case MatchOp.REGEX:
+            # RE2, unanchored as ClickHouse's match() is: anchor with ^ and $ to match the whole value.
+            return f"match({operand}, {placeholders[0]})"
+    raise ValueError(f"unknown match operator {matcher.op!r}")
+
+
+def _and(*conditions: str) -> str:
+    kept = [c for c in conditions if c != "true"]
+    return " AND ".join(f"({c})" for c in kept) if kept else "true"
+
+
+# ----------------------------------------------------------------------------- rollups
+
+
+@dataclass(frozen=True)
+class RollupRange:
+    """The minutes [start, end) of one SLO to (re)compute, both on whole minutes."""
+
+    slo_name: str
+    sli: SliSql
+    start: datetime
+    end: datetime
+
+
+def rollup_insert(ranges: Sequence[RollupRange]) -> Statement:
+    """Recompute the per-minute rollups of each range, in one INSERT.
+
+    Every minute of a range gets a row, zero when it had no events, so that a
+    recomputed minute replaces what an earlier cycle wrote there.
+    """
+    parts, params = [], {}
+    for index, item in enumerate(ranges):
+        sql = f"""
+SELECT {{slo:String}}, {{fingerprint:String}}, Minute, GoodEvents, TotalEvents, now64(9)
+FROM (
+    SELECT toStartOfMinute(EndTime) AS Minute, sum(Good) AS GoodEvents, sum(Total) AS TotalEvents
+    FROM ({_events_select(item.sli)})
+    GROUP BY Minute
+    ORDER BY Minute WITH FILL FROM toDateTime({{start:{_TIME}}}, 'UTC') TO toDateTime({{end:{_TIME}}}, 'UTC') STEP 60
+)"""
+        own = {**item.sli.params, **_range_params(item.start, item.end), "slo": item.slo_name,
+               "fingerprint": item.sli.fingerprint}
+        parts.append(_namespaced(sql, own, f"r{index}_", params))
+    insert = f"INSERT INTO {SLO_ROLLUPS} (SloName, Fingerprint, Minute, GoodEvents, TotalEvents, UpdatedAt)"
+    return Statement(insert + "\nUNION ALL".join(parts), params)
+
+
+def _events_select(sli: SliSql) -> str:
+    """The SLI's events ending in [{start}, {end}), one row each, with their end time and amounts.
+
+    otel_traces may hold a span twice (an exporter's retry); each counts once.
+    """
+    dedupe = "\n    LIMIT 1 BY TraceId, SpanId" if sli.table == TRACES else ""
+    final = " FINAL" if sli.table == AGENT_TASKS else ""
+    return f"""
+    SELECT TraceId, {'SpanId' if sli.table == TRACES else 'TaskId'}, {_END_TIME} AS EndTime,
+           toUInt64({sli.good}) AS Good, toUInt64({sli.total}) AS Total
+    FROM {sli.table}{final}
+    WHERE Timestamp >= {{scan_start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
+      AND EndTime >= {{start:{_TIME}}} AND EndTime < {{end:{_TIME}}}
+      AND {sli.condition}{dedupe}"""
+
+
+def _range_params(start: datetime, end: datetime) -> dict[str, datetime]:
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    return {"scan_start": start - LONGEST_EVENT, "start": start, "end": end}
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+):")
+
+
+def _namespaced(sql: str, params: Mapping[str, Any], prefix: str, into: dict[str, Any]) -> str:
+    """`sql` with each placeholder renamed `prefix + name`, its values added to `into` under the new names.
+
+    Lets statements built apart share one query (UNION ALL) without their parameters colliding.
+    """
+    into.update((prefix + name, value) for name, value in params.items())
+    return _PLACEHOLDER.sub(lambda match: "{" + prefix + match.group(1) + ":", sql)
+
+
+def window_sums_query(series: Sequence[tuple[str, str]], starts: Sequence[datetime], end: datetime) -> Statement:
+    """Good and total events from each of `starts` up to `end`, for each series, from the rollups.
+
+    A series is an SLO name and its SLI's fingerprint. One scan serves them all:
+    a row per series with events, holding its name, fingerprint, and arrays of
+    good and of total events in the order of `starts`.
+    """
+    params: dict[str, Any] = {"end": end.astimezone(UTC), "earliest": min(starts).astimezone(UTC)}
+    pairs = []
+    for index, (name, fingerprint) in enumerate(series):
+        params[f"name{index}"], params[f"fingerprint{index}"] = name, fingerprint
+        pairs.append(f"({{name{index}:String}}, {{fingerprint{index}:String}})")
+    bounds = []
+    for index, start in enumerate(starts):
+        params[f"start{index}"] = start.astimezone(UTC)
+        # Minute is a DateTime: compare it with DateTime constants, not each row as DateTime64.
+        bounds.append(f"toDateTime({{start{index}:{_TIME}}}, 'UTC')")
+    sql = f"""
+SELECT SloName, Fingerprint,
+       [{', '.join(f'sumIf(GoodEvents, Minute >= {b})' for b in bounds)}] AS Good,
+       [{', '.join(f'sumIf(TotalEvents, Minute >= {b})' for b in bounds)}] AS Total
+FROM {SLO_ROLLUPS} FINAL
+WHERE (SloName, Fingerprint) IN ({', '.join(pairs)})
+  AND Minute >= {{earliest:{_TIME}}} AND Minute < {{end:{_TIME}}}
+GROUP BY SloName, Fingerprint"""
+    return Statement(sql, params)
+
+
+def slice_sums_query(slo_name: str, fingerprint: str, slice_length: timedelta,
+                     start: datetime, end: datetime) -> Statement:
+    """Good and total events per timeslice with events in [start, end), from the rollups.
+
+    Slices are aligned on multiples of their length since the Unix epoch (so on
+    midnight UTC, which they divide), and given by their start in Unix seconds.
+    """
+    sql = f"""
+SELECT intDiv(toUnixTimestamp(Minute), {{slice_s:UInt32}}) * {{slice_s:UInt32}} AS SliceStart,
+       sum(GoodEvents) AS GoodEvents, sum(TotalEvents) AS TotalEvents
+FROM {SLO_ROLLUPS} FINAL
+WHERE SloName = {{slo:String}} AND Fingerprint = {{fingerprint:String}}
+  AND Minute >= {{start:{_TIME}}} AND Minute < {{end:{_TIME}}}
+GROUP BY SliceStart
+HAVING TotalEvents > 0
+ORDER BY SliceStart"""
+    return Statement(sql, {"slo": slo_name, "fingerprint": fingerprint, "start": start.astimezone(UTC),
+                           "end": end.astimezone(UTC), "slice_s": int(slice_length.total_seconds())})
+
+
+def spans_per_hour_query(start: datetime, end: datetime) -> Statement:
+    """How many spans started in each hour of [start, end), hours as Unix seconds: sizes backfills."""
+    sql = f"""
+SELECT toUnixTimestamp(toStartOfHour(Timestamp)) AS Hour, count() AS Spans
+FROM {TRACES}
+WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
+GROUP BY Hour
+ORDER BY Hour"""
+    return Statement(sql, {"start": start.astimezone(UTC), "end": end.astimezone(UTC)})
+
+
+# ----------------------------------------------------------------------------- tasks
+
+# The traces with a span that may be a task (a root or an invoke_agent span)
+# ending in [start, end).
+_TASK_TRACES = f"""
+    SELECT DISTINCT TraceId FROM {TRACES}
+    WHERE Timestamp >= {{scan_start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
+      AND (ParentSpanId = '' OR GenAiOperation = 'invoke_agent')
+      AND {_END_TIME} >= {{start:{_TIME}}} AND {_END_TIME} < {{end:{_TIME}}}"""
+
+_TASK_COLUMNS = ("TaskId, TraceId, Timestamp, Duration, Success, ErrorType, LlmCalls, ToolCalls, ToolErrors, "
+                 "InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd, Degraded, "
+                 "ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Spans")
+
+# Which span is a task, and which spans are its own, decided per trace over the
+# trace's spans as stored (each (TraceId, SpanId) once):
+#  - the root span (no parent) is the task, and every span of the trace is its
+#    own, when the root is an invoke_agent span or the trace has no invoke_agent
+#    span at all: the simple case, one trace, one task;
+#  - otherwise (the root is not an agent, e.g. an HTTP handler running several
+#    agents, or it was not exported here), each outermost invoke_agent span (none
+#    of its ancestors stored is one) is a task, owning the spans beneath it;
+#    spans under no agent belong to no task.
+# An invoke_agent span whose outer agent span has not arrived yet looks
+# outermost; when the outer one arrives, re-derivation deletes the inner task.
+# Task spans that started before LONGEST_EVENT ahead of the range are not derived.
+# Success and ErrorType are the task span's own (a failed tool call the agent
+# recovered from does not fail the task); a dimension is the task span's, else
+# the first one of its spans carries. A model call is a span ingest priced or
+# marked unpriced (CostSource != ''); tokens and cost add up over model calls
+# only, so that an agent span repeating its children's totals counts once.
+_DERIVE_TASKS = f"""
+INSERT INTO {AGENT_TASKS} ({_TASK_COLUMNS}, DerivedAt)
+WITH
+task_traces AS ({_TASK_TRACES}
+),
+traces AS (
+    SELECT TraceId, arraySort(s -> s.4, groupArray((
+        SpanId, ParentSpanId, GenAiOperation = 'invoke_agent', Timestamp, Duration,
+        StatusCode = 'Error', ErrorType, CostSource != '', GenAiOperation = 'execute_tool',
+        InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd,
+        Degraded = 1 OR FallbackSource NOT IN ('', 'primary'),
+        ServiceName, AgentName, TaskType, UserId, Tenant, Feature
+    ))) AS spans
+    FROM (
+        SELECT TraceId, SpanId, ParentSpanId, Timestamp, Duration, StatusCode, ErrorType, GenAiOperation,
+               CostSource, InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd, Degraded,
+               FallbackSource, ServiceName, AgentName, TaskType, UserId, Tenant, Feature
+        FROM {TRACES}
+        WHERE Timestamp >= {{scan_start:{_TIME}}} AND Timestamp < {{end:{_TIME}}} AND TraceId IN task_traces
+        LIMIT 1 BY TraceId, SpanId
+    )
+    GROUP BY TraceId
+),
+trees AS (
+    SELECT
+        TraceId,
+        spans.1 AS ids, spans.3 AS is_agent, spans.4 AS start, spans.5 AS duration, spans.6 AS failed,
+        spans.7 AS error_type, spans.8 AS is_llm, spans.9 AS is_tool, spans.10 AS input_tokens,
+        spans.11 AS output_tokens, spans.12 AS cache_read, spans.13 AS cache_write, spans.14 AS cost,
+        spans.15 AS degraded, spans.16 AS service, spans.17 AS agent, spans.18 AS task_type,
+        spans.19 AS user_id, spans.20 AS tenant, spans.21 AS feature,
+        arrayMap(p -> indexOf(ids, p), spans.2) AS parent_of,
+        indexOf(spans.2, '') AS root,
+        root != 0 AND (is_agent[root] OR NOT has(is_agent, true)) AS root_is_task,
+        -- Pointer jumping: after round k, (up, top) hold each span's 2^k-th ancestor
+        -- and the outermost agent among itself and its 2^k - 1 nearest ancestors.
+        if(root_is_task,
+           arrayMap(i -> root, ids),
+           arrayFold((acc, round) -> (arrayMap(a -> acc.1[a], acc.1),
+                                      arrayMap((t, a) -> if(acc.2[a] != 0, acc.2[a], t), acc.2, acc.1)),
+                     range({_ANCESTOR_ROUNDS}),
+                     (parent_of, arrayMap((agent, i) -> if(agent, toUInt64(i), 0), is_agent, arrayEnumerate(ids)))
+           ).2) AS task_of,
+        arrayFilter(i -> task_of[i] = i, arrayEnumerate(ids)) AS tasks
+    FROM traces
+)
+SELECT
+    ids[t] AS TaskId,
+    TraceId,
+    start[t] AS Timestamp,
+    duration[t] AS Duration,
+    NOT failed[t] AS Success,
+    error_type[t] AS ErrorType,
+    arrayCount((owner, llm) -> owner = t AND llm, task_of, is_llm) AS LlmCalls,
+    arrayCount((owner, tool) -> owner = t AND tool, task_of, is_tool) AS ToolCalls,
+    arrayCount((owner, tool, bad) -> owner = t AND tool AND bad, task_of, is_tool, failed) AS ToolErrors,
+    arraySum((owner, llm, n) -> if(owner = t AND llm, n, 0), task_of, is_llm, input_tokens) AS InputTokens,
+    arraySum((owner, llm, n) -> if(owner = t AND llm, n, 0), task_of, is_llm, output_tokens) AS OutputTokens,
+    arraySum((owner, llm, n) -> if(owner = t AND llm, n, 0), task_of, is_llm, cache_read) AS CacheReadTokens,
+    arraySum((owner, llm, n) -> if(owner = t AND llm, n, 0), task_of, is_llm, cache_write) AS CacheWriteTokens,
+    arraySum((owner, llm, usd) -> if(owner = t AND llm, usd, 0), task_of, is_llm, cost) AS CostUsd,
+    arrayExists((owner, d) -> owner = t AND d, task_of, degraded) AS Degraded,
+    service[t] AS ServiceName,
+    arrayFirst(v -> v != '', arrayPushFront(arrayMap((owner, v) -> if(owner = t, v, ''), task_of, agent), agent[t]))
+        AS AgentName,
+    arrayFirst(v -> v != '', arrayPushFront(arrayMap((owner, v) -> if(owner = t, v, ''), task_of, task_type),
+                                            task_type[t])) AS TaskType,
+    arrayFirst(v -> v != '', arrayPushFront(arrayMap((owner, v) -> if(owner = t, v, ''), task_of, user_id),
+                                            user_id[t])) AS UserId,
+    arrayFirst(v -> v != '', arrayPushFront(arrayMap((owner, v) -> if(owner = t, v, ''), task_of, tenant),
+                                            tenant[t])) AS Tenant,
+    arrayFirst(v -> v != '', arrayPushFront(arrayMap((owner, v) -> if(owner = t, v, ''), task_of, feature),
+                                            feature[t])) AS Feature,
+    arrayCount(owner -> owner = t, task_of) AS Spans,
+    now64(9) AS DerivedAt
+FROM trees
+ARRAY JOIN tasks AS t
+WHERE Timestamp >= {{scan_start:{_TIME}}} AND Timestamp + toIntervalNanosecond(Duration) < {{end:{_TIME}}}
+"""
+
+# Tasks of the same traces, in the same bounds, that this derivation did not
+# write again (their DerivedAt is older than the trace's newest): their span is
+# no longer a task, because an outer agent span arrived. They get a deleted row.
+_DELETE_STALE_TASKS = f"""
+INSERT INTO {AGENT_TASKS} ({_TASK_COLUMNS}, DerivedAt, Deleted)
+WITH task_traces AS ({_TASK_TRACES}
+)
+SELECT {_TASK_COLUMNS}, now64(9), 1
+FROM {AGENT_TASKS} FINAL
+WHERE Timestamp >= {{scan_start:{_TIME}}} AND {_END_TIME} < {{end:{_TIME}}} AND TraceId IN task_traces
+QUALIFY DerivedAt < max(DerivedAt) OVER (PARTITION BY TraceId)
+"""
+
+
+def derive_tasks_statements(start: datetime, end: datetime) -> tuple[Statement, ...]:
+    """(Re)derive the tasks of every trace with a root or invoke_agent span ending in [start, end).
+
+    Run in order. Each task of those traces that ended before `end` is written
+    again from all its spans stored now, replacing the earlier row.
+    """
+    params = _range_params(start, end)
+    return Statement(_DERIVE_TASKS, params), Statement(_DELETE_STALE_TASKS, params)
