@@ -95,6 +95,48 @@ def pricing(config_file: Path | None, as_json: bool, model: str | None) -> None:
     Console(width=None if sys.stdout.isatty() else 160).print(view)
 
 
+@main.command()
+@click.option("--url", default="http://127.0.0.1:4318", show_default=True, envvar="AGENTSLO_URL",
+              help="The running service to ask (an embedded store belongs to the serving process).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of a table.")
+def status(url: str, as_json: bool) -> None:
+    """Show every SLO: SLI, objective, error budget remaining, burn rates, state."""
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        response = httpx.get(url.rstrip("/") + "/api/v1/slos", timeout=60)
+    except httpx.TransportError as exc:
+        raise click.ClickException(f"cannot reach AgentSLO at {url}: {exc}") from None
+    if response.status_code != 200:
+        raise click.ClickException(f"{url} answered {response.status_code}: {response.text[:500]}")
+    slos = response.json()
+    if as_json:
+        click.echo(json.dumps(slos, indent=2))
+        return
+    if not slos:
+        click.echo("no SLOs configured")
+        return
+    view = Table(title=f"SLOs at {url}")
+    for heading in ("SLO", "SLI", "objective", "budget left", "burn 1h", "burn 6h", "state"):
+        view.add_column(heading, justify="left" if heading in ("SLO", "state") else "right", no_wrap=True)
+    for slo in slos:
+        burns = {rate["window"]: rate["burn_rate"] for rate in slo["burn_rates"]}
+        view.add_row(slo["name"], _percent(slo["sli"]), _percent(slo["objective"]),
+                     _percent(slo["error_budget_remaining"]), _rate(burns.get("1h")), _rate(burns.get("6h")),
+                     slo["state"])
+    Console(width=None if sys.stdout.isatty() else 160).print(view)
+
+
+def _percent(ratio: float | None) -> str:
+    return "no data" if ratio is None else f"{ratio * 100:.3f}%"
+
+
+def _rate(burn: float | None) -> str:
+    return "-" if burn is None else f"{burn:.2f}x"
+
+
 def _load_or_exit(config_file: Path | None, flags: dict[str, object], env: dict[str, str] | None = None) -> Config:
     try:
         return load_config(config_file, env=env, flags=flags)

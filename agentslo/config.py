@@ -32,6 +32,7 @@ __all__ = [
     "OVERRIDABLE",
     "AttributesSpec",
     "Config",
+    "EvaluationSpec",
     "IngestSpec",
     "PricingSpec",
     "RetentionSpec",
@@ -173,6 +174,14 @@ class PricingSpec(_Spec):
     models: tuple[ModelPrice, ...] = ()
 
 
+class EvaluationSpec(_Spec):
+    """How often the scheduler derives tasks and evaluates every SLO and budget."""
+
+    interval_s: float = Field(default=60, ge=1, le=3600)
+    # Children of a task exported up to this long after the task ended still count.
+    grace_s: float = Field(default=120, ge=0, le=3600)
+
+
 class Config(_Spec):
     """The whole configuration file, version 1."""
 
@@ -184,6 +193,7 @@ class Config(_Spec):
     attributes: AttributesSpec = AttributesSpec()
     pricing: PricingSpec = PricingSpec()
     slos: tuple[SloSpec, ...] = ()
+    evaluation: EvaluationSpec = EvaluationSpec()
 
 
 def load_config(

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from agentslo import __version__
 from agentslo.service import Service
+from agentslo.slo_api import slo_router
 from collector import otlp_http_router
 
 __all__ = ["create_app"]
@@ -55,4 +56,5 @@ def create_app(service: Service) -> FastAPI:
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(otlp_http_router(service.ingest, service.body_limits))
+    app.include_router(slo_router(service.evaluator))
     return app

@@ -14,9 +14,11 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 
 from agentslo.config import Config
 from agentslo.errors import StorageError, StorageUnavailable
+from agentslo.evaluation import Evaluator
 from agentslo.metrics import Metrics
 from agentslo.storage import SCHEMA, TRACES, Storage, apply_retention, migrate
 from collector import BatchWriter, BodyLimits, Ingest, IngestMetrics, MappingPolicy, MappingPool, PriceTable
+from slo import slo_from_spec
 
 __all__ = ["Service"]
 
@@ -55,6 +57,9 @@ class Service:
             on_insert=ingest_metrics.observe_insert,
         )
         self.ingest = Ingest(mapping, writer, ingest_metrics)
+        self.evaluator = Evaluator(
+            storage, tuple(slo_from_spec(spec) for spec in config.slos), config.evaluation, self.metrics.registry
+        )
 
     def _insert_spans(self, body: bytes, dedup_token: str) -> None:
         if not self.schema_ready:

@@ -1,0 +1,139 @@
+"""JSON API under /api/v1 for SLO status, and `POST /api/v1/evaluate` to run a cycle now."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
+from agentslo.errors import StorageError
+from agentslo.evaluation import Evaluator
+from slo import CalendarMonth, SloStatus, Timeslices
+
+__all__ = ["slo_router", "SloStatusOut"]
+
+
+class BurnRateOut(BaseModel):
+    """Burn rate over one look-back window: 1.0 spends exactly the budget over the SLO window."""
+
+    window: str
+    burn_rate: float | None
+    good: float
+    total: float
+
+
+class SloStatusOut(BaseModel):
+    """One SLO as of its last evaluation. Ratios are 0-1; `sli` is null when there was no data."""
+
+    name: str
+    description: str
+    objective: float
+    window: str
+    budgeting: str
+    evaluated_at: datetime
+    window_start: datetime
+    window_end: datetime
+    good_events: float
+    total_events: float
+    sli: float | None
+    error_budget: float
+    error_budget_remaining: float | None
+    error_budget_remaining_events: float | None
+    burn_rates: list[BurnRateOut]
+    time_to_exhaustion_s: float | None
+    enough_data: bool
+    state: str
+
+
+class EvaluationOut(BaseModel):
+    """The result of one evaluation cycle."""
+
+    evaluated_at: datetime
+    slos: list[SloStatusOut]
+
+
+def duration_label(length: timedelta) -> str:
+    """`5m`, `1h`, `28d`: the largest whole unit."""
+    seconds = int(length.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def status_out(status: SloStatus) -> SloStatusOut:
+    """The API form of an evaluated SLO."""
+    slo = status.slo
+    if status.sli is None:
+        state = "no data"
+    elif status.error_budget_remaining is not None and status.error_budget_remaining <= 0:
+        state = "budget exhausted"
+    else:
+        state = "ok"
+    budgeting = slo.budgeting
+    return SloStatusOut(
+        name=slo.name,
+        description=slo.description,
+        objective=slo.target,
+        window="month" if isinstance(slo.window, CalendarMonth) else duration_label(slo.window.length),
+        budgeting=f"timeslices of {duration_label(budgeting.slice)}" if isinstance(budgeting, Timeslices)
+        else "occurrences",
+        evaluated_at=status.evaluated_at,
+        window_start=status.window_start,
+        window_end=status.window_end,
+        good_events=status.counts.good_events,
+        total_events=status.counts.total_events,
+        sli=status.sli,
+        error_budget=status.error_budget,
+        error_budget_remaining=status.error_budget_remaining,
+        error_budget_remaining_events=status.error_budget_remaining_events,
+        burn_rates=[
+            BurnRateOut(window=duration_label(rate.window), burn_rate=rate.burn_rate,
+                        good=rate.counts.good_events, total=rate.counts.total_events)
+            for rate in status.burn_rates
+        ],
+        time_to_exhaustion_s=(None if status.time_to_exhaustion is None
+                              else status.time_to_exhaustion.total_seconds()),
+        enough_data=status.enough_data,
+        state=state,
+    )
+
+
+def slo_router(evaluator: Evaluator) -> APIRouter:
+    """Routes reading and refreshing SLO status through `evaluator`."""
+    router = APIRouter(prefix="/api/v1", tags=["slos"])
+
+    async def run(at: datetime | None) -> tuple[SloStatus, ...]:
+        if at is not None and at.tzinfo is None:
+            raise HTTPException(422, "at must carry a time zone, e.g. 2026-11-23T12:00:00Z")
+        try:
+            return await evaluator.cycle(at)
+        except StorageError as exc:
+            raise HTTPException(503, f"evaluation failed, storage unavailable: {exc}") from exc
+
+    @router.post("/evaluate", response_model=EvaluationOut)
+    async def evaluate(at: datetime | None = Query(None, description="evaluate as of this time (ISO 8601)")):
+        """Derive tasks, roll up and evaluate every SLO now (or as of `at`), and append to slo_status."""
+        statuses = await run(at)
+        evaluated_at = statuses[0].evaluated_at if statuses else (at or datetime.now().astimezone())
+        return EvaluationOut(evaluated_at=evaluated_at, slos=[status_out(s) for s in statuses])
+
+    @router.get("/slos", response_model=list[SloStatusOut])
+    async def list_slos() -> list[SloStatusOut]:
+        """Every SLO's latest status (evaluating once if no cycle has run yet)."""
+        if evaluator.slos and not evaluator.latest:
+            await run(None)
+        return [status_out(evaluator.latest[slo.name]) for slo in evaluator.slos if slo.name in evaluator.latest]
+
+    @router.get("/slos/{name}", response_model=SloStatusOut, responses={404: {"description": "no such SLO"}})
+    async def get_slo(name: str) -> SloStatusOut:
+        """One SLO's latest status."""
+        if name not in {slo.name for slo in evaluator.slos}:
+            known = ", ".join(slo.name for slo in evaluator.slos) or "none"
+            raise HTTPException(404, f"no SLO named {name!r}; configured: {known}")
+        if name not in evaluator.latest:
+            await run(None)
+        return status_out(evaluator.latest[name])
+
+    return router
