@@ -96,6 +96,37 @@ def pricing(config_file: Path | None, as_json: bool, model: str | None) -> None:
 
 
 @main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+def openslo(files: tuple[Path, ...]) -> None:
+    """Convert OpenSLO v1 SLO documents into the `slos:` section of an AgentSLO config (on stdout)."""
+    import yaml
+
+    from slo import slo_spec_from_openslo
+
+    specs = []
+    problems: list[str] = []
+    for path in files:
+        try:
+            documents = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
+        except yaml.YAMLError as exc:
+            problems.append(f"{path.name}: invalid YAML: {exc}")
+            continue
+        for index, document in enumerate(documents):
+            if isinstance(document, dict) and document.get("kind") != "SLO":
+                continue  # Service, AlertPolicy, ... documents carry nothing to import
+            try:
+                specs.append(slo_spec_from_openslo(document, where=f"{path.name}[{index}]"))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
+    slos = [spec.model_dump(mode="json", exclude_defaults=True) for spec in specs]
+    click.echo(yaml.safe_dump({"slos": slos}, sort_keys=False), nl=False)
+
+
+@main.command()
 @click.option("--url", default="http://127.0.0.1:4318", show_default=True, envvar="AGENTSLO_URL",
               help="The running service to ask (an embedded store belongs to the serving process).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of a table.")

@@ -88,3 +88,47 @@ def test_check_counts_valid_slos(tmp_path: Path) -> None:
     path.write_text("slos:\n  - {name: a, objective: 99, window: 7d, sli: {kind: availability, over: tasks}}\n")
     result = run("check", str(path))
     assert (result.returncode, result.stdout) == (0, f"{path}: ok (storage: embedded, 1 SLOs)\n")
+
+
+OPENSLO = """\
+apiVersion: openslo/v1
+kind: Service
+metadata: {name: checkout}
+spec: {}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: checkout-availability}
+spec:
+  service: checkout
+  budgetingMethod: Occurrences
+  timeWindow: [{duration: 28d, isRolling: true}]
+  objectives: [{target: 0.995}]
+  indicator:
+    metadata: {name: checkout-ok}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {metricSource: {type: agentslo, spec: {kind: availability}}}
+        total: {metricSource: {type: agentslo, spec: {over: tasks}}}
+"""
+
+
+def test_openslo_documents_become_a_config_that_checks(tmp_path: Path) -> None:
+    source = tmp_path / "checkout.openslo.yaml"
+    source.write_text(OPENSLO)
+    converted = run("openslo", str(source))
+    assert converted.returncode == 0, converted.stderr
+    assert converted.stdout == ("slos:\n- name: checkout-availability\n  objective: 99.5\n  window: 28d\n"
+                                "  sli:\n    kind: availability\n")
+    config = tmp_path / "agentslo.yaml"
+    config.write_text(converted.stdout)
+    assert run("check", str(config)).stdout == f"{config}: ok (storage: embedded, 1 SLOs)\n"
+
+
+def test_openslo_problems_name_the_document_and_field(tmp_path: Path) -> None:
+    source = tmp_path / "bad.yaml"
+    source.write_text(OPENSLO.replace("target: 0.995", "target: 1.5"))
+    result = run("openslo", str(source))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: bad.yaml[1] (checkout-availability): spec.objectives[0].target:")
