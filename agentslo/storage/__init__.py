@@ -9,10 +9,21 @@ Example::
 
 from agentslo.storage._migrations import SCHEMA, Migration, apply_retention, migrate
 from agentslo.storage._storage import QueryResult, Storage, open_storage
-from agentslo.storage._tables import AGENT_TASKS, MIGRATIONS, SLO_ROLLUPS, SLO_STATUS, TRACES, WATERMARKS
+from agentslo.storage._tables import (
+    AGENT_TASKS,
+    ALERT_DELIVERIES,
+    ALERT_STATE,
+    MIGRATIONS,
+    SLO_ROLLUPS,
+    SLO_STATUS,
+    TRACES,
+    WATERMARKS,
+)
 
 __all__ = [
     "AGENT_TASKS",
+    "ALERT_DELIVERIES",
+    "ALERT_STATE",
     "MIGRATIONS",
     "SCHEMA",
     "SLO_ROLLUPS",

@@ -12,7 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agentslo.storage._storage import Storage
-from agentslo.storage._tables import AGENT_TASKS, MIGRATIONS, SLO_ROLLUPS, SLO_STATUS, TRACES, WATERMARKS
+from agentslo.storage._tables import (
+    AGENT_TASKS,
+    ALERT_DELIVERIES,
+    ALERT_STATE,
+    MIGRATIONS,
+    SLO_ROLLUPS,
+    SLO_STATUS,
+    TRACES,
+    WATERMARKS,
+)
 
 
 @dataclass(frozen=True)
@@ -196,6 +205,53 @@ CREATE TABLE IF NOT EXISTS {WATERMARKS} (
 ORDER BY Name
 """
 
+# Each alert instance's state machine (alerts/_state.py), so that a restart
+# neither sends a firing alert again nor forgets it. One row per instance,
+# rewritten on every change; the latest (UpdatedAt, by the server's clock) wins:
+# read with FINAL. Labels are the instance's identity, Fingerprint their hash.
+_ALERT_STATE_V3 = f"""
+CREATE TABLE IF NOT EXISTS {ALERT_STATE} (
+    Fingerprint String,
+    SloName LowCardinality(String),
+    AlertName LowCardinality(String),
+    Labels Map(LowCardinality(String), String),
+    Annotations Map(LowCardinality(String), String),
+    Phase LowCardinality(String),
+    ActiveSince Nullable(DateTime64(3, 'UTC')),
+    FiredAt Nullable(DateTime64(3, 'UTC')),
+    ResolvedAt Nullable(DateTime64(3, 'UTC')),
+    NotifiedAt Nullable(DateTime64(3, 'UTC')),
+    UpdatedAt DateTime64(9, 'UTC') DEFAULT now64(9)
+) ENGINE = ReplacingMergeTree(UpdatedAt)
+ORDER BY Fingerprint
+"""
+
+# The outbox: one row per notification per receiver, written before any send,
+# then rewritten after each attempt (Attempts, NextAttemptAt, LastError) until
+# State is delivered or given_up. The latest row per Id wins: read with FINAL.
+# Body is the exact JSON sent; the signature is made at each attempt, over its
+# own timestamp. It doubles as the log of alert events (DESIGN.md, Tables).
+_ALERT_DELIVERIES_V3 = f"""
+CREATE TABLE IF NOT EXISTS {ALERT_DELIVERIES} (
+    Id String,
+    Receiver LowCardinality(String),
+    Fingerprint String,
+    SloName LowCardinality(String),
+    AlertName LowCardinality(String),
+    Status LowCardinality(String),
+    Body String CODEC(ZSTD(1)),
+    CreatedAt DateTime64(3, 'UTC'),
+    State LowCardinality(String),
+    Attempts UInt32,
+    NextAttemptAt DateTime64(3, 'UTC'),
+    LastAttemptAt Nullable(DateTime64(3, 'UTC')),
+    LastError String,
+    UpdatedAt DateTime64(9, 'UTC') DEFAULT now64(9)
+) ENGINE = ReplacingMergeTree(UpdatedAt)
+PARTITION BY toYYYYMM(CreatedAt)
+ORDER BY Id
+"""
+
 MIGRATIONS_TABLE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
     version UInt32,
@@ -208,6 +264,8 @@ SCHEMA: tuple[Migration, ...] = (
     Migration(1, "otel_traces: Collector exporter columns plus typed LLM columns", (_TRACES_V1,)),
     Migration(2, "agent_tasks, slo_rollups, slo_status and the SLO engine's watermarks",
               (_AGENT_TASKS_V2, _SLO_ROLLUPS_V2, _SLO_STATUS_V2, _WATERMARKS_V2)),
+    Migration(3, "alert_state and alert_deliveries: alert state machines and the webhook outbox",
+              (_ALERT_STATE_V3, _ALERT_DELIVERIES_V3)),
 )
 
 

@@ -1,0 +1,77 @@
+"""Alerts: multi-window burn-rate rules, their state machine, and webhook delivery from a durable outbox.
+
+The core is pure (`alert_conditions`, `advance`, `webhook_payload`, the retry
+decision): values and `now` in, values out. `Alerting` and `Delivery` are the
+edges, on Storage and on HTTP. After each evaluation cycle::
+
+    result = alerting.process(statuses, now)   # states saved, notifications in the outbox
+    delivery.deliver_due(now)                   # and on a short timer, for retries
+
+Receivers verify webhook signatures as `alerts._payload`'s docstring describes
+(`verify_signature` does it).
+"""
+
+from alerts._alerting import Alerting, AlertingResult
+from alerts._delivery import Delivery, DeliveryReport
+from alerts._payload import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    encode,
+    signature,
+    signature_headers,
+    verify_signature,
+    webhook_payload,
+)
+from alerts._receiver import Receiver
+from alerts._retry import DEFAULT_GIVE_UP_AFTER, RetryPolicy, retryable
+from alerts._rules import (
+    BURN_RATE_ALERT,
+    DEFAULT_REPEAT_INTERVAL,
+    NO_DATA_ALERT,
+    AlertCondition,
+    AlertPolicy,
+    alert_conditions,
+    burning,
+    fingerprint,
+)
+from alerts._spec import AlertingSpec, AlertsSpec, ReceiverSpec
+from alerts._state import AlertState, Notification, NotificationStatus, Phase, advance, step
+from alerts._store import AlertStore, DeliveryState, OutboxEntry
+
+__all__ = [
+    "BURN_RATE_ALERT",
+    "DEFAULT_GIVE_UP_AFTER",
+    "DEFAULT_REPEAT_INTERVAL",
+    "NO_DATA_ALERT",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "AlertCondition",
+    "AlertPolicy",
+    "AlertState",
+    "AlertStore",
+    "Alerting",
+    "AlertingResult",
+    "AlertingSpec",
+    "AlertsSpec",
+    "Delivery",
+    "DeliveryReport",
+    "DeliveryState",
+    "Notification",
+    "NotificationStatus",
+    "OutboxEntry",
+    "Phase",
+    "Receiver",
+    "ReceiverSpec",
+    "RetryPolicy",
+    "advance",
+    "alert_conditions",
+    "burning",
+    "encode",
+    "fingerprint",
+    "retryable",
+    "signature",
+    "signature_headers",
+    "step",
+    "verify_signature",
+    "webhook_payload",
+]

@@ -1,0 +1,202 @@
+"""Alert rules: from an SLO's status to the condition of each of its alert instances. Pure.
+
+Per SLO there is one instance per burn-rate window pair of `SLO.alert_windows`
+(the SRE Workbook table scaled to the SLO's window), plus an optional no-data
+instance. A pair's condition holds when the budget burns at least its factor
+over BOTH its long and its short window, and stops as soon as EITHER drops
+below: the short window makes a fixed outage resolve within minutes instead
+of after the long window drains. A window with fewer events than the policy's
+minimum does not count as burning: one failure among three requests is not a page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from slo import SLO, AlertWindow, MatchOp, MatchSource, Severity, SloStatus
+
+BURN_RATE_ALERT = "SloErrorBudgetBurn"
+NO_DATA_ALERT = "SloNoData"
+
+# Alertmanager's default repeat_interval: a firing alert is sent again after it.
+DEFAULT_REPEAT_INTERVAL = timedelta(hours=4)
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """How one SLO alerts: which tiers, the event minimum, `for`, repeats and no-data.
+
+    `min_events` gates each window pair on its long window's events (under
+    timeslice budgeting, its slices). `no_data_after`, when set, raises a no-data
+    alert once no events arrived for that long; None leaves it off.
+    """
+
+    page: bool = True
+    ticket: bool = True
+    min_events: int = 10
+    pending_for: timedelta = timedelta(0)
+    repeat_interval: timedelta = DEFAULT_REPEAT_INTERVAL
+    no_data_after: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class AlertCondition:
+    """One alert instance as of an evaluation: its identity (labels), whether it holds, and its text."""
+
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    active: bool
+    pending_for: timedelta = timedelta(0)
+    repeat_interval: timedelta = DEFAULT_REPEAT_INTERVAL
+    fingerprint: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fingerprint", fingerprint(self.labels))
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """Alertmanager's fingerprint of a label set: FNV-1a 64 over sorted name, value pairs, 16 hex digits.
+
+    The same function as Prometheus' `model.LabelSet.Fingerprint`, so receivers
+    that key on it see the same identity as from Alertmanager.
+    """
+    digest = 14695981039346656037
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in part.encode() + b"\xff":
+                digest = ((digest ^ byte) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return f"{digest:016x}"
+
+
+def alert_conditions(status: SloStatus, policy: AlertPolicy) -> tuple[AlertCondition, ...]:
+    """Every alert instance of the status's SLO, each with whether its condition holds now."""
+    slo = status.slo
+    conditions = [
+        _burn_condition(status, window, policy)
+        for window in slo.alert_windows
+        if (policy.page if window.severity is Severity.PAGE else policy.ticket)
+    ]
+    if policy.no_data_after is not None:
+        conditions.append(_no_data_condition(status, policy, policy.no_data_after))
+    return tuple(conditions)
+
+
+def burning(status: SloStatus, window: AlertWindow, min_events: int) -> bool:
+    """Whether the budget burns at least the pair's factor over both windows, with enough events."""
+    long_counts = _counts(status, window.long_window)
+    if long_counts < max(min_events, 1) or not _counts(status, window.short_window):
+        return False
+    long_rate = status.burn_rate(window.long_window)
+    short_rate = status.burn_rate(window.short_window)
+    return (long_rate is not None and short_rate is not None
+            and long_rate >= window.burn_factor and short_rate >= window.burn_factor)
+
+
+def _burn_condition(status: SloStatus, window: AlertWindow, policy: AlertPolicy) -> AlertCondition:
+    slo = status.slo
+    labels = {
+        **_slo_labels(slo),
+        "alertname": BURN_RATE_ALERT,
+        "severity": window.severity.value,
+        "long_window": _duration(window.long_window),
+        "short_window": _duration(window.short_window),
+    }
+    long_rate = status.burn_rate(window.long_window)
+    short_rate = status.burn_rate(window.short_window)
+    summary = (
+        f"{slo.name} burns its error budget at {_rate(long_rate)} over {labels['long_window']} and "
+        f"{_rate(short_rate)} over {labels['short_window']} (alert at {window.burn_factor:g}x); "
+        f"{_budget_left(status)}"
+    )
+    return AlertCondition(
+        labels=labels,
+        annotations={
+            "summary": summary,
+            "burn_rate_long": _rate(long_rate),
+            "burn_rate_short": _rate(short_rate),
+            "burn_factor": f"{window.burn_factor:g}",
+            "error_budget_remaining": _percent(status.error_budget_remaining),
+            "time_to_exhaustion": _exhaustion(status.time_to_exhaustion),
+        },
+        active=burning(status, window, policy.min_events),
+        pending_for=policy.pending_for,
+        repeat_interval=policy.repeat_interval,
+    )
+
+
+def _no_data_condition(status: SloStatus, policy: AlertPolicy, after: timedelta) -> AlertCondition:
+    # The condition is "no events in the shortest burn window"; waiting out the
+    # rest of `after` is the state machine's `for`, so no extra window is read.
+    shortest = min(rate.window for rate in status.burn_rates)
+    slo = status.slo
+    return AlertCondition(
+        labels={**_slo_labels(slo), "alertname": NO_DATA_ALERT, "severity": Severity.TICKET.value},
+        annotations={"summary": f"{slo.name} has received no events for {_duration(after)}; "
+                                "its SLI cannot be evaluated"},
+        active=not _counts(status, shortest),
+        pending_for=max(after - shortest, timedelta(0)),
+        repeat_interval=policy.repeat_interval,
+    )
+
+
+def _slo_labels(slo: SLO) -> dict[str, str]:
+    labels = {"slo": slo.name}
+    service = _service(slo)
+    if service is not None:
+        labels["service"] = service
+    return labels
+
+
+def _service(slo: SLO) -> str | None:
+    """The service an SLO is about, when its filter pins exactly one ServiceName."""
+    for matcher in slo.indicator.filter:
+        if (matcher.source is MatchSource.COLUMN and matcher.name == "ServiceName"
+                and matcher.op in (MatchOp.EQ, MatchOp.IN) and len(matcher.values) == 1):
+            return matcher.values[0]
+    return None
+
+
+def _counts(status: SloStatus, window: timedelta) -> float:
+    for rate in status.burn_rates:
+        if rate.window == window:
+            return rate.counts.total_events
+    raise KeyError(f"{status.slo.name}: no burn rate over {window}")
+
+
+def _budget_left(status: SloStatus) -> str:
+    if status.error_budget_remaining is None:
+        return "no events in the SLO window"
+    text = f"{_percent(status.error_budget_remaining)} of the error budget left"
+    if status.time_to_exhaustion is not None:
+        text += f", exhausted in {_exhaustion(status.time_to_exhaustion)} at the last hour's rate"
+    return text
+
+
+def _rate(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.2f}x"
+
+
+def _percent(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio * 100:.1f}%"
+
+
+def _exhaustion(duration: timedelta | None) -> str:
+    """Time to exhaustion in days, hours and minutes; empty when the budget is not burning."""
+    if duration is None:
+        return ""
+    minutes = int(duration.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{days}d"] * bool(days) + [f"{hours}h"] * bool(hours) + [f"{minutes}m"] * bool(minutes)
+    return " ".join(parts) or "0m"
+
+
+def _duration(duration: timedelta) -> str:
+    """The shortest spelling in one unit, as the config writes windows: 1h, 5m, 3d, 90m."""
+    seconds = int(duration.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

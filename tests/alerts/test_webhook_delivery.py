@@ -1,0 +1,168 @@
+"""Delivery end to end: SLO statuses -> alert states -> durable outbox -> a real loopback HTTP receiver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from agentslo.storage import Storage
+from alerts import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    AlertPolicy,
+    Alerting,
+    AlertStore,
+    Delivery,
+    DeliveryState,
+    Phase,
+    Receiver,
+    RetryPolicy,
+    verify_signature,
+)
+from tests.support.slo_status import NOW, H, M, status
+from tests.support.webhook_receiver import WebhookReceiver
+
+SECRET = "s3cret"
+EXTERNAL_URL = "http://agentslo.test:4318"
+QUICK_RETRY = RetryPolicy(wait=lambda attempts: 30.0, give_up_after=timedelta(hours=1))
+OUTAGE = status({H: 15, 5 * M: 20})
+
+
+def recovered(now):
+    return status({H: 15, 5 * M: 0}, now=now)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    hook = WebhookReceiver()
+    yield hook
+    hook.stop()
+
+
+def setup(store: Storage, receivers: list[Receiver], *, retry: RetryPolicy = QUICK_RETRY,
+          registry: CollectorRegistry | None = None) -> tuple[Alerting, Delivery, CollectorRegistry]:
+    registry = registry or CollectorRegistry()
+    alert_store = AlertStore(store)
+    alerting = Alerting(alert_store, receivers, default_policy=AlertPolicy(ticket=False), external_url=EXTERNAL_URL)
+    return alerting, Delivery(alert_store, receivers, registry=registry, retry=retry), registry
+
+
+def statuses_of(received) -> list[str]:
+    return [r.json()["status"] for r in received]
+
+
+def test_an_outage_pages_once_signed_and_its_end_resolves_once(store: Storage, receiver: WebhookReceiver) -> None:
+    receiver.start()
+    oncall = Receiver("oncall", receiver.url, secret=SECRET, severities=frozenset({"page"}))
+    alerting, delivery, _ = setup(store, [oncall])
+    for minute in (0, 1, 2):
+        now = NOW + minute * M
+        alerting.process([status({H: 15, 5 * M: 20}, now=now)], now)
+        delivery.deliver_due(now)
+    alerting.process([recovered(NOW + 3 * M)], NOW + 3 * M)
+    delivery.deliver_due(NOW + 3 * M)
+    delivery.close()
+
+    assert statuses_of(receiver.received) == ["firing", "resolved"]
+    first = receiver.received[0]
+    assert first.json()["alerts"][0]["labels"]["long_window"] == "1h"
+    assert first.json()["receiver"] == "oncall"
+    assert first.headers["Content-Type"] == "application/json"
+    assert verify_signature(SECRET, first.body, timestamp=first.headers[TIMESTAMP_HEADER],
+                            signature=first.headers[SIGNATURE_HEADER], now=NOW.timestamp())
+
+
+def test_a_receiver_down_at_first_still_gets_exactly_one_firing_and_one_resolved(
+        store: Storage, receiver: WebhookReceiver) -> None:
+    up = WebhookReceiver().start()
+    try:
+        receivers = [Receiver("flaky", receiver.url), Receiver("steady", up.url)]
+        alerting, delivery, registry = setup(store, receivers)
+        alerting.process([OUTAGE], NOW)
+        delivery.deliver_due(NOW)
+        alerting.process([recovered(NOW + M)], NOW + M)
+        delivery.deliver_due(NOW + M)
+        assert statuses_of(up.received) == ["firing", "resolved"], "one receiver down does not block the other"
+
+        receiver.start()
+        delivery.deliver_due(NOW + M + timedelta(seconds=10))
+        assert receiver.received == [], "the firing one waits out its backoff, and the resolved one waits for it"
+        report = delivery.deliver_due(NOW + 5 * M)
+        delivery.deliver_due(NOW + 10 * M)
+        delivery.close()
+    finally:
+        up.stop()
+
+    assert statuses_of(receiver.received) == ["firing", "resolved"]
+    assert report.delivered == 2
+    assert registry.get_sample_value("agentslo_alert_delivery_failures_total", {"receiver": "flaky"}) >= 1
+    assert registry.get_sample_value("agentslo_alert_delivery_attempts_total", {"receiver": "steady"}) == 2
+
+
+def test_the_outbox_survives_a_restart(store: Storage, receiver: WebhookReceiver) -> None:
+    receivers = [Receiver("oncall", receiver.url)]
+    alerting, delivery, _ = setup(store, receivers)
+    alerting.process([OUTAGE], NOW)
+    delivery.deliver_due(NOW)  # receiver down
+    delivery.close()
+
+    receiver.start()
+    alerting, restarted, _ = setup(store, receivers)
+    alerting.process([OUTAGE], NOW + M)  # the persisted state is firing: nothing new is queued
+    restarted.deliver_due(NOW + 5 * M)
+    restarted.close()
+
+    assert statuses_of(receiver.received) == ["firing"]
+    assert [e.state for e in AlertStore(store).recent()] == [DeliveryState.DELIVERED]
+
+
+def test_states_are_persisted(store: Storage) -> None:
+    alerting, _, _ = setup(store, [])
+    alerting.process([OUTAGE], NOW)
+    states = AlertStore(store).load_states()
+    assert sorted(s.phase.value for s in states.values()) == ["firing", "inactive"]
+    firing = next(s for s in states.values() if s.phase is Phase.FIRING)
+    assert (firing.fired_at, firing.notified_at, firing.labels["long_window"]) == (NOW, NOW, "1h")
+
+
+def test_a_delivery_older_than_the_give_up_age_is_given_up(store: Storage, receiver: WebhookReceiver) -> None:
+    alerting, delivery, registry = setup(store, [Receiver("oncall", receiver.url)],
+                                         retry=RetryPolicy(wait=lambda attempts: 600.0,
+                                                           give_up_after=timedelta(minutes=15)))
+    alerting.process([OUTAGE], NOW)
+    delivery.deliver_due(NOW)
+    report = delivery.deliver_due(NOW + 10 * M)
+    delivery.close()
+    assert report.given_up == 1
+    assert AlertStore(store).pending() == []
+    assert registry.get_sample_value("agentslo_alert_deliveries_given_up_total", {"receiver": "oncall"}) == 1
+
+
+def test_a_refusing_receiver_is_not_retried(store: Storage) -> None:
+    refusing = WebhookReceiver(status=400).start()
+    try:
+        alerting, delivery, _ = setup(store, [Receiver("oncall", refusing.url)])
+        alerting.process([OUTAGE], NOW)
+        report = delivery.deliver_due(NOW)
+        delivery.close()
+    finally:
+        refusing.stop()
+    assert (report.failed, report.given_up) == (1, 1)
+    assert AlertStore(store).recent()[0].last_error.startswith("HTTP 400")
+
+
+@pytest.mark.parametrize(
+    ("receiver_spec", "expected"),
+    [
+        pytest.param(Receiver("r", "http://x", severities=frozenset({"ticket"})), 0,
+                     id="a ticket-only receiver gets no page"),
+        pytest.param(Receiver("r", "http://x", match={"service": "checkout"}), 1, id="matching labels route to it"),
+        pytest.param(Receiver("r", "http://x", match={"service": "search"}), 0, id="other labels do not"),
+    ],
+)
+def test_routing(store: Storage, receiver_spec: Receiver, expected: int) -> None:
+    alerting, _, _ = setup(store, [receiver_spec])
+    assert len(alerting.process([OUTAGE], NOW).queued) == expected
