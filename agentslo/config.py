@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentslo.errors import ConfigError
+from alerts import AlertsSpec
 from collector import DimensionAliases, ModelPrice, parse_price_entries
 from slo import SloSpec, parse_slo_specs
 
@@ -194,6 +195,7 @@ class Config(_Spec):
     pricing: PricingSpec = PricingSpec()
     slos: tuple[SloSpec, ...] = ()
     evaluation: EvaluationSpec = EvaluationSpec()
+    alerts: AlertsSpec = AlertsSpec()
 
 
 def load_config(
@@ -241,6 +243,8 @@ def load_config(
         config = Config.model_validate(data)
     except ValidationError as exc:
         problems.extend(_describe(err, source, origins) for err in exc.errors())
+    else:
+        problems.extend(config.alerts.unknown_slos({slo.name for slo in config.slos}, where=f"{source}: alerts"))
     if problems:
         raise ConfigError(problems)
     _check_secrets(config, source, origins)

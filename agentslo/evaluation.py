@@ -24,13 +24,18 @@ __all__ = ["Evaluator"]
 
 log = logging.getLogger("agentslo.evaluation")
 
+# How often due webhook notifications (new ones and retries) are sent.
+_DELIVERY_INTERVAL_S = 5
+
 
 class Evaluator:
     """Runs evaluation cycles for a fixed set of SLOs and remembers the latest statuses."""
 
     def __init__(self, storage: Storage, slos: tuple[SLO, ...], spec: EvaluationSpec,
-                 registry: CollectorRegistry) -> None:
+                 registry: CollectorRegistry,
+                 alert: Callable[[tuple[SloStatus, ...], datetime], None] = lambda statuses, now: None) -> None:
         self._storage = storage
+        self._alert = alert
         self.slos = slos
         self._spec = spec
         self._lock = asyncio.Lock()
@@ -54,9 +59,7 @@ class Evaluator:
         async with self._lock:
             started = time.perf_counter()
             try:
-                statuses = await asyncio.to_thread(
-                    run_cycle, self._storage, self.slos, now, grace=timedelta(seconds=self._spec.grace_s)
-                )
+                statuses = await asyncio.to_thread(self._run, now)
             except Exception:
                 self._failures.inc()
                 raise
@@ -65,8 +68,23 @@ class Evaluator:
         self.latest = {status.slo.name: status for status in statuses}
         return statuses
 
-    def start(self, ready: Callable[[], bool]) -> None:
-        """Run a cycle every `interval_s`, from now on, skipping ticks until `ready()` is true."""
+    def _run(self, now: datetime) -> tuple[SloStatus, ...]:
+        # Alerting runs in the same critical section: two at once would notify twice.
+        statuses = run_cycle(self._storage, self.slos, now, grace=timedelta(seconds=self._spec.grace_s))
+        self._alert(statuses, now)
+        return statuses
+
+    def start(self, ready: Callable[[], bool], deliver: Callable[[datetime], object]) -> None:
+        """Run a cycle every `interval_s`, from now on, skipping ticks until `ready()` is true;
+        and `deliver` due webhook notifications every few seconds, so retries do not wait for a cycle."""
+
+        async def deliver_due() -> None:
+            if not ready():
+                return
+            try:
+                await asyncio.to_thread(deliver, datetime.now(UTC))
+            except Exception:
+                log.exception("webhook delivery pass failed; the next one retries")
 
         async def tick() -> None:
             if not ready():
@@ -79,6 +97,8 @@ class Evaluator:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_job(tick, IntervalTrigger(seconds=self._spec.interval_s), id="evaluate",
                                 max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+        self._scheduler.add_job(deliver_due, IntervalTrigger(seconds=_DELIVERY_INTERVAL_S), id="deliver",
+                                max_instances=1, coalesce=True)
         self._scheduler.start()
 
     async def stop(self) -> None:

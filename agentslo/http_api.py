@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from agentslo import __version__
 from agentslo.service import Service
+from agentslo.alerts_api import alerts_router
 from agentslo.slo_api import slo_router
 from collector import otlp_http_router
 
@@ -57,4 +58,5 @@ def create_app(service: Service) -> FastAPI:
 
     app.include_router(otlp_http_router(service.ingest, service.body_limits))
     app.include_router(slo_router(service.evaluator))
+    app.include_router(alerts_router(service.alert_store))
     return app

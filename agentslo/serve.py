@@ -67,7 +67,7 @@ class AgentSloServer:
         log.info("storage: %s", service.storage.description)
         schema = asyncio.create_task(service.prepare_schema())
         service.ingest.writer.start()
-        service.evaluator.start(ready=lambda: service.schema_ready)
+        service.evaluator.start(ready=lambda: service.schema_ready, deliver=service.delivery.deliver_due)
         await grpc_server.start()
         log.info("OTLP/gRPC on %s:%d", config.server.host, grpc_port)
         log.info("OTLP/HTTP and API on http://%s:%d", config.server.host, config.server.http_port)
@@ -80,6 +80,7 @@ class AgentSloServer:
             await watcher
             await grpc_server.stop(_GRPC_GRACE_S)
             await service.evaluator.stop()
+            await asyncio.to_thread(service.delivery.close)
             await service.ingest.writer.close()
             await asyncio.to_thread(service.ingest.mapping.close)
             await schema

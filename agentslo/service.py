@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from datetime import datetime
 
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
@@ -17,8 +19,9 @@ from agentslo.errors import StorageError, StorageUnavailable
 from agentslo.evaluation import Evaluator
 from agentslo.metrics import Metrics
 from agentslo.storage import SCHEMA, TRACES, Storage, apply_retention, migrate
+from alerts import AlertStore, Alerting, Delivery
 from collector import BatchWriter, BodyLimits, Ingest, IngestMetrics, MappingPolicy, MappingPool, PriceTable
-from slo import slo_from_spec
+from slo import SloStatus, slo_from_spec
 
 __all__ = ["Service"]
 
@@ -57,9 +60,22 @@ class Service:
             on_insert=ingest_metrics.observe_insert,
         )
         self.ingest = Ingest(mapping, writer, ingest_metrics)
+        alerts = config.alerts
+        self.alert_store = AlertStore(storage)
+        receivers = alerts.resolve_receivers(os.environ, where="alerts")
+        self._alerting = Alerting(self.alert_store, receivers, policies=alerts.policies(),
+                                  default_policy=alerts.default_policy(), external_url=alerts.external_url)
+        self.delivery = Delivery(self.alert_store, receivers, registry=self.metrics.registry,
+                                 retry=alerts.retry_policy())
         self.evaluator = Evaluator(
-            storage, tuple(slo_from_spec(spec) for spec in config.slos), config.evaluation, self.metrics.registry
+            storage, tuple(slo_from_spec(spec) for spec in config.slos), config.evaluation, self.metrics.registry,
+            alert=self._alert,
         )
+
+    def _alert(self, statuses: tuple[SloStatus, ...], now: datetime) -> None:
+        """After each evaluation: advance alert states, queue notifications, send what is due."""
+        self._alerting.process(statuses, now)
+        self.delivery.deliver_due(now)
 
     def _insert_spans(self, body: bytes, dedup_token: str) -> None:
         if not self.schema_ready:

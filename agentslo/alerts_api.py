@@ -1,0 +1,81 @@
+"""`GET /api/v1/alerts`: alert instances that are not inactive, and recent webhook deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
+from agentslo.errors import StorageError
+from alerts import AlertStore, Phase
+
+__all__ = ["alerts_router"]
+
+
+class AlertOut(BaseModel):
+    """One alert instance (one window pair of one SLO)."""
+
+    fingerprint: str
+    phase: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    active_since: datetime | None
+    fired_at: datetime | None
+    resolved_at: datetime | None
+
+
+class DeliveryOut(BaseModel):
+    """One notification in the outbox and what became of it."""
+
+    id: str
+    receiver: str
+    slo: str
+    alertname: str
+    status: str
+    state: str
+    attempts: int
+    created_at: datetime
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    last_error: str
+
+
+class AlertsOut(BaseModel):
+    """Active alerts and the latest deliveries, newest first."""
+
+    alerts: list[AlertOut]
+    deliveries: list[DeliveryOut]
+
+
+def alerts_router(store: AlertStore) -> APIRouter:
+    """Routes reading alert state and the delivery outbox from `store`."""
+    router = APIRouter(prefix="/api/v1", tags=["alerts"])
+
+    @router.get("/alerts", response_model=AlertsOut)
+    async def list_alerts(limit: int = Query(100, ge=1, le=1000)) -> AlertsOut:
+        """Alert instances pending, firing or resolved, and the last `limit` webhook deliveries."""
+        try:
+            states, entries = await asyncio.gather(
+                asyncio.to_thread(store.load_states), asyncio.to_thread(store.recent, limit)
+            )
+        except StorageError as exc:
+            raise HTTPException(503, f"alert state unavailable: {exc}") from exc
+        return AlertsOut(
+            alerts=[
+                AlertOut(fingerprint=s.fingerprint, phase=s.phase.value, labels=dict(s.labels),
+                         annotations=dict(s.annotations), active_since=s.active_since, fired_at=s.fired_at,
+                         resolved_at=s.resolved_at)
+                for s in states.values() if s.phase is not Phase.INACTIVE
+            ],
+            deliveries=[
+                DeliveryOut(id=e.id, receiver=e.receiver, slo=e.slo, alertname=e.alertname, status=e.status.value,
+                            state=e.state.value, attempts=e.attempts, created_at=e.created_at,
+                            last_attempt_at=e.last_attempt_at, next_attempt_at=e.next_attempt_at,
+                            last_error=e.last_error)
+                for e in entries
+            ],
+        )
+
+    return router
