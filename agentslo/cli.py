@@ -168,6 +168,30 @@ def _rate(burn: float | None) -> str:
     return "-" if burn is None else f"{burn:.2f}x"
 
 
+@main.group()
+def dashboards() -> None:
+    """Grafana provisioning: datasource, dashboards and alert rules."""
+
+
+@dashboards.command("build")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Config whose SLOs get alert rules (default: the example config shipped with the dashboards).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Provisioning directory to write (default: dashboards/provisioning).")
+def dashboards_build(config_file: Path | None, out: Path | None) -> None:
+    """Write every provisioning file; files no longer produced are removed."""
+    from dashboards import EXAMPLE_CONFIG, PROVISIONING_DIR, build
+
+    try:
+        written = build(config_file or EXAMPLE_CONFIG, out or PROVISIONING_DIR)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
+    for path in written:
+        click.echo(str(path))
+
+
 def _load_or_exit(config_file: Path | None, flags: dict[str, object], env: dict[str, str] | None = None) -> Config:
     try:
         return load_config(config_file, env=env, flags=flags)

@@ -132,3 +132,11 @@ def test_openslo_problems_name_the_document_and_field(tmp_path: Path) -> None:
     result = run("openslo", str(source))
     assert result.returncode == 1
     assert result.stderr.startswith("error: bad.yaml[1] (checkout-availability): spec.objectives[0].target:")
+
+
+def test_dashboards_build_writes_the_provisioning_tree(tmp_path: Path) -> None:
+    result = run("dashboards", "build", "--out", str(tmp_path / "provisioning"))
+    assert result.returncode == 0, result.stderr
+    written = sorted(str(Path(line).relative_to(tmp_path / "provisioning")) for line in result.stdout.splitlines())
+    assert written == ["alerting/agentslo.yaml", "dashboards/llm-overview.json", "dashboards/provider.yaml",
+                       "dashboards/slos.json", "dashboards/spend.json", "datasources/clickhouse.yaml"]

@@ -1,0 +1,133 @@
+"""Grafana provisioning files: the ClickHouse datasource, the dashboard provider, dashboards and alert rules.
+
+`provisioning_files` is pure (file name -> text, byte-stable: sorted keys, fixed
+ids) so the checked-in tree can be compared with what it builds;
+`write_provisioning` is the edge that writes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+from agentslo.storage import TRACES
+from dashboards._alert_rules import alert_rules
+from dashboards._dashboards import DASHBOARDS, DATASOURCE_UID, PLUGIN
+from slo import SLO
+
+DATABASE = "agentslo"
+# Where docker-compose mounts this tree in the Grafana container.
+GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
+# Grafana expands $NAME in provisioning files from its environment: the secrets stay out of the files.
+CLICKHOUSE_HOST_ENV = "CLICKHOUSE_HOST"
+CLICKHOUSE_USER_ENV = "CLICKHOUSE_USER"
+CLICKHOUSE_PASSWORD_ENV = "CLICKHOUSE_PASSWORD"
+
+# The plugin's OTel trace settings, naming otel_traces' Collector-exporter columns,
+# so Grafana's trace view opens any trace by id.
+_TRACE_SETTINGS = {
+    "defaultDatabase": DATABASE,
+    "defaultTable": TRACES,
+    "otelEnabled": True,
+    "otelVersion": "latest",
+    "traceIdColumn": "TraceId",
+    "spanIdColumn": "SpanId",
+    "operationNameColumn": "SpanName",
+    "parentSpanIdColumn": "ParentSpanId",
+    "serviceNameColumn": "ServiceName",
+    "durationTimeColumn": "Duration",
+    "durationUnit": "nanoseconds",
+    "startTimeColumn": "Timestamp",
+    "tagsColumn": "SpanAttributes",
+    "serviceTagsColumn": "ResourceAttributes",
+    "kindColumn": "SpanKind",
+    "statusCodeColumn": "StatusCode",
+    "statusMessageColumn": "StatusMessage",
+    "stateColumn": "TraceState",
+    "instrumentationLibraryNameColumn": "ScopeName",
+    "instrumentationLibraryVersionColumn": "ScopeVersion",
+    "flattenNested": False,
+    "traceEventsColumnPrefix": "Events",
+    "traceLinksColumnPrefix": "Links",
+}
+
+
+def datasource() -> dict[str, Any]:
+    """The ClickHouse datasource, native protocol, with its trace settings on otel_traces."""
+    return {
+        "apiVersion": 1,
+        "datasources": [{
+            "name": "AgentSLO ClickHouse",
+            "type": PLUGIN,
+            "uid": DATASOURCE_UID,
+            "isDefault": True,
+            "editable": False,
+            "jsonData": {
+                "host": f"${CLICKHOUSE_HOST_ENV}",
+                "port": 9000,
+                "protocol": "native",
+                "secure": False,
+                "username": f"${CLICKHOUSE_USER_ENV}",
+                "defaultDatabase": DATABASE,
+                "traces": _TRACE_SETTINGS,
+            },
+            "secureJsonData": {"password": f"${CLICKHOUSE_PASSWORD_ENV}"},
+        }],
+    }
+
+
+def dashboard_provider() -> dict[str, Any]:
+    """The file provider that loads the dashboards' JSON into the AgentSLO folder."""
+    return {
+        "apiVersion": 1,
+        "providers": [{
+            "name": "agentslo",
+            "folder": "AgentSLO",
+            "type": "file",
+            "disableDeletion": True,
+            "allowUiUpdates": False,
+            "updateIntervalSeconds": 60,
+            "options": {"path": f"{GRAFANA_PROVISIONING}/dashboards", "foldersFromFilesStructure": False},
+        }],
+    }
+
+
+def _yaml(document: dict[str, Any]) -> str:
+    return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, allow_unicode=True, width=120)
+
+
+def _json(document: Any) -> str:
+    return json.dumps(document, cls=JSONEncoder, sort_keys=True, indent=2) + "\n"
+
+
+def provisioning_files(slos: Sequence[SLO]) -> dict[str, str]:
+    """Every provisioning file, by path relative to the provisioning directory, for these SLOs' alert rules."""
+    files = {
+        "datasources/clickhouse.yaml": _yaml(datasource()),
+        "dashboards/provider.yaml": _yaml(dashboard_provider()),
+        "alerting/agentslo.yaml": _yaml(alert_rules(slos)),
+    }
+    for name, build in DASHBOARDS.items():
+        board, _ = build()
+        files[f"dashboards/{name}.json"] = _json(board.build())
+    return dict(sorted(files.items()))
+
+
+def write_provisioning(directory: Path, slos: Sequence[SLO]) -> list[Path]:
+    """Write the provisioning tree under `directory`, removing generated files it no longer builds."""
+    files = provisioning_files(slos)
+    for stale in sorted(directory.glob("*/*")):
+        if stale.is_file() and stale.relative_to(directory).as_posix() not in files:
+            stale.unlink()
+    written = []
+    for relative, text in files.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
