@@ -44,6 +44,8 @@ def serve(config_file: Path | None, **flags: object) -> None:
 
     config = _load_or_exit(config_file, flags)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs every job run at INFO: one line per 5 s delivery pass.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         asyncio.run(run(config))
     except AgentSloError as exc:
