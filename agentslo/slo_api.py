@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from agentslo.errors import StorageError
 from agentslo.evaluation import Evaluator
-from slo import CalendarMonth, SloStatus, Timeslices
+from slo import CalendarMonth, SloStatus, Timeslices, format_duration
 
 __all__ = ["slo_router", "SloStatusOut"]
 
@@ -53,15 +53,6 @@ class EvaluationOut(BaseModel):
     slos: list[SloStatusOut]
 
 
-def duration_label(length: timedelta) -> str:
-    """`5m`, `1h`, `28d`: the largest whole unit."""
-    seconds = int(length.total_seconds())
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def status_out(status: SloStatus) -> SloStatusOut:
     """The API form of an evaluated SLO."""
     slo = status.slo
@@ -76,8 +67,8 @@ def status_out(status: SloStatus) -> SloStatusOut:
         name=slo.name,
         description=slo.description,
         objective=slo.target,
-        window="month" if isinstance(slo.window, CalendarMonth) else duration_label(slo.window.length),
-        budgeting=f"timeslices of {duration_label(budgeting.slice)}" if isinstance(budgeting, Timeslices)
+        window="month" if isinstance(slo.window, CalendarMonth) else format_duration(slo.window.length),
+        budgeting=f"timeslices of {format_duration(budgeting.slice)}" if isinstance(budgeting, Timeslices)
         else "occurrences",
         evaluated_at=status.evaluated_at,
         window_start=status.window_start,
@@ -89,7 +80,7 @@ def status_out(status: SloStatus) -> SloStatusOut:
         error_budget_remaining=status.error_budget_remaining,
         error_budget_remaining_events=status.error_budget_remaining_events,
         burn_rates=[
-            BurnRateOut(window=duration_label(rate.window), burn_rate=rate.burn_rate,
+            BurnRateOut(window=format_duration(rate.window), burn_rate=rate.burn_rate,
                         good=rate.counts.good_events, total=rate.counts.total_events)
             for rate in status.burn_rates
         ],

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from slo import SLO, AlertWindow, MatchOp, MatchSource, Severity, SloStatus
+from slo import SLO, AlertWindow, MatchOp, MatchSource, Severity, SloStatus, format_duration
 
 BURN_RATE_ALERT = "SloErrorBudgetBurn"
 NO_DATA_ALERT = "SloNoData"
@@ -100,8 +100,8 @@ def _burn_condition(status: SloStatus, window: AlertWindow, policy: AlertPolicy)
         **_slo_labels(slo),
         "alertname": BURN_RATE_ALERT,
         "severity": window.severity.value,
-        "long_window": _duration(window.long_window),
-        "short_window": _duration(window.short_window),
+        "long_window": format_duration(window.long_window),
+        "short_window": format_duration(window.short_window),
     }
     long_rate = status.burn_rate(window.long_window)
     short_rate = status.burn_rate(window.short_window)
@@ -133,7 +133,7 @@ def _no_data_condition(status: SloStatus, policy: AlertPolicy, after: timedelta)
     slo = status.slo
     return AlertCondition(
         labels={**_slo_labels(slo), "alertname": NO_DATA_ALERT, "severity": Severity.TICKET.value},
-        annotations={"summary": f"{slo.name} has received no events for {_duration(after)}; "
+        annotations={"summary": f"{slo.name} has received no events for {format_duration(after)}; "
                                 "its SLI cannot be evaluated"},
         active=not _counts(status, shortest),
         pending_for=max(after - shortest, timedelta(0)),
@@ -193,10 +193,3 @@ def _exhaustion(duration: timedelta | None) -> str:
     return " ".join(parts) or "0m"
 
 
-def _duration(duration: timedelta) -> str:
-    """The shortest spelling in one unit, as the config writes windows: 1h, 5m, 3d, 90m."""
-    seconds = int(duration.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -33,9 +33,8 @@ from agentslo.errors import ConfigError
 from alerts._receiver import Receiver
 from alerts._retry import DEFAULT_GIVE_UP_AFTER, RetryPolicy
 from alerts._rules import DEFAULT_REPEAT_INTERVAL, AlertPolicy
+from slo import parse_duration
 
-_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -43,10 +42,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 def _duration(value: object) -> object:
     if isinstance(value, timedelta):
         return value
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if match is None:
+    parsed = parse_duration(value, units=("s", "m", "h", "d"), whole=True)
+    if parsed is None:
         raise ValueError(f"must be a duration like 30s, 5m, 4h or 1d, got {value!r}")
-    return timedelta(seconds=int(match.group(1)) * _SECONDS[match.group(2)])
+    return parsed
 
 
 class _Spec(BaseModel):

@@ -4,13 +4,14 @@ from collector._attributes import DimensionAliases
 from collector._grpc import create_grpc_server
 from collector._http import otlp_http_router
 from collector._ingest import Ingest, IngestMetrics
-from collector._mapping import MappedBatch, MappingPolicy, SpanMapper
+from collector._mapping import COST_UNPRICED, MappedBatch, MappingPolicy, SpanMapper
 from collector._otlp import BodyLimits
 from collector._pricing import ModelPrice, PriceTable, cost_usd, normalise_model_name, parse_price_entries
 from collector._workers import MappingPool
 from collector._writer import BatchWriter
 
 __all__ = [
+    "COST_UNPRICED",
     "BatchWriter",
     "BodyLimits",
     "DimensionAliases",

@@ -5,7 +5,7 @@ Regenerate the checked-in tree with `agentslo dashboards build` (`build()`):
     build(Path("agentslo.yaml"), Path("dashboards/provisioning"))
 """
 
-from dashboards._alert_rules import alert_rules, burn_rate_query, window_label
+from dashboards._alert_rules import alert_rules, burn_rate_query
 from dashboards._build import EXAMPLE_CONFIG, PROVISIONING_DIR, build
 from dashboards._dashboards import DASHBOARDS, DATASOURCE_UID, PLUGIN, ClickHouseQuery, PanelSpec, variable_queries
 from dashboards._macros import ALL, expand_macros
@@ -29,6 +29,5 @@ __all__ = [
     "expand_macros",
     "provisioning_files",
     "variable_queries",
-    "window_label",
     "write_provisioning",
 ]

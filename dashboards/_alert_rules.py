@@ -18,7 +18,7 @@ from typing import Any
 from agentslo.storage import SLO_STATUS
 from dashboards._dashboards import DATASOURCE_UID, PLUGIN
 from dashboards._queries import Format, PanelQuery
-from slo import SLO, AlertWindow
+from slo import SLO, AlertWindow, format_duration
 
 FOLDER = "AgentSLO"
 CONTACT_POINT = "agentslo-webhook"
@@ -26,21 +26,10 @@ CONTACT_POINT = "agentslo-webhook"
 WEBHOOK_URL_ENV = "AGENTSLO_ALERT_WEBHOOK_URL"
 # slo_status is written every evaluation (a minute by default): a status older than this is no data.
 _FRESH = timedelta(minutes=10)
-_UNITS = (("d", timedelta(days=1)), ("h", timedelta(hours=1)), ("m", timedelta(minutes=1)))
-
-
-def window_label(window: timedelta) -> str:
-    """A window as slo_status's BurnRates map names it: the largest whole unit (1h, 30m, 3d)."""
-    for suffix, unit in _UNITS:
-        if window % unit == timedelta(0):
-            return f"{window // unit}{suffix}"
-    raise ValueError(f"alert windows are whole minutes, got {window}")
-
-
 def burn_rate_query(slo: SLO, alert: AlertWindow) -> PanelQuery:
     """1 while the SLO's latest status burns at least the factor over both windows of `alert`, else 0."""
     name = slo.name.replace("\\", "\\\\").replace("'", "\\'")
-    long_label, short_label = window_label(alert.long_window), window_label(alert.short_window)
+    long_label, short_label = format_duration(alert.long_window), format_duration(alert.short_window)
     sql = f"""SELECT toFloat64(argMax(BurnRates['{long_label}'], Timestamp) >= {alert.burn_factor!r}
        AND argMax(BurnRates['{short_label}'], Timestamp) >= {alert.burn_factor!r}) AS burning
 FROM {SLO_STATUS}
@@ -49,7 +38,7 @@ WHERE SloName = '{name}' AND Timestamp >= $__fromTime AND Timestamp <= $__toTime
 
 
 def _rule(slo: SLO, alert: AlertWindow) -> dict[str, Any]:
-    long_label, short_label = window_label(alert.long_window), window_label(alert.short_window)
+    long_label, short_label = format_duration(alert.long_window), format_duration(alert.short_window)
     query = burn_rate_query(slo, alert)
     return {
         # Grafana caps rule uids at 40 characters: a digest of the rule's identity stays unique and stable.

@@ -15,16 +15,13 @@ import enum
 from dataclasses import dataclass
 
 from agentslo.storage import AGENT_TASKS, SLO_ROLLUPS, SLO_STATUS, TRACES
-from slo import Availability, CacheHitRate, Events, compile_sli
+from collector import COST_UNPRICED
+from slo import DEGRADED_SPAN, Availability, CacheHitRate, Events, compile_sli
 
 # The engine's event definitions, taken from its SLI builder rather than restated.
 MODEL_CALLS = compile_sli(Availability(Events.LLM_CALLS)).condition
 SPAN_SUCCESS = compile_sli(Availability(Events.SPANS)).good
 _CACHE_HIT = compile_sli(CacheHitRate())
-# CostSource of a model call no price matched (collector/_mapping.py, COST_UNPRICED).
-UNPRICED = "unpriced"
-# Degraded answers: flagged so, or served by anything but the primary (as task derivation counts them).
-DEGRADED = "(Degraded = 1 OR FallbackSource NOT IN ('', 'primary'))"
 _TOP = 20
 
 
@@ -182,7 +179,7 @@ ORDER BY time""", Format.TIME_SERIES, ("time", "cache_hit_rate"))
 
 def degraded_share() -> PanelQuery:
     """The share of model calls answered degraded, per interval."""
-    return PanelQuery(f"""SELECT $__timeInterval(Timestamp) AS time, avg({DEGRADED}) AS degraded_share
+    return PanelQuery(f"""SELECT $__timeInterval(Timestamp) AS time, avg({DEGRADED_SPAN}) AS degraded_share
 FROM {TRACES}
 WHERE {_CALL_FILTERS}
 GROUP BY time
@@ -348,6 +345,6 @@ def unpriced_by_model() -> PanelQuery:
     return PanelQuery(f"""SELECT if(RequestModel = '', '(unknown)', RequestModel) AS model, count() AS unpriced_calls,
        sum(InputTokens) AS input_tokens, sum(OutputTokens) AS output_tokens
 FROM {TRACES}
-WHERE $__timeFilter(Timestamp) AND {_SPEND_FILTERS} AND CostSource = '{UNPRICED}'
+WHERE $__timeFilter(Timestamp) AND {_SPEND_FILTERS} AND CostSource = '{COST_UNPRICED}'
 GROUP BY model
 ORDER BY unpriced_calls DESC""", Format.TABLE, ("model", "unpriced_calls", "input_tokens", "output_tokens"))

@@ -68,7 +68,7 @@ from slo._model import (
     slo_from_spec,
 )
 from slo._openslo import slo_spec_from_openslo
-from slo._spec import SloSpec, parse_slo_specs
+from slo._spec import SloSpec, format_duration, parse_duration, parse_slo_specs
 
 from slo._engine import (
     DEFAULT_GRACE,
@@ -81,9 +81,10 @@ from slo._engine import (
     sync_tasks,
     write_status,
 )
-from slo._sql import LONGEST_EVENT, SliSql, compile_sli
+from slo._sql import DEGRADED_SPAN, LONGEST_EVENT, SliSql, compile_sli
 
 __all__ = [
+    "DEGRADED_SPAN",
     "DEFAULT_GRACE",
     "EXHAUSTION_BURN_WINDOW",
     "LONGEST_EVENT",
@@ -125,6 +126,7 @@ __all__ = [
     "burn_windows",
     "calendar_month_bounds",
     "compile_sli",
+    "format_duration",
     "count_slices",
     "derive_tasks",
     "earliest_read",
@@ -135,6 +137,7 @@ __all__ = [
     "evaluate",
     "evaluation_end",
     "occurrences_status",
+    "parse_duration",
     "parse_slo_specs",
     "read_watermarks",
     "run_cycle",

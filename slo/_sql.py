@@ -67,6 +67,9 @@ _COLUMNS: dict[str, tuple[str, ...]] = {AGENT_TASKS: TASK_COLUMNS, TRACES: SPAN_
 _MAPS: dict[MatchSource, str] = {MatchSource.ATTRIBUTE: "SpanAttributes",
                                  MatchSource.RESOURCE_ATTRIBUTE: "ResourceAttributes"}
 
+# A degraded answer: flagged so, or served by anything but the primary (task derivation, dashboards).
+DEGRADED_SPAN = "(Degraded = 1 OR FallbackSource NOT IN ('', 'primary'))"
+
 
 @dataclass(frozen=True)
 class Statement:
@@ -336,7 +339,7 @@ traces AS (
         SpanId, ParentSpanId, GenAiOperation = 'invoke_agent', Timestamp, Duration,
         StatusCode = 'Error', ErrorType, CostSource != '', GenAiOperation = 'execute_tool',
         InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd,
-        Degraded = 1 OR FallbackSource NOT IN ('', 'primary'),
+        {DEGRADED_SPAN},
         ServiceName, AgentName, TaskType, UserId, Tenant, Feature
     ))) AS spans
     FROM (

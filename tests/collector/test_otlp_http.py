@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from tests.collector.conftest import StartService
 from tests.collector.otlp_requests import agent_request, otlp_json

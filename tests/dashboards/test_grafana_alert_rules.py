@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from dashboards import alert_rules, window_label
+from dashboards import alert_rules
+from slo import format_duration as window_label
 from tests.slo.traces import make_slo
 
 MONTHLY = make_slo("model-availability", objective=99.9, window="month", sli={"kind": "availability", "over": "llm_calls"})

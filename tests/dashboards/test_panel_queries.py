@@ -22,8 +22,9 @@ from agentslo.config import load_config
 from agentslo.storage import SLO_STATUS, TRACES, Storage, migrate, open_storage
 from collector import MappingPolicy, PriceTable, SpanMapper
 from dashboards import (ALL, DASHBOARDS, EXAMPLE_CONFIG, PanelQuery, PanelSpec, burn_rate_query, expand_macros,
-                        variable_queries, window_label)
+                        variable_queries)
 from slo import SLO, AlertWindow, run_cycle, slo_from_spec
+from slo import format_duration as window_label
 from tests.collector.otlp_requests import attr
 from tests.conftest import SERVER_ENV, storage_spec
 
