@@ -8,6 +8,7 @@ import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -133,24 +134,38 @@ def openslo(files: tuple[Path, ...]) -> None:
               help="The running service to ask (an embedded store belongs to the serving process).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of a table.")
 def status(url: str, as_json: bool) -> None:
-    """Show every SLO: SLI, objective, error budget remaining, burn rates, state."""
-    import httpx
+    """Show every SLO (SLI, objective, error budget remaining, burn rates, state) and spend budget."""
     from rich.console import Console
-    from rich.table import Table
+
+    slos = _get(url, "/api/v1/slos")
+    budgets = _get(url, "/api/v1/budgets")
+    if as_json:
+        click.echo(json.dumps({"slos": slos, "budgets": budgets}, indent=2))
+        return
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    if not slos and not budgets:
+        click.echo("no SLOs or spend budgets configured")
+    if slos:
+        console.print(_slo_table(slos, url))
+    if budgets:
+        console.print(_budget_table(budgets, url))
+
+
+def _get(url: str, path: str) -> Any:
+    import httpx
 
     try:
-        response = httpx.get(url.rstrip("/") + "/api/v1/slos", timeout=60)
+        response = httpx.get(url.rstrip("/") + path, timeout=60)
     except httpx.TransportError as exc:
         raise click.ClickException(f"cannot reach AgentSLO at {url}: {exc}") from None
     if response.status_code != 200:
         raise click.ClickException(f"{url} answered {response.status_code}: {response.text[:500]}")
-    slos = response.json()
-    if as_json:
-        click.echo(json.dumps(slos, indent=2))
-        return
-    if not slos:
-        click.echo("no SLOs configured")
-        return
+    return response.json()
+
+
+def _slo_table(slos: list[dict[str, Any]], url: str) -> Any:
+    from rich.table import Table
+
     view = Table(title=f"SLOs at {url}")
     for heading in ("SLO", "SLI", "objective", "budget left", "burn 1h", "burn 6h", "state"):
         view.add_column(heading, justify="left" if heading in ("SLO", "state") else "right", no_wrap=True)
@@ -159,7 +174,22 @@ def status(url: str, as_json: bool) -> None:
         view.add_row(slo["name"], _percent(slo["sli"]), _percent(slo["objective"]),
                      _percent(slo["error_budget_remaining"]), _rate(burns.get("1h")), _rate(burns.get("6h")),
                      slo["state"])
-    Console(width=None if sys.stdout.isatty() else 160).print(view)
+    return view
+
+
+def _budget_table(budgets: list[dict[str, Any]], url: str) -> Any:
+    from rich.table import Table
+
+    view = Table(title=f"Spend budgets at {url}")
+    for heading in ("budget", "member", "period", "spent", "cap", "used", "projected", "levels reached"):
+        view.add_column(heading, justify="left" if heading in ("budget", "member", "period", "levels reached")
+                        else "right", no_wrap=True)
+    for budget in budgets:
+        member = "-" if budget["member"] is None else f"{budget['per']} {budget['member']}"
+        view.add_row(budget["budget"], member, budget["period"], f"${budget['spent_usd']:,.2f}",
+                     f"${budget['limit_usd']:,.2f}", f"{budget['used'] * 100:.1f}%",
+                     f"${budget['projected_usd']:,.2f}", ", ".join(budget["levels_reached"]) or "-")
+    return view
 
 
 def _percent(ratio: float | None) -> str:

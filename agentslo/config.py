@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agentslo.errors import ConfigError
 from alerts import AlertsSpec
 from collector import DimensionAliases, ModelPrice, parse_price_entries
-from slo import SloSpec, parse_slo_specs
+from slo import SloSpec, SpendBudgetSpec, parse_slo_specs, parse_spend_budgets
 
 __all__ = [
     "OVERRIDABLE",
@@ -194,6 +194,7 @@ class Config(_Spec):
     attributes: AttributesSpec = AttributesSpec()
     pricing: PricingSpec = PricingSpec()
     slos: tuple[SloSpec, ...] = ()
+    budgets: tuple[SpendBudgetSpec, ...] = ()
     evaluation: EvaluationSpec = EvaluationSpec()
     alerts: AlertsSpec = AlertsSpec()
 
@@ -239,6 +240,13 @@ def load_config(
         except ConfigError as exc:
             problems.extend(exc.problems)
             data["slos"] = ()
+    # So are spend budgets.
+    if "budgets" in data:
+        try:
+            data["budgets"] = parse_spend_budgets(data["budgets"], where=f"{source}: budgets")
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            data["budgets"] = ()
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""The evaluation cycle: derive tasks, roll up, evaluate every SLO, keep the latest status.
+"""The evaluation cycle: derive tasks, roll up, evaluate every SLO and spend budget, alert, keep the latest status.
 
 Run by the scheduler on its cadence and by `POST /api/v1/evaluate`; never two
 at once. The SLO engine is blocking (Storage calls), so it runs in a thread.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from agentslo.config import EvaluationSpec
 from agentslo.storage import Storage
-from slo import SLO, SloStatus, run_cycle
+from slo import SLO, SloStatus, SpendBudget, SpendStatus, evaluate_cycle, evaluate_spend, write_status
 
 __all__ = ["Evaluator"]
 
@@ -28,18 +28,25 @@ log = logging.getLogger("agentslo.evaluation")
 _DELIVERY_INTERVAL_S = 5
 
 
+# After a cycle's statuses, alerting returns each SLO's alert state (for slo_status).
+Alert = Callable[[tuple[SloStatus, ...], tuple[SpendStatus, ...], datetime], Mapping[str, str]]
+
+
 class Evaluator:
-    """Runs evaluation cycles for a fixed set of SLOs and remembers the latest statuses."""
+    """Runs evaluation cycles for a fixed set of SLOs and spend budgets and remembers the latest statuses."""
 
     def __init__(self, storage: Storage, slos: tuple[SLO, ...], spec: EvaluationSpec,
-                 registry: CollectorRegistry,
-                 alert: Callable[[tuple[SloStatus, ...], datetime], None] = lambda statuses, now: None) -> None:
+                 registry: CollectorRegistry, *, budgets: tuple[SpendBudget, ...] = (),
+                 alert: Alert = lambda statuses, spend, now: {}) -> None:
         self._storage = storage
         self._alert = alert
         self.slos = slos
+        self.budgets = budgets
         self._spec = spec
         self._lock = asyncio.Lock()
         self.latest: dict[str, SloStatus] = {}
+        self.latest_spend: tuple[SpendStatus, ...] = ()
+        self.evaluated_at: datetime | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._duration = Histogram(
             "agentslo_evaluation_cycle_seconds", "Duration of one evaluation cycle (tasks, rollups, SLOs).",
@@ -59,20 +66,25 @@ class Evaluator:
         async with self._lock:
             started = time.perf_counter()
             try:
-                statuses = await asyncio.to_thread(self._run, now)
+                statuses, spend = await asyncio.to_thread(self._run, now)
             except Exception:
                 self._failures.inc()
                 raise
             self._duration.observe(time.perf_counter() - started)
             self._last_success.set(time.time())
         self.latest = {status.slo.name: status for status in statuses}
+        self.latest_spend = spend
+        self.evaluated_at = now
         return statuses
 
-    def _run(self, now: datetime) -> tuple[SloStatus, ...]:
+    def _run(self, now: datetime) -> tuple[tuple[SloStatus, ...], tuple[SpendStatus, ...]]:
+        statuses = evaluate_cycle(self._storage, self.slos, now, grace=timedelta(seconds=self._spec.grace_s),
+                                  budgets=self.budgets)
+        spend = evaluate_spend(self._storage, self.budgets, now)
         # Alerting runs in the same critical section: two at once would notify twice.
-        statuses = run_cycle(self._storage, self.slos, now, grace=timedelta(seconds=self._spec.grace_s))
-        self._alert(statuses, now)
-        return statuses
+        # It comes before slo_status is written, so each row carries the state it led to.
+        write_status(self._storage, statuses, self._alert(statuses, spend, now))
+        return statuses, spend
 
     def start(self, ready: Callable[[], bool], deliver: Callable[[datetime], object]) -> None:
         """Run a cycle every `interval_s`, from now on, skipping ticks until `ready()` is true;

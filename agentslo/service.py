@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Mapping
 from datetime import datetime
 
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
@@ -19,9 +20,9 @@ from agentslo.errors import StorageError, StorageUnavailable
 from agentslo.evaluation import Evaluator
 from agentslo.metrics import Metrics
 from agentslo.storage import SCHEMA, TRACES, Storage, apply_retention, migrate
-from alerts import AlertStore, Alerting, Delivery
+from alerts import AlertStore, Alerting, DashboardLinks, Delivery
 from collector import BatchWriter, BodyLimits, Ingest, IngestMetrics, MappingPolicy, MappingPool, PriceTable
-from slo import SloStatus, slo_from_spec
+from slo import SloStatus, SpendStatus, slo_from_spec, spend_budget_from_spec
 
 __all__ = ["Service"]
 
@@ -63,19 +64,24 @@ class Service:
         alerts = config.alerts
         self.alert_store = AlertStore(storage)
         receivers = alerts.resolve_receivers(os.environ, where="alerts")
+        links = None if alerts.grafana_url is None else DashboardLinks(alerts.grafana_url)
         self._alerting = Alerting(self.alert_store, receivers, policies=alerts.policies(),
-                                  default_policy=alerts.default_policy(), external_url=alerts.external_url)
+                                  default_policy=alerts.default_policy(), external_url=alerts.external_url,
+                                  dashboard_links=links)
         self.delivery = Delivery(self.alert_store, receivers, registry=self.metrics.registry,
                                  retry=alerts.retry_policy())
         self.evaluator = Evaluator(
             storage, tuple(slo_from_spec(spec) for spec in config.slos), config.evaluation, self.metrics.registry,
-            alert=self._alert,
+            budgets=tuple(spend_budget_from_spec(spec) for spec in config.budgets), alert=self._alert,
         )
 
-    def _alert(self, statuses: tuple[SloStatus, ...], now: datetime) -> None:
-        """After each evaluation: advance alert states, queue notifications, send what is due."""
-        self._alerting.process(statuses, now)
+    def _alert(self, statuses: tuple[SloStatus, ...], spend: tuple[SpendStatus, ...],
+               now: datetime) -> Mapping[str, str]:
+        """After each evaluation: advance alert states, queue notifications, send what is due;
+        return each SLO's alert state."""
+        result = self._alerting.process(statuses, now, spend=spend)
         self.delivery.deliver_due(now)
+        return result.slo_alert_states
 
     def _insert_spans(self, body: bytes, dedup_token: str) -> None:
         if not self.schema_ready:

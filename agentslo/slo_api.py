@@ -1,4 +1,4 @@
-"""JSON API under /api/v1 for SLO status, and `POST /api/v1/evaluate` to run a cycle now."""
+"""JSON API under /api/v1 for SLO and spend-budget status, and `POST /api/v1/evaluate` to run a cycle now."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pydantic import BaseModel
 
 from agentslo.errors import StorageError
 from agentslo.evaluation import Evaluator
-from slo import CalendarMonth, SloStatus, Timeslices, format_duration
+from slo import CalendarMonth, SloStatus, SpendStatus, Timeslices, format_duration
 
-__all__ = ["slo_router", "SloStatusOut"]
+__all__ = ["slo_router", "SloStatusOut", "SpendStatusOut"]
 
 
 class BurnRateOut(BaseModel):
@@ -46,11 +46,44 @@ class SloStatusOut(BaseModel):
     state: str
 
 
+class SpendStatusOut(BaseModel):
+    """What one spend budget's scope (the whole budget, or one member of a group budget) spent this period."""
+
+    budget: str
+    period: str
+    per: str | None
+    member: str | None
+    service: str | None
+    period_start: datetime
+    period_end: datetime
+    evaluated_at: datetime
+    limit_usd: float
+    spent_usd: float
+    used: float
+    remaining_usd: float
+    projected_usd: float
+    levels_reached: list[str]
+
+
 class EvaluationOut(BaseModel):
     """The result of one evaluation cycle."""
 
     evaluated_at: datetime
     slos: list[SloStatusOut]
+    budgets: list[SpendStatusOut]
+
+
+def spend_out(status: SpendStatus) -> SpendStatusOut:
+    """The API form of an evaluated spend-budget scope."""
+    budget = status.budget
+    start, end = status.period_bounds
+    return SpendStatusOut(
+        budget=budget.name, period=budget.period.value, per=None if budget.per is None else budget.per.value,
+        member=status.member, service=budget.service, period_start=start, period_end=end,
+        evaluated_at=status.at, limit_usd=budget.limit_usd, spent_usd=status.spent_usd, used=status.used,
+        remaining_usd=status.remaining_usd, projected_usd=status.projected_usd,
+        levels_reached=[level.label for level in budget.levels if status.reached(level)],
+    )
 
 
 def status_out(status: SloStatus) -> SloStatusOut:
@@ -105,10 +138,20 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
 
     @router.post("/evaluate", response_model=EvaluationOut)
     async def evaluate(at: datetime | None = Query(None, description="evaluate as of this time (ISO 8601)")):
-        """Derive tasks, roll up and evaluate every SLO now (or as of `at`), and append to slo_status."""
+        """Derive tasks, roll up and evaluate every SLO and spend budget now (or as of `at`), append to
+        slo_status, and alert."""
         statuses = await run(at)
         evaluated_at = statuses[0].evaluated_at if statuses else (at or datetime.now().astimezone())
-        return EvaluationOut(evaluated_at=evaluated_at, slos=[status_out(s) for s in statuses])
+        return EvaluationOut(evaluated_at=evaluated_at, slos=[status_out(s) for s in statuses],
+                             budgets=[spend_out(s) for s in evaluator.latest_spend])
+
+    @router.get("/budgets", response_model=list[SpendStatusOut])
+    async def list_budgets() -> list[SpendStatusOut]:
+        """Each spend budget's spend this period: one entry per global budget, one per member with spend
+        for budgets per user, tenant or agent (evaluating once if no cycle has run yet)."""
+        if evaluator.budgets and evaluator.evaluated_at is None:
+            await run(None)
+        return [spend_out(s) for s in evaluator.latest_spend]
 
     @router.get("/slos", response_model=list[SloStatusOut])
     async def list_slos() -> list[SloStatusOut]:

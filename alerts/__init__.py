@@ -1,17 +1,17 @@
 """Alerts: multi-window burn-rate rules, their state machine, and webhook delivery from a durable outbox.
 
-The core is pure (`alert_conditions`, `advance`, `webhook_payload`, the retry
-decision): values and `now` in, values out. `Alerting` and `Delivery` are the
+The core is pure (`alert_conditions`, `spend_conditions`, `advance`,
+`webhook_payload`, the retry decision): values and `now` in, values out. `Alerting` and `Delivery` are the
 edges, on Storage and on HTTP. After each evaluation cycle::
 
-    result = alerting.process(statuses, now)   # states saved, notifications in the outbox
+    result = alerting.process(statuses, now, spend=spend)   # states saved, notifications in the outbox
     delivery.deliver_due(now)                   # and on a short timer, for retries
 
 Receivers verify webhook signatures as `alerts._payload`'s docstring describes
 (`verify_signature` does it).
 """
 
-from alerts._alerting import Alerting, AlertingResult
+from alerts._alerting import SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID, Alerting, AlertingResult, DashboardLinks
 from alerts._delivery import Delivery, DeliveryReport
 from alerts._payload import (
     SIGNATURE_HEADER,
@@ -25,6 +25,7 @@ from alerts._payload import (
 from alerts._receiver import Receiver
 from alerts._retry import DEFAULT_GIVE_UP_AFTER, RetryPolicy, retryable
 from alerts._rules import (
+    BUDGET_EXHAUSTED_ALERT,
     BURN_RATE_ALERT,
     DEFAULT_REPEAT_INTERVAL,
     NO_DATA_ALERT,
@@ -34,16 +35,21 @@ from alerts._rules import (
     burning,
     fingerprint,
 )
+from alerts._spend_rules import SPEND_BUDGET_ALERT, spend_conditions
 from alerts._spec import AlertingSpec, AlertsSpec, ReceiverSpec
 from alerts._state import AlertState, Notification, NotificationStatus, Phase, advance, step
 from alerts._store import AlertStore, DeliveryState, OutboxEntry
 
 __all__ = [
+    "BUDGET_EXHAUSTED_ALERT",
     "BURN_RATE_ALERT",
     "DEFAULT_GIVE_UP_AFTER",
     "DEFAULT_REPEAT_INTERVAL",
     "NO_DATA_ALERT",
     "SIGNATURE_HEADER",
+    "SLO_DASHBOARD_UID",
+    "SPEND_BUDGET_ALERT",
+    "SPEND_DASHBOARD_UID",
     "TIMESTAMP_HEADER",
     "AlertCondition",
     "AlertPolicy",
@@ -53,6 +59,7 @@ __all__ = [
     "AlertingResult",
     "AlertingSpec",
     "AlertsSpec",
+    "DashboardLinks",
     "Delivery",
     "DeliveryReport",
     "DeliveryState",
@@ -71,6 +78,7 @@ __all__ = [
     "retryable",
     "signature",
     "signature_headers",
+    "spend_conditions",
     "step",
     "verify_signature",
     "webhook_payload",

@@ -1,8 +1,9 @@
 """The step the scheduler runs after each evaluation: statuses in, alert states and outbox entries out.
 
     alerting = Alerting(AlertStore(storage), receivers, policies=..., external_url=...)
-    notifications = alerting.process(statuses, now)   # after run_cycle
-    delivery.deliver_due(now)                          # sends what the outbox holds
+    result = alerting.process(statuses, now, spend=spend)   # after evaluate_cycle and evaluate_spend
+    write_status(storage, statuses, result.slo_alert_states)
+    delivery.deliver_due(now)                                # sends what the outbox holds
 
 Notifications are written to the outbox before the new states are saved: a
 crash in between sends a notification again on the next cycle rather than
@@ -12,15 +13,17 @@ never (at least once, never lost).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import quote
 
 from alerts._payload import encode, webhook_payload
 from alerts._receiver import Receiver
-from alerts._rules import AlertCondition, AlertPolicy, alert_conditions
-from alerts._state import AlertState, Notification, advance
+from alerts._rules import NO_DATA_ALERT, AlertCondition, AlertPolicy, alert_conditions
+from alerts._spend_rules import spend_conditions
+from alerts._state import AlertState, Notification, Phase, advance
 from alerts._store import AlertStore, OutboxEntry
-from slo import SloStatus
+from slo import SloStatus, SpendStatus
 
 
 @dataclass(frozen=True)
@@ -31,34 +34,72 @@ class AlertingResult:
     notifications: tuple[Notification, ...]
     queued: tuple[OutboxEntry, ...]
 
+    @property
+    def slo_alert_states(self) -> dict[str, str]:
+        """Each SLO's loudest alert after this step, for slo_status.AlertState.
+
+        `page` or `ticket` when a burn-rate (or budget-exhausted) alert of that
+        severity fires, `no_data` when only the no-data alert does, `pending`
+        while one waits out its `for`; SLOs with none are absent ('' in slo_status).
+        """
+        loudest: dict[str, str] = {}
+        for state in self.states.values():
+            slo = state.labels.get("slo")
+            if slo is None or state.phase not in (Phase.FIRING, Phase.PENDING):
+                continue
+            if state.phase is Phase.PENDING:
+                value = "pending"
+            elif state.labels.get("alertname") == NO_DATA_ALERT:
+                value = "no_data"
+            else:
+                value = state.labels.get("severity", "ticket")
+            if _LOUDNESS[value] > _LOUDNESS[loudest.get(slo, "")]:
+                loudest[slo] = value
+        return loudest
+
+
+# slo_status.AlertState values, quietest first.
+_LOUDNESS = {"": 0, "pending": 1, "no_data": 2, "ticket": 3, "page": 4}
+
 
 class Alerting:
     """Turns SLO statuses into alert state changes and outbox entries, durably."""
 
     def __init__(self, store: AlertStore, receivers: Sequence[Receiver], *,
                  policies: Mapping[str, AlertPolicy] | None = None,
-                 default_policy: AlertPolicy = AlertPolicy(), external_url: str) -> None:
+                 default_policy: AlertPolicy = AlertPolicy(), external_url: str,
+                 dashboard_links: DashboardLinks | None = None) -> None:
         self._store = store
         self._receivers = tuple(receivers)
         self._policies = dict(policies or {})
         self._default = default_policy
         self._external_url = external_url
+        self._links = dashboard_links
 
     def policy(self, slo_name: str) -> AlertPolicy:
         """The policy an SLO alerts by: its override, else the default."""
         return self._policies.get(slo_name, self._default)
 
-    def conditions(self, statuses: Iterable[SloStatus]) -> tuple[AlertCondition, ...]:
-        """Every alert instance's condition for these statuses."""
-        return tuple(c for status in statuses for c in alert_conditions(status, self.policy(status.slo.name)))
+    def conditions(self, statuses: Iterable[SloStatus],
+                   spend: Iterable[SpendStatus] = ()) -> tuple[AlertCondition, ...]:
+        """Every alert instance's condition for these SLO statuses and spend-budget scopes."""
+        conditions = [c for status in statuses for c in alert_conditions(status, self.policy(status.slo.name))]
+        conditions += [c for status in spend for c in spend_conditions(status)]
+        if self._links is not None:
+            conditions = [self._links.add_to(c) for c in conditions]
+        return tuple(conditions)
 
-    def process(self, statuses: Iterable[SloStatus], now: datetime) -> AlertingResult:
+    def process(self, statuses: Iterable[SloStatus], now: datetime, *,
+                spend: Iterable[SpendStatus] = ()) -> AlertingResult:
         """Advance every alert instance to `now`, queue the notifications owed, save the states."""
         previous = self._store.load_states()
-        states, notifications = advance(previous, self.conditions(statuses), now)
+        states, notifications = advance(previous, self.conditions(statuses, spend), now)
         queued = tuple(self._entries(notifications))
         self._store.enqueue(queued)
-        self._store.save_states(state for key, state in states.items() if previous.get(key) != state)
+        # An instance that never held has nothing to remember: not writing it keeps
+        # every member of a group budget from costing a row each cycle.
+        self._store.save_states(state for key, state in states.items()
+                                if previous.get(key) != state and (key in previous or state.phase is not Phase.INACTIVE))
         return AlertingResult(states, notifications, queued)
 
     def _entries(self, notifications: Iterable[Notification]) -> Iterable[OutboxEntry]:
@@ -80,3 +121,34 @@ class Alerting:
                     created_at=notification.created_at,
                     next_attempt_at=notification.created_at,
                 )
+
+
+# The uids of the provisioned SLO and Spend dashboards (the dashboards package
+# gives them these), which alert annotations link to.
+SLO_DASHBOARD_UID = "agentslo-slos"
+SPEND_DASHBOARD_UID = "agentslo-spend"
+
+
+@dataclass(frozen=True)
+class DashboardLinks:
+    """Where a receiver's reader clicks through: the Grafana dashboards of SLOs and of spend.
+
+    Adds a `dashboard` annotation: the SLO dashboard showing the alert's SLO,
+    or the Spend dashboard for a spend budget.
+    """
+
+    grafana_url: str
+    slo_dashboard_uid: str = SLO_DASHBOARD_UID
+    spend_dashboard_uid: str = SPEND_DASHBOARD_UID
+
+    def add_to(self, condition: AlertCondition) -> AlertCondition:
+        """The condition with its dashboard link among its annotations."""
+        base = self.grafana_url.rstrip("/")
+        slo = condition.labels.get("slo")
+        if slo is not None:
+            url = f"{base}/d/{self.slo_dashboard_uid}?var-slo={quote(slo, safe='')}"
+        elif "budget" in condition.labels:
+            url = f"{base}/d/{self.spend_dashboard_uid}"
+        else:
+            return condition
+        return replace(condition, annotations={**condition.annotations, "dashboard": url})

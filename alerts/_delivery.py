@@ -4,8 +4,9 @@ Each pass (`deliver_due`) reads the pending entries from storage, so entries
 written before a restart are sent after it. An entry is sent when its
 `next_attempt_at` has come; a failed attempt schedules the next one by the
 retry policy (exponential backoff, full jitter) or gives the entry up once it
-is older than the give-up age. A receiver that fails is skipped for the rest
-of the pass, leaving the other receivers unaffected; an alert's entry that is
+is older than the give-up age. Receivers are served in parallel; one that
+fails is skipped for the rest of the pass, leaving the others unaffected, and
+one that hangs holds up only its own notifications; an alert's entry that is
 not due holds back that alert's later ones, so a resolved notification never
 overtakes its firing one.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -31,6 +33,8 @@ from alerts._store import AlertStore, DeliveryState, OutboxEntry
 log = logging.getLogger("agentslo.alerts")
 
 _USER_AGENT = "AgentSLO-Alerts/1"
+# Receivers served at once in a pass; more wait for a free thread.
+_MAX_PARALLEL_RECEIVERS = 8
 
 
 @dataclass(frozen=True)
@@ -66,23 +70,40 @@ class Delivery:
                                  ["receiver"], registry=registry)
 
     def deliver_due(self, now: datetime) -> DeliveryReport:
-        """Try every pending entry due at `now`, at most once each; return what happened."""
-        delivered = failed = given_up = waiting = 0
-        failing: set[str] = set()
-        # An alert's notifications reach a receiver in order: one not yet due holds back the later ones.
-        held: set[tuple[str, str]] = set()
+        """Try every pending entry due at `now`, at most once each; return what happened.
+
+        Each receiver's entries go out in a thread of their own, so a receiver
+        that hangs until its timeout delays nobody else's notifications.
+        """
+        by_receiver: dict[str, list[OutboxEntry]] = {}
         for entry in self._store.pending():
-            receiver = self._receivers.get(entry.receiver)
-            if receiver is None:
-                # Removed from the config: nobody to deliver to any more.
-                self._given_up.labels(entry.receiver).inc()
+            by_receiver.setdefault(entry.receiver, []).append(entry)
+        if len(by_receiver) <= 1:
+            reports = [self._deliver_to(name, entries, now) for name, entries in by_receiver.items()]
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(by_receiver), _MAX_PARALLEL_RECEIVERS),
+                                    thread_name_prefix="alert-delivery") as pool:
+                reports = list(pool.map(lambda item: self._deliver_to(*item, now), by_receiver.items()))
+        return DeliveryReport(*(sum(getattr(r, f) for r in reports) for f in ("delivered", "failed", "given_up",
+                                                                                "waiting")))
+
+    def _deliver_to(self, name: str, entries: list[OutboxEntry], now: datetime) -> DeliveryReport:
+        """One receiver's due entries, oldest first, until one fails: the rest wait for the next pass."""
+        receiver = self._receivers.get(name)
+        if receiver is None:
+            # Removed from the config: nobody to deliver to any more.
+            for entry in entries:
+                self._given_up.labels(name).inc()
                 self._finish(entry, DeliveryState.GIVEN_UP, now, "receiver no longer configured")
-                given_up += 1
-                continue
-            key = (receiver.name, entry.fingerprint)
+            return DeliveryReport(given_up=len(entries))
+        delivered = failed = given_up = waiting = 0
+        failing = False
+        # An alert's notifications reach a receiver in order: one not yet due holds back the later ones.
+        held: set[str] = set()
+        for entry in entries:
             due = entry.next_attempt_at is None or entry.next_attempt_at <= now
-            if not due or receiver.name in failing or key in held:
-                held.add(key)
+            if not due or failing or entry.fingerprint in held:
+                held.add(entry.fingerprint)
                 waiting += 1
                 continue
             error, status_code = self._send(receiver, entry, now)
@@ -91,7 +112,7 @@ class Delivery:
                 delivered += 1
                 continue
             failed += 1
-            failing.add(receiver.name)
+            failing = True
             if self._retry_later(entry, now, error, status_code):
                 waiting += 1
             else:

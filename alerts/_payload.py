@@ -44,14 +44,14 @@ SIGNATURE_HEADER = "X-AgentSLO-Signature"
 DEFAULT_TOLERANCE_S = 300
 # Alertmanager's endsAt for an alert still firing: Go's zero time.
 _NOT_ENDED = "0001-01-01T00:00:00Z"
-# The labels a message's group is keyed on: one SLO's alerts of one kind.
-GROUP_BY = ("alertname", "slo")
+# The labels a message's group is keyed on: one SLO's (or one spend budget's) alerts of one kind.
+GROUP_BY = ("alertname", "slo", "budget")
 
 
 def webhook_payload(notifications: Sequence[Notification], *, receiver: str, external_url: str) -> dict[str, Any]:
     """The Alertmanager webhook message (version 4) telling `receiver` about `notifications`.
 
-    `notifications` share their group labels (alertname, slo); the message is
+    `notifications` share their group labels (alertname, slo or budget); the message is
     firing when any of them fires.
     """
     if not notifications:

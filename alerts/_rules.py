@@ -19,6 +19,7 @@ from slo import SLO, AlertWindow, MatchOp, MatchSource, Severity, SloStatus, for
 
 BURN_RATE_ALERT = "SloErrorBudgetBurn"
 NO_DATA_ALERT = "SloNoData"
+BUDGET_EXHAUSTED_ALERT = "SloErrorBudgetExhausted"
 
 # Alertmanager's default repeat_interval: a firing alert is sent again after it.
 DEFAULT_REPEAT_INTERVAL = timedelta(hours=4)
@@ -31,6 +32,8 @@ class AlertPolicy:
     `min_events` gates each window pair on its long window's events (under
     timeslice budgeting, its slices). `no_data_after`, when set, raises a no-data
     alert once no events arrived for that long; None leaves it off.
+    `budget_exhausted` adds an alert that holds while the error budget of the
+    SLO's window is used up.
     """
 
     page: bool = True
@@ -39,17 +42,23 @@ class AlertPolicy:
     pending_for: timedelta = timedelta(0)
     repeat_interval: timedelta = DEFAULT_REPEAT_INTERVAL
     no_data_after: timedelta | None = None
+    budget_exhausted: bool = False
 
 
 @dataclass(frozen=True)
 class AlertCondition:
-    """One alert instance as of an evaluation: its identity (labels), whether it holds, and its text."""
+    """One alert instance as of an evaluation: its identity (labels), whether it holds, and its text.
+
+    A firing instance is notified again every `repeat_interval` (never when
+    None), and notified when it resolves unless `send_resolved` is false.
+    """
 
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
     active: bool
     pending_for: timedelta = timedelta(0)
-    repeat_interval: timedelta = DEFAULT_REPEAT_INTERVAL
+    repeat_interval: timedelta | None = DEFAULT_REPEAT_INTERVAL
+    send_resolved: bool = True
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -80,6 +89,8 @@ def alert_conditions(status: SloStatus, policy: AlertPolicy) -> tuple[AlertCondi
     ]
     if policy.no_data_after is not None:
         conditions.append(_no_data_condition(status, policy, policy.no_data_after))
+    if policy.budget_exhausted:
+        conditions.append(_exhausted_condition(status, policy))
     return tuple(conditions)
 
 
@@ -137,6 +148,22 @@ def _no_data_condition(status: SloStatus, policy: AlertPolicy, after: timedelta)
                                 "its SLI cannot be evaluated"},
         active=not _counts(status, shortest),
         pending_for=max(after - shortest, timedelta(0)),
+        repeat_interval=policy.repeat_interval,
+    )
+
+
+def _exhausted_condition(status: SloStatus, policy: AlertPolicy) -> AlertCondition:
+    # Only with enough events in the window: an empty window has no budget to exhaust.
+    slo = status.slo
+    remaining = status.error_budget_remaining
+    return AlertCondition(
+        labels={**_slo_labels(slo), "alertname": BUDGET_EXHAUSTED_ALERT, "severity": Severity.TICKET.value,
+                "window": str(slo.window)},
+        annotations={"summary": f"{slo.name} has used up its error budget over {slo.window}: "
+                                f"{_budget_left(status)}",
+                     "error_budget_remaining": _percent(remaining)},
+        active=remaining is not None and remaining <= 0 and status.counts.total_events >= policy.min_events,
+        pending_for=policy.pending_for,
         repeat_interval=policy.repeat_interval,
     )
 

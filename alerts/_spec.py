@@ -2,10 +2,11 @@
 
     alerts:
       external_url: https://agentslo.example.com
+      grafana_url: https://grafana.example.com   # adds a `dashboard` link to each alert
       give_up_after: 1d
       defaults: {min_events: 10, repeat_interval: 4h}
       slos:
-        checkout-availability: {ticket: false, for: 2m, no_data: 30m}
+        checkout-availability: {ticket: false, for: 2m, no_data: 30m, budget_exhausted: true}
       receivers:
         - name: oncall
           url: https://hooks.example.com/agentslo
@@ -61,6 +62,7 @@ class AlertingSpec(_Spec):
     for_: timedelta = Field(default=timedelta(0), alias="for")
     repeat_interval: timedelta = DEFAULT_REPEAT_INTERVAL
     no_data: timedelta | None = None
+    budget_exhausted: bool = False
 
     @field_validator("for_", "repeat_interval", "no_data", mode="before")
     @classmethod
@@ -71,7 +73,7 @@ class AlertingSpec(_Spec):
         """The domain value."""
         return AlertPolicy(page=self.page, ticket=self.ticket, min_events=self.min_events,
                            pending_for=self.for_, repeat_interval=self.repeat_interval,
-                           no_data_after=self.no_data)
+                           no_data_after=self.no_data, budget_exhausted=self.budget_exhausted)
 
 
 class ReceiverSpec(_Spec):
@@ -114,10 +116,20 @@ class AlertsSpec(_Spec):
     """The `alerts:` section: receivers, default and per-SLO policies, delivery settings."""
 
     external_url: str = "http://127.0.0.1:4318"
+    grafana_url: str | None = None
     give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER
     defaults: AlertingSpec = AlertingSpec()
     slos: dict[str, AlertingSpec] = {}
     receivers: tuple[ReceiverSpec, ...] = ()
+
+    @field_validator("external_url", "grafana_url")
+    @classmethod
+    def _check_base_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL with a host")
+        return url
 
     @field_validator("give_up_after", mode="before")
     @classmethod

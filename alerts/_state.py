@@ -6,8 +6,8 @@
                                                            repeat_interval               when it holds again
 
 Notifications come only from transitions: one when an instance starts firing,
-one when it resolves, and a repeat of the firing one each `repeat_interval`
-while it keeps firing. A pending instance whose condition stops goes back to
+one when it resolves (unless its rule says not to), and a repeat of the firing
+one each `repeat_interval` while it keeps firing (unless its rule has none). A pending instance whose condition stops goes back to
 inactive silently: nobody was told. An instance whose rule disappeared (its SLO
 or tier removed from the config) is treated as no longer holding.
 """
@@ -38,7 +38,9 @@ class AlertState:
     `active_since` is when the condition last started holding (the start of
     pending); `fired_at` when it last started firing (Alertmanager's startsAt);
     `resolved_at` when it last resolved; `notified_at` when a firing
-    notification last went out, to time repeats.
+    notification last went out, to time repeats. `send_resolved` is its rule's:
+    kept with the state so that an instance whose rule vanished (a spend
+    budget's member with no spend in a new period) resolves as its rule says.
     """
 
     fingerprint: str
@@ -49,6 +51,7 @@ class AlertState:
     fired_at: datetime | None = None
     resolved_at: datetime | None = None
     notified_at: datetime | None = None
+    send_resolved: bool = True
 
 
 class NotificationStatus(enum.Enum):
@@ -79,7 +82,8 @@ def step(state: AlertState | None, condition: AlertCondition, now: datetime,
     """The instance's next state given its condition as of `now`, and the notification the move owes."""
     if state is None:
         state = AlertState(condition.fingerprint, condition.labels, condition.annotations)
-    state = replace(state, labels=condition.labels, annotations=condition.annotations)
+    state = replace(state, labels=condition.labels, annotations=condition.annotations,
+                    send_resolved=condition.send_resolved)
     if condition.active:
         return _holding(state, condition, now)
     return _not_holding(state, now)
@@ -123,7 +127,7 @@ def _holding(state: AlertState, condition: AlertCondition, now: datetime) -> tup
             return state, None
         case Phase.FIRING:
             assert state.notified_at is not None and state.fired_at is not None
-            if now - state.notified_at >= condition.repeat_interval:
+            if condition.repeat_interval is not None and now - state.notified_at >= condition.repeat_interval:
                 return replace(state, notified_at=now), _firing(state, now)
             return state, None
 
@@ -135,6 +139,8 @@ def _not_holding(state: AlertState, now: datetime) -> tuple[AlertState, Notifica
         case Phase.FIRING:
             assert state.fired_at is not None
             resolved = replace(state, phase=Phase.RESOLVED, resolved_at=now, active_since=None)
+            if not state.send_resolved:
+                return resolved, None
             return resolved, Notification(state.fingerprint, NotificationStatus.RESOLVED, state.labels,
                                           state.annotations, state.fired_at, now, now)
     return state, None

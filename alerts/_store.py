@@ -67,12 +67,13 @@ class AlertStore:
         """Every alert instance's latest state, by fingerprint."""
         result = self._storage.query(
             f"SELECT Fingerprint, Labels, Annotations, Phase, {_millis('ActiveSince')}, {_millis('FiredAt')}, "
-            f"{_millis('ResolvedAt')}, {_millis('NotifiedAt')} FROM {ALERT_STATE} FINAL"
+            f"{_millis('ResolvedAt')}, {_millis('NotifiedAt')}, SendResolved FROM {ALERT_STATE} FINAL"
         )
         states = {}
-        for key, labels, annotations, phase, active, fired, resolved, notified in result.rows:
+        for key, labels, annotations, phase, active, fired, resolved, notified, send_resolved in result.rows:
             states[key] = AlertState(key, labels, annotations, Phase(phase), _from_millis(active),
-                                     _from_millis(fired), _from_millis(resolved), _from_millis(notified))
+                                     _from_millis(fired), _from_millis(resolved), _from_millis(notified),
+                                     bool(send_resolved))
         return states
 
     def save_states(self, states: Iterable[AlertState]) -> None:
@@ -88,6 +89,7 @@ class AlertStore:
             "FiredAt": _text(state.fired_at),
             "ResolvedAt": _text(state.resolved_at),
             "NotifiedAt": _text(state.notified_at),
+            "SendResolved": int(state.send_resolved),
         }) for state in states]
         if rows:
             self._storage.insert_json_rows(ALERT_STATE, b"\n".join(rows))

@@ -20,6 +20,7 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
+from alerts import SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID
 from dashboards import _queries as q
 from dashboards._queries import Format, PanelQuery
 
@@ -185,7 +186,7 @@ def llm_overview() -> tuple[db.Dashboard, list[PanelSpec]]:
 
 def slos() -> tuple[db.Dashboard, list[PanelSpec]]:
     """One row per SLO (repeated by the `slo` variable): SLI vs objective, budget, burn rates, alert state."""
-    built = _Built("agentslo-slos")
+    built = _Built(SLO_DASHBOARD_UID)
     board = (_base(built.uid, "AgentSLO / SLOs", ["slo"])
              .with_variable(_variable("slo", "SLO", q.slo_names()))
              .with_row(built.row("SLO $slo").repeat("slo"))
@@ -203,7 +204,7 @@ def slos() -> tuple[db.Dashboard, list[PanelSpec]]:
 
 def spend() -> tuple[db.Dashboard, list[PanelSpec]]:
     """Today's and this month's spend, projected month end, daily spend, top spenders, unpriced calls."""
-    built = _Built("agentslo-spend")
+    built = _Built(SPEND_DASHBOARD_UID)
     board = (_span_variables(_base(built.uid, "AgentSLO / Spend", ["spend"]), ("service", "agent"))
              .with_panel(_stat(built, "Spend today", q.spend_today(), "currencyUSD", span=8))
              .with_panel(_stat(built, "Spend this month / projected month end", q.spend_month(), "currencyUSD",

@@ -21,7 +21,7 @@ table, so a cycle does only what is new, and catches up after downtime:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -40,6 +40,7 @@ from slo._evaluation import (
 )
 from slo._model import SLO, Availability, CacheHitRate, Cost, ErrorRate, Latency, Timeslices, ToolSuccess
 from slo._spec import format_duration
+from slo._spend import SpendBudget, SpendStatus
 from slo._sql import (
     RollupRange,
     SliSql,
@@ -49,6 +50,7 @@ from slo._sql import (
     rollup_insert,
     slice_sums_query,
     spans_per_hour_query,
+    spend_query,
     window_sums_query,
 )
 
@@ -87,12 +89,34 @@ class Watermark:
 def run_cycle(storage: Storage, slos: Sequence[SLO], now: datetime, *,
               grace: timedelta = DEFAULT_GRACE) -> tuple[SloStatus, ...]:
     """One scheduler tick: derive tasks, bring every SLO's rollups up to `now`, evaluate, append slo_status."""
-    since = min((earliest_read(slo, now) for slo in slos), default=now - grace)
-    sync_tasks(storage, now, since=since, grace=grace)
-    sync_rollups(storage, slos, now, grace=grace)
-    statuses = evaluate(storage, slos, now)
+    statuses = evaluate_cycle(storage, slos, now, grace=grace)
     write_status(storage, statuses)
     return statuses
+
+
+def evaluate_cycle(storage: Storage, slos: Sequence[SLO], now: datetime, *, grace: timedelta = DEFAULT_GRACE,
+                   budgets: Sequence[SpendBudget] = ()) -> tuple[SloStatus, ...]:
+    """`run_cycle` without writing slo_status, for a caller that adds the alert state first.
+
+    Tasks are derived as far back as any SLO reads them and, for `budgets`
+    counted per member, to the start of their current period.
+    """
+    since = min((*(earliest_read(slo, now) for slo in slos), *(budget.period.bounds(now)[0]
+                 for budget in budgets if budget.per is not None)), default=now - grace)
+    sync_tasks(storage, now, since=since, grace=grace)
+    sync_rollups(storage, slos, now, grace=grace)
+    return evaluate(storage, slos, now)
+
+
+def evaluate_spend(storage: Storage, budgets: Sequence[SpendBudget], now: datetime) -> tuple[SpendStatus, ...]:
+    """What each budget's scope spent so far in its period holding `now`: one status for a global
+    budget, one per member with spend for a group budget (tasks as far as `sync_tasks` derived them)."""
+    statuses = []
+    for budget in budgets:
+        start, _ = budget.period.bounds(now)
+        for member, spent_usd in _query(storage, spend_query(budget, start, now)).rows:
+            statuses.append(SpendStatus(budget, member or None, float(spent_usd), now))
+    return tuple(statuses)
 
 
 def derive_tasks(storage: Storage, *, start: datetime, end: datetime) -> None:
@@ -186,9 +210,11 @@ def evaluate(storage: Storage, slos: Sequence[SLO], now: datetime) -> tuple[SloS
     return tuple(statuses)
 
 
-def write_status(storage: Storage, statuses: Iterable[SloStatus]) -> None:
-    """Append one slo_status row per status."""
-    rows = [orjson.dumps(_status_row(status)) for status in statuses]
+def write_status(storage: Storage, statuses: Iterable[SloStatus],
+                 alert_states: Mapping[str, str] | None = None) -> None:
+    """Append one slo_status row per status, with its SLO's alert state from `alert_states` (by name; '' if absent)."""
+    alert_states = alert_states or {}
+    rows = [orjson.dumps(_status_row(status, alert_states.get(status.slo.name, ""))) for status in statuses]
     if rows:
         storage.insert_json_rows(SLO_STATUS, b"\n".join(rows))
 
@@ -211,7 +237,7 @@ def _write_watermarks(storage: Storage, marks: dict[str, Watermark]) -> None:
         storage.insert_json_rows(WATERMARKS, b"\n".join(rows))
 
 
-def _status_row(status: SloStatus) -> dict[str, object]:
+def _status_row(status: SloStatus, alert_state: str) -> dict[str, object]:
     slo = status.slo
     slices = status.slices
     exhaustion = status.time_to_exhaustion
@@ -235,7 +261,7 @@ def _status_row(status: SloStatus) -> dict[str, object]:
                       for rate in status.burn_rates if rate.burn_rate is not None},
         "TimeToExhaustionSeconds": None if exhaustion is None else exhaustion.total_seconds(),
         "EnoughData": int(status.enough_data),
-        "AlertState": "",
+        "AlertState": alert_state,
     }
 
 

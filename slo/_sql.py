@@ -37,6 +37,7 @@ from slo._model import (
     ToolSuccess,
 )
 from slo._spec import SPAN_COLUMNS, TASK_COLUMNS
+from slo._spend import SpendBudget
 
 # Reads of a time range look back this far for the start of the events ending in
 # it: ClickHouse prunes by start time (otel_traces is partitioned and sorted by
@@ -431,3 +432,39 @@ def derive_tasks_statements(start: datetime, end: datetime) -> tuple[Statement, 
     """
     params = _range_params(start, end)
     return Statement(_DERIVE_TASKS, params), Statement(_DELETE_STALE_TASKS, params)
+
+
+def spend_query(budget: SpendBudget, start: datetime, end: datetime) -> Statement:
+    """What the budget's scope spent in [start, end), in USD: one row per member (`member`, `spent_usd`).
+
+    A global budget reads every model call in otel_traces, by start time, each
+    span once however often an exporter delivered it, and gives one row with
+    member ''. A group budget reads the finished tasks of agent_tasks by the
+    time they started, one row per member with spend; tasks without a member
+    are nobody's.
+    """
+    params: dict[str, Any] = {"start": start.astimezone(UTC), "end": end.astimezone(UTC)}
+    service = ""
+    if budget.service is not None:
+        params["service"] = budget.service
+        service = "\n  AND ServiceName = {service:String}"
+    if budget.per is None:
+        sql = f"""
+SELECT '' AS member, sum(CostUsd) AS spent_usd
+FROM (
+    SELECT CostUsd
+    FROM {TRACES}
+    WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
+      AND {_EVENT_ROWS[Events.LLM_CALLS][1]}{service}
+    LIMIT 1 BY TraceId, SpanId
+)"""
+    else:
+        column = budget.per.column
+        sql = f"""
+SELECT {column} AS member, sum(CostUsd) AS spent_usd
+FROM {AGENT_TASKS} FINAL
+WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
+  AND {column} != ''{service}
+GROUP BY member
+ORDER BY member"""
+    return Statement(sql, params)

@@ -82,6 +82,13 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
             id="broken YAML names the line",
         ),
         pytest.param(
+            "budgets:\n  - {name: daily, period: week, limit_usd: 5}\n"
+            "alerts:\n  grafana_url: grafana.local\n", {},
+            ["agentslo.yaml: budgets[0] (daily).period: must be 'day' or 'month'",
+             "agentslo.yaml: alerts.grafana_url: must be an http:// or https:// URL with a host"],
+            id="spend budgets and alert settings are checked with the rest",
+        ),
+        pytest.param(
             "- just a list\n", {},
             ["agentslo.yaml: must be a mapping of sections (server, storage, ...), got list"],
             id="a file that is not a mapping",

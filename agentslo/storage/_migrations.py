@@ -252,6 +252,11 @@ PARTITION BY toYYYYMM(CreatedAt)
 ORDER BY Id
 """
 
+# Spend-budget alerts tell of a crossed level once per period and do not send a
+# resolved notification when the period (and so the spend) starts afresh; the
+# state keeps that rule, for instances whose member has no spend in a new period.
+_ALERT_STATE_SEND_RESOLVED_V4 = f"ALTER TABLE {ALERT_STATE} ADD COLUMN IF NOT EXISTS SendResolved UInt8 DEFAULT 1"
+
 MIGRATIONS_TABLE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
     version UInt32,
@@ -266,6 +271,8 @@ SCHEMA: tuple[Migration, ...] = (
               (_AGENT_TASKS_V2, _SLO_ROLLUPS_V2, _SLO_STATUS_V2, _WATERMARKS_V2)),
     Migration(3, "alert_state and alert_deliveries: alert state machines and the webhook outbox",
               (_ALERT_STATE_V3, _ALERT_DELIVERIES_V3)),
+    Migration(4, "alert_state.SendResolved: whether an instance's rule notifies when it resolves",
+              (_ALERT_STATE_SEND_RESOLVED_V4,)),
 )
 
 

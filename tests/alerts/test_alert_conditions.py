@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from alerts import BURN_RATE_ALERT, NO_DATA_ALERT, AlertPolicy, alert_conditions
+from alerts import BUDGET_EXHAUSTED_ALERT, BURN_RATE_ALERT, NO_DATA_ALERT, AlertPolicy, alert_conditions
 from slo import Availability, Events
 from tests.support.slo_status import CHECKOUT, D, H, M, status
 
@@ -98,3 +98,30 @@ def test_no_data(policy, events_5m, expected) -> None:
     conditions = [c for c in alert_conditions(status(window_events={5 * M: events_5m}), policy)
                   if c.labels["alertname"] == NO_DATA_ALERT]
     assert [(c.active, c.pending_for) for c in conditions] == ([] if expected is None else [expected])
+
+
+def exhausted_status(bad: float, total: float = 10_000):
+    """CHECKOUT (objective 99.9%) with `bad` of `total` events bad over its window."""
+    from slo import EventCounts, burn_windows, occurrences_status
+    from tests.support.slo_status import NOW
+
+    quiet = {window: EventCounts(100, 100) for window in burn_windows(CHECKOUT)}
+    return occurrences_status(CHECKOUT, NOW, EventCounts(total - bad, total), quiet)
+
+
+@pytest.mark.parametrize(("bad", "total", "policy", "active"), [
+    pytest.param(11, 10_000, AlertPolicy(budget_exhausted=True), True, id="past the budget (10 bad events) it holds"),
+    pytest.param(9, 10_000, AlertPolicy(budget_exhausted=True), False, id="with budget left it does not"),
+    pytest.param(5, 5, AlertPolicy(budget_exhausted=True), False, id="under the minimum events it does not"),
+])
+def test_the_budget_exhausted_alert_holds_while_the_windows_budget_is_used_up(bad, total, policy, active) -> None:
+    [condition] = [c for c in alert_conditions(exhausted_status(bad, total), policy)
+                   if c.labels["alertname"] == BUDGET_EXHAUSTED_ALERT]
+    assert condition.active is active
+    assert dict(condition.labels) == {"slo": "checkout-availability", "service": "checkout",
+                                      "alertname": BUDGET_EXHAUSTED_ALERT, "severity": "ticket", "window": "30d"}
+
+
+def test_the_budget_exhausted_alert_is_off_unless_asked_for() -> None:
+    names = {c.labels["alertname"] for c in alert_conditions(exhausted_status(50), AlertPolicy())}
+    assert names == {BURN_RATE_ALERT}

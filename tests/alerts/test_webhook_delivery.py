@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agentslo.storage import Storage
+from agentslo.storage import SLO_STATUS, Storage
 from alerts import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -22,6 +25,7 @@ from alerts import (
     RetryPolicy,
     verify_signature,
 )
+from slo import write_status
 from tests.support.slo_status import NOW, H, M, status
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -119,11 +123,12 @@ def test_the_outbox_survives_a_restart(store: Storage, receiver: WebhookReceiver
     assert [e.state for e in AlertStore(store).recent()] == [DeliveryState.DELIVERED]
 
 
-def test_states_are_persisted(store: Storage) -> None:
+def test_states_are_persisted_except_instances_that_never_held(store: Storage) -> None:
     alerting, _, _ = setup(store, [])
-    alerting.process([OUTAGE], NOW)
+    result = alerting.process([OUTAGE], NOW)
+    assert sorted(s.phase.value for s in result.states.values()) == ["firing", "inactive"]
     states = AlertStore(store).load_states()
-    assert sorted(s.phase.value for s in states.values()) == ["firing", "inactive"]
+    assert sorted(s.phase.value for s in states.values()) == ["firing"]
     firing = next(s for s in states.values() if s.phase is Phase.FIRING)
     assert (firing.fired_at, firing.notified_at, firing.labels["long_window"]) == (NOW, NOW, "1h")
 
@@ -166,3 +171,38 @@ def test_a_refusing_receiver_is_not_retried(store: Storage) -> None:
 def test_routing(store: Storage, receiver_spec: Receiver, expected: int) -> None:
     alerting, _, _ = setup(store, [receiver_spec])
     assert len(alerting.process([OUTAGE], NOW).queued) == expected
+
+
+def test_each_slos_loudest_alert_state_goes_into_slo_status(store: Storage) -> None:
+    alerting, _, _ = setup(store, [])
+    firing = alerting.process([OUTAGE], NOW)
+    assert firing.slo_alert_states == {"checkout-availability": "page"}
+    write_status(store, [OUTAGE], firing.slo_alert_states)
+    resolved = alerting.process([recovered(NOW + 10 * M)], NOW + 10 * M)
+    assert resolved.slo_alert_states == {}
+    write_status(store, [recovered(NOW + 10 * M)], resolved.slo_alert_states)
+    rows = store.query(f"SELECT AlertState FROM {SLO_STATUS} ORDER BY Timestamp").rows
+    assert [row[0] for row in rows] == ["page", ""]
+
+
+def test_a_receiver_that_hangs_delays_nobody_else(store: Storage, receiver: WebhookReceiver) -> None:
+    receiver.start()
+    with socket.socket() as silent:   # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        hanging = Receiver("hanging", f"http://127.0.0.1:{silent.getsockname()[1]}/hook", timeout_s=3)
+        alerting, delivery, _ = setup(store, [hanging, Receiver("oncall", receiver.url)])
+        alerting.process([OUTAGE], NOW)
+        started = time.monotonic()
+        passing = threading.Thread(target=delivery.deliver_due, args=(NOW,))
+        passing.start()
+        while not receiver.received and time.monotonic() - started < 10:
+            time.sleep(0.01)
+        received_after_s = time.monotonic() - started
+        passing.join()
+        pass_s = time.monotonic() - started
+    delivery.close()
+    assert statuses_of(receiver.received) == ["firing"]
+    assert received_after_s < 1.5 < 3 <= pass_s
+    assert {e.receiver: e.state for e in AlertStore(store).recent()} == {"hanging": DeliveryState.PENDING,
+                                                                          "oncall": DeliveryState.DELIVERED}

@@ -1,0 +1,58 @@
+"""Spend-budget alerts: one instance per budget, member and level, each notified once per period."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from alerts import SPEND_BUDGET_ALERT, DashboardLinks, advance, spend_conditions
+from slo import SpendStatus, parse_spend_budgets, spend_budget_from_spec
+
+DAY = datetime(2026, 3, 2, tzinfo=UTC)
+USER_DAILY = spend_budget_from_spec(parse_spend_budgets(
+    [{"name": "per-user-daily", "period": "day", "limit_usd": 5, "per": "user", "service": "support-agent"}],
+    where="test")[0])
+
+
+def alice(spent_usd: float, at: datetime) -> SpendStatus:
+    return SpendStatus(USER_DAILY, "alice", spent_usd, at)
+
+
+def test_each_level_is_an_instance_labelled_with_budget_member_and_level() -> None:
+    eighty, hundred = spend_conditions(alice(4.5, DAY + timedelta(hours=6)))
+    assert dict(eighty.labels) == {"alertname": SPEND_BUDGET_ALERT, "budget": "per-user-daily", "period": "day",
+                                   "user": "alice", "service": "support-agent", "level": "80%", "severity": "ticket"}
+    assert (hundred.labels["level"], hundred.labels["severity"]) == ("100%", "page")
+    assert (eighty.active, hundred.active) == (True, False)
+    assert eighty.annotations["summary"] == (
+        "Spend budget per-user-daily for user alice: $4.50 spent today, 90.0% of the $5.00 cap (alert at 80%); "
+        "projected $18.00 by the end of the day")
+    assert {k: eighty.annotations[k] for k in ("projected_usd", "remaining_usd", "period_start", "period_end")} == {
+        "projected_usd": "18.00", "remaining_usd": "0.50",
+        "period_start": "2026-03-02T00:00:00Z", "period_end": "2026-03-03T00:00:00Z"}
+    assert (eighty.repeat_interval, eighty.send_resolved) == (None, False)
+
+
+def test_a_level_fires_once_per_period_and_resets_silently_when_the_period_starts_afresh() -> None:
+    states: dict = {}
+    sent = []
+    timeline = [
+        (DAY + timedelta(hours=1), [alice(4.1, DAY + timedelta(hours=1))]),    # 82%: 80% fires
+        (DAY + timedelta(hours=2), [alice(4.5, DAY + timedelta(hours=2))]),    # still 90%: nothing new
+        (DAY + timedelta(hours=7), [alice(5.2, DAY + timedelta(hours=7))]),    # 104%: 100% fires, no 80% repeat
+        (DAY + timedelta(hours=23), [alice(5.9, DAY + timedelta(hours=23))]),  # hours later: no repeats
+        (DAY + timedelta(days=1, hours=1), []),                                # next day, no spend: silent reset
+        (DAY + timedelta(days=1, hours=2), [alice(4.0, DAY + timedelta(days=1, hours=2))]),  # 80% again
+    ]
+    for now, spend in timeline:
+        conditions = [c for status in spend for c in spend_conditions(status)]
+        states, notifications = advance(states, conditions, now)
+        sent += [(now - DAY, n.status.value, n.labels["level"]) for n in notifications]
+    assert sent == [(timedelta(hours=1), "firing", "80%"), (timedelta(hours=7), "firing", "100%"),
+                    (timedelta(days=1, hours=2), "firing", "80%")]
+    assert sorted(s.phase.value for s in states.values()) == ["firing", "resolved"]
+
+
+def test_alerts_link_to_the_dashboard_they_are_about() -> None:
+    links = DashboardLinks("https://grafana.example.com/")
+    [eighty, _] = [links.add_to(c) for c in spend_conditions(alice(1, DAY))]
+    assert eighty.annotations["dashboard"] == "https://grafana.example.com/d/agentslo-spend"

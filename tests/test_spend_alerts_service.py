@@ -1,0 +1,128 @@
+"""Spend budgets inside the running service: SDK-exported agent runs cross a per-user daily cap."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from agentslo.config import load_config
+from agentslo.storage import open_storage
+from tests.conftest import SERVER_ENV, storage_spec
+from tests.support.service import ServiceThread
+from tests.support.webhook_receiver import WebhookReceiver
+
+# Yesterday, UTC: the whole scenario happens in one past day, then the next one starts.
+DAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    running = WebhookReceiver().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def service(tmp_path: Path, chdb_dir: Path, receiver: WebhookReceiver) -> Iterator[ServiceThread]:
+    path = tmp_path / "agentslo.yaml"
+    path.write_text(f"""
+budgets:
+  - name: per-user-daily
+    period: day
+    limit_usd: 5
+    per: user
+  - name: all-monthly
+    period: month
+    limit_usd: 10000
+evaluation: {{interval_s: 3600}}
+alerts:
+  grafana_url: https://grafana.example.com
+  receivers:
+    - name: finance
+      url: {receiver.url}
+""")
+    config = load_config(path, env={})
+    spec = storage_spec("embedded", f"spend_{uuid.uuid4().hex[:10]}", None, chdb_dir)
+    running = ServiceThread(config.model_copy(update={"storage": spec}), open_storage(spec, env=SERVER_ENV)).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def tracer(service: ServiceThread) -> Iterator[trace.Tracer]:
+    provider = TracerProvider(resource=Resource.create({"service.name": "support-agent"}))
+    # Each span is exported when it ends, and acknowledged (stored) before the call returns.
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=service.http_url + "/v1/traces")))
+    yield provider.get_tracer("agent")
+    provider.shutdown()
+
+
+def agent_run(tracer: trace.Tracer, user: str, cost_usd: float, at: timedelta) -> None:
+    """One agent task of `user`, `at` after the start of DAY, whose model call reports `cost_usd`."""
+    start_ns = int((DAY + at).timestamp()) * 1_000_000_000
+    root = tracer.start_span("invoke_agent triage", start_time=start_ns, attributes={
+        "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "triage", "user.id": user})
+    call = tracer.start_span("chat gpt-4o", context=trace.set_span_in_context(root), start_time=start_ns + 10**8,
+                             attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+                                         "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 100,
+                                         "gen_ai.usage.cost": cost_usd})
+    call.end(end_time=start_ns + 10**9)
+    root.end(end_time=start_ns + 2 * 10**9)
+
+
+def evaluate(service: ServiceThread, at: timedelta) -> dict:
+    response = httpx.post(service.http_url + "/api/v1/evaluate", params={"at": (DAY + at).isoformat()}, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_crossing_80_then_100_percent_of_a_daily_cap_notifies_exactly_twice_per_user(
+        service: ServiceThread, tracer: trace.Tracer, receiver: WebhookReceiver) -> None:
+    hour = timedelta(hours=1)
+    agent_run(tracer, "alice", 2.05, 1 * hour)
+    agent_run(tracer, "alice", 2.05, 1 * hour + timedelta(minutes=5))   # alice $4.10: 82%
+    agent_run(tracer, "bob", 1.00, 1 * hour)                            # bob $1.00: 20%
+    evaluate(service, 1 * hour + timedelta(minutes=10))
+    agent_run(tracer, "alice", 1.00, 2 * hour)                          # alice $5.10: 102%
+    agent_run(tracer, "bob", 3.50, 2 * hour)                            # bob $4.50: 90%
+    evaluate(service, 2 * hour + timedelta(minutes=10))
+    agent_run(tracer, "bob", 0.60, 3 * hour)                            # bob $5.10: 102%
+    evaluate(service, 3 * hour + timedelta(minutes=10))
+    latest = evaluate(service, 9 * hour)                                # hours later: no repeats
+    evaluate(service, timedelta(days=1, hours=1))                       # the next day starts afresh, silently
+
+    messages = [r.json() for r in receiver.received]
+    sent = [(m["commonLabels"]["user"], m["commonLabels"]["level"], m["status"]) for m in messages]
+    assert sorted(sent) == [("alice", "100%", "firing"), ("alice", "80%", "firing"),
+                            ("bob", "100%", "firing"), ("bob", "80%", "firing")]
+    for user in ("alice", "bob"):   # each member's 80% came first
+        assert [level for who, level, _ in sent if who == user] == ["80%", "100%"]
+    first = messages[0]
+    assert first["groupLabels"] == {"alertname": "SpendBudget", "budget": "per-user-daily"}
+    assert first["commonLabels"] == {"alertname": "SpendBudget", "budget": "per-user-daily", "period": "day",
+                                     "user": "alice", "level": "80%", "severity": "ticket"}
+    annotations = first["commonAnnotations"]
+    assert annotations["summary"].startswith(
+        "Spend budget per-user-daily for user alice: $4.10 spent today, 82.0% of the $5.00 cap (alert at 80%); "
+        "projected $")
+    assert annotations["dashboard"] == "https://grafana.example.com/d/agentslo-spend"
+    assert {m["commonLabels"]["level"]: m["commonLabels"]["severity"] for m in messages} == {"80%": "ticket",
+                                                                                           "100%": "page"}
+
+    spend = {(b["budget"], b["member"]): b for b in latest["budgets"]}
+    assert spend["per-user-daily", "alice"]["spent_usd"] == pytest.approx(5.10)
+    assert spend["per-user-daily", "bob"]["levels_reached"] == ["80%", "100%"]
+    assert spend["all-monthly", None]["spent_usd"] == pytest.approx(10.20)
+    listed = httpx.get(service.http_url + "/api/v1/budgets").json()
+    # As of the next day: no user has spent yet; the global budget always has its entry.
+    assert [(b["budget"], b["member"]) for b in listed] == [("all-monthly", None)]
