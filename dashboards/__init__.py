@@ -6,6 +6,7 @@ Regenerate the checked-in tree with `agentslo dashboards build` (`build()`):
 """
 
 from dashboards._alert_rules import alert_rules, burn_rate_query
+from dashboards._budget_queries import budget_reached, budget_spend
 from dashboards._build import EXAMPLE_CONFIG, PROVISIONING_DIR, build
 from dashboards._dashboards import DASHBOARDS, DATASOURCE_UID, PLUGIN, ClickHouseQuery, PanelSpec, variable_queries
 from dashboards._macros import ALL, expand_macros
@@ -24,6 +25,8 @@ __all__ = [
     "PanelQuery",
     "PanelSpec",
     "alert_rules",
+    "budget_reached",
+    "budget_spend",
     "build",
     "burn_rate_query",
     "expand_macros",

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from grafana_foundation_sdk.builders import common
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode
 from grafana_foundation_sdk.models.dashboard import (
     DataSourceRef,
+    DataTransformerConfig,
     DynamicConfigValue,
+    FieldColorModeId,
     Threshold,
     ThresholdsMode,
     VariableRefresh,
@@ -21,8 +25,10 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from alerts import SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID
+from dashboards import _budget_queries as bq
 from dashboards import _queries as q
 from dashboards._queries import Format, PanelQuery
+from slo import SpendBudget, SpendPeriod
 
 PLUGIN = "grafana-clickhouse-datasource"
 DATASOURCE_UID = "agentslo-clickhouse"
@@ -48,8 +54,8 @@ class ClickHouseQuery(cogvariants.Dataquery):
 
 
 class _Target(cogbuilder.Builder[ClickHouseQuery]):
-    def __init__(self, query: PanelQuery) -> None:
-        self._query = ClickHouseQuery(query)
+    def __init__(self, query: PanelQuery, ref_id: str = "A") -> None:
+        self._query = ClickHouseQuery(query, ref_id)
 
     def build(self) -> ClickHouseQuery:
         return self._query
@@ -57,11 +63,12 @@ class _Target(cogbuilder.Builder[ClickHouseQuery]):
 
 @dataclass(frozen=True)
 class PanelSpec:
-    """A panel built into a dashboard: which dashboard, its title, and the query it runs."""
+    """A query a panel runs: which dashboard, the panel's title, the query and its refId (A, B, ...)."""
 
     dashboard_uid: str
     title: str
     query: PanelQuery
+    ref_id: str = "A"
 
 
 def _thresholds(*steps: tuple[float | None, str]) -> db.ThresholdsConfig:
@@ -120,9 +127,12 @@ class _Built:
         self._ids += 1
         return self._ids
 
-    def add(self, panel: Any, title: str, query: PanelQuery) -> Any:
-        self.panels.append(PanelSpec(self.uid, title, query))
-        return panel.id(self._next_id()).title(title).datasource(DATASOURCE).with_target(_Target(query))
+    def add(self, panel: Any, title: str, query: PanelQuery, *more: PanelQuery) -> Any:
+        panel = panel.id(self._next_id()).title(title).datasource(DATASOURCE)
+        for ref_id, each in zip("ABCDEFGH", (query, *more)):
+            self.panels.append(PanelSpec(self.uid, title, each, ref_id))
+            panel = panel.with_target(_Target(each, ref_id))
+        return panel
 
     def row(self, title: str) -> db.Row:
         return db.Row(title).id(self._next_id())
@@ -140,12 +150,39 @@ def _stat(built: _Built, title: str, query: PanelQuery, unit: str, *, span: int 
     return built.add(stat.Panel(), title, query).unit(unit).height(4).span(span)
 
 
+def _objective_thresholds(panel: timeseries.Panel) -> timeseries.Panel:
+    """Draw the SLI against its SLO's objective: query B's `objective` becomes the panel's threshold
+    (Grafana's config-from-query transformation), so each repeated SLO row gets its own."""
+    return (panel.thresholds(_thresholds((None, "red"), (0.99, "green")))
+            .thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED))
+            .color_scheme(db.FieldColor().mode(FieldColorModeId.THRESHOLDS))
+            .with_transformation(DataTransformerConfig(id_val="configFromData", options={
+                "configRefId": "B",
+                "mappings": [{"fieldName": "objective", "handlerKey": "threshold1"}],
+                "applyTo": {"id": "byFrameRefID", "options": "A"},
+            })))
+
+
+def _cap_thresholds(budgets: Sequence[SpendBudget], period: SpendPeriod) -> db.ThresholdsConfig:
+    """Green under the lowest alert level of the tightest global cap for `period`, orange from it, red at the cap.
+
+    Without such a budget everything is green: there is no cap to compare with.
+    """
+    caps = [b for b in budgets if b.period is period and b.per is None and b.service is None]
+    if not caps:
+        return _thresholds((None, "green"))
+    tightest = min(caps, key=lambda b: b.limit_usd)
+    warn = min(level.ratio for level in tightest.levels)
+    steps = [(None, "green")] + [(warn * tightest.limit_usd, "orange")] * (warn < 1) + [(tightest.limit_usd, "red")]
+    return _thresholds(*steps)
+
+
 def _base(uid: str, title: str, tags: list[str]) -> db.Dashboard:
     return (db.Dashboard(title).uid(uid).tags(["agentslo", *tags]).time("now-24h", "now").refresh("1m")
             .timezone("utc").editable())
 
 
-def llm_overview() -> tuple[db.Dashboard, list[PanelSpec]]:
+def llm_overview(budgets: Sequence[SpendBudget] = ()) -> tuple[db.Dashboard, list[PanelSpec]]:
     """Requests, errors, latency, tokens, cost by attribution, cache hits, degradation, top traces."""
     built = _Built("agentslo-llm-overview")
     board = _span_variables(_base(built.uid, "AgentSLO / LLM overview", ["llm"]),
@@ -184,7 +221,7 @@ def llm_overview() -> tuple[db.Dashboard, list[PanelSpec]]:
     return board, built.panels
 
 
-def slos() -> tuple[db.Dashboard, list[PanelSpec]]:
+def slos(budgets: Sequence[SpendBudget] = ()) -> tuple[db.Dashboard, list[PanelSpec]]:
     """One row per SLO (repeated by the `slo` variable): SLI vs objective, budget, burn rates, alert state."""
     built = _Built(SLO_DASHBOARD_UID)
     board = (_base(built.uid, "AgentSLO / SLOs", ["slo"])
@@ -193,7 +230,9 @@ def slos() -> tuple[db.Dashboard, list[PanelSpec]]:
              .with_panel(_stat(built, "Budget remaining", q.budget_remaining(), "percentunit")
                          .thresholds(_thresholds((None, "red"), (0.25, "orange"), (0.5, "green"))))
              .with_panel(_stat(built, "Time to exhaustion", q.time_to_exhaustion(), "s").no_value("not burning"))
-             .with_panel(_timeseries(built, "SLI vs objective", q.sli_vs_objective(), "percentunit"))
+             .with_panel(_objective_thresholds(
+                 built.add(timeseries.Panel(), "SLI vs objective", q.sli_vs_objective(), q.slo_objective())
+                 .unit("percentunit").height(8).span(12)))
              .with_panel(_timeseries(built, "Burn rate per window", q.burn_rates(), "short")
                          .thresholds(_thresholds((None, "green"), (1, "orange"), (6, "red"))))
              .with_panel(_timeseries(built, "Error budget burn-down", q.budget_burn_down(), "percentunit"))
@@ -202,14 +241,29 @@ def slos() -> tuple[db.Dashboard, list[PanelSpec]]:
     return board, built.panels
 
 
-def spend() -> tuple[db.Dashboard, list[PanelSpec]]:
-    """Today's and this month's spend, projected month end, daily spend, top spenders, unpriced calls."""
+def spend(budgets: Sequence[SpendBudget] = ()) -> tuple[db.Dashboard, list[PanelSpec]]:
+    """Today's and this month's spend against the caps, projected month end, daily spend, the spend
+    budgets, top spenders, unpriced calls."""
     built = _Built(SPEND_DASHBOARD_UID)
+    daily = _cap_thresholds(budgets, SpendPeriod.DAY)
     board = (_span_variables(_base(built.uid, "AgentSLO / Spend", ["spend"]), ("service", "agent"))
-             .with_panel(_stat(built, "Spend today", q.spend_today(), "currencyUSD", span=8))
+             .with_panel(_stat(built, "Spend today", q.spend_today(), "currencyUSD", span=8).thresholds(daily))
              .with_panel(_stat(built, "Spend this month / projected month end", q.spend_month(), "currencyUSD",
-                               span=16))
-             .with_panel(_timeseries(built, "Daily spend", q.daily_spend(), "currencyUSD", span=24)))
+                               span=16).thresholds(_cap_thresholds(budgets, SpendPeriod.MONTH)))
+             .with_panel(_timeseries(built, "Daily spend", q.daily_spend(), "currencyUSD", span=24)
+                         .thresholds(daily)
+                         .thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED))))
+    if budgets:
+        used = _thresholds((None, "green"), (min(level.ratio for b in budgets for level in b.levels), "orange"),
+                           (1, "red"))
+        board = board.with_panel(
+            _table(built, "Spend budgets this period", bq.budget_spend(budgets), span=24)
+            .override_by_name("cap_usd", [_unit("currencyUSD")])
+            .override_by_name("spent_usd", [_unit("currencyUSD")])
+            .override_by_name("projected_usd", [_unit("currencyUSD")])
+            .override_by_name("used", [_unit("percentunit"), DynamicConfigValue(id_val="thresholds", value=used.build()),
+                                       DynamicConfigValue(id_val="custom.cellOptions",
+                                                          value={"type": "color-background"})]))
     for spender in ("user", "tenant", "agent"):
         board = board.with_panel(_table(built, f"Top spenders by {spender}", q.cost_by(spender), span=8)
                                  .override_by_name("cost_usd", [_unit("currencyUSD")]))
@@ -217,12 +271,12 @@ def spend() -> tuple[db.Dashboard, list[PanelSpec]]:
     return board, built.panels
 
 
-DASHBOARDS: dict[str, Callable[[], tuple[db.Dashboard, list[PanelSpec]]]] = {
+DASHBOARDS: dict[str, Callable[[Sequence[SpendBudget]], tuple[db.Dashboard, list[PanelSpec]]]] = {
     "llm-overview": llm_overview,
     "slos": slos,
     "spend": spend,
 }
-"""Each dashboard's file name (without .json) and its builder."""
+"""Each dashboard's file name (without .json) and its builder, given the config's spend budgets."""
 
 
 def variable_queries() -> list[PanelQuery]:

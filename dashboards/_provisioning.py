@@ -18,7 +18,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from agentslo.storage import TRACES
 from dashboards._alert_rules import alert_rules
 from dashboards._dashboards import DASHBOARDS, DATASOURCE_UID, PLUGIN
-from slo import SLO
+from slo import SLO, SpendBudget
 
 DATABASE = "agentslo"
 # Where docker-compose mounts this tree in the Grafana container.
@@ -105,22 +105,23 @@ def _json(document: Any) -> str:
     return json.dumps(document, cls=JSONEncoder, sort_keys=True, indent=2) + "\n"
 
 
-def provisioning_files(slos: Sequence[SLO]) -> dict[str, str]:
-    """Every provisioning file, by path relative to the provisioning directory, for these SLOs' alert rules."""
+def provisioning_files(slos: Sequence[SLO], budgets: Sequence[SpendBudget] = ()) -> dict[str, str]:
+    """Every provisioning file, by path relative to the provisioning directory: alert rules for these
+    SLOs and spend budgets, the budgets' caps on the Spend dashboard."""
     files = {
         "datasources/clickhouse.yaml": _yaml(datasource()),
         "dashboards/provider.yaml": _yaml(dashboard_provider()),
-        "alerting/agentslo.yaml": _yaml(alert_rules(slos)),
+        "alerting/agentslo.yaml": _yaml(alert_rules(slos, budgets)),
     }
     for name, build in DASHBOARDS.items():
-        board, _ = build()
+        board, _ = build(budgets)
         files[f"dashboards/{name}.json"] = _json(board.build())
     return dict(sorted(files.items()))
 
 
-def write_provisioning(directory: Path, slos: Sequence[SLO]) -> list[Path]:
+def write_provisioning(directory: Path, slos: Sequence[SLO], budgets: Sequence[SpendBudget] = ()) -> list[Path]:
     """Write the provisioning tree under `directory`, removing generated files it no longer builds."""
-    files = provisioning_files(slos)
+    files = provisioning_files(slos, budgets)
     for stale in sorted(directory.glob("*/*")):
         if stale.is_file() and stale.relative_to(directory).as_posix() not in files:
             stale.unlink()

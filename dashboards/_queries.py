@@ -243,13 +243,19 @@ _STATUS_FILTER = "$__timeFilter(Timestamp) AND SloName = '${slo}'"
 
 
 def sli_vs_objective() -> PanelQuery:
-    """The SLO's SLI and objective as evaluated, latest per interval."""
-    return PanelQuery(f"""SELECT $__timeInterval(Timestamp) AS time, argMax(Sli, Timestamp) AS sli,
-       argMax(Objective, Timestamp) AS objective
+    """The SLO's SLI as evaluated, latest per interval (drawn against `slo_objective`'s threshold)."""
+    return PanelQuery(f"""SELECT $__timeInterval(Timestamp) AS time, argMax(Sli, Timestamp) AS sli
 FROM {SLO_STATUS}
 WHERE {_STATUS_FILTER}
 GROUP BY time
-ORDER BY time""", Format.TIME_SERIES, ("time", "sli", "objective"))
+ORDER BY time""", Format.TIME_SERIES, ("time", "sli"))
+
+
+def slo_objective() -> PanelQuery:
+    """The SLO's objective at its latest evaluation: the threshold its SLI panels are drawn against."""
+    return PanelQuery(f"""SELECT argMax(Objective, Timestamp) AS objective
+FROM {SLO_STATUS}
+WHERE {_STATUS_FILTER}""", Format.TABLE, ("objective",))
 
 
 def budget_remaining() -> PanelQuery:

@@ -95,7 +95,7 @@ from slo._engine import (
     sync_tasks,
     write_status,
 )
-from slo._sql import DEGRADED_SPAN, LONGEST_EVENT, SliSql, compile_sli, spend_query
+from slo._sql import DEGRADED_SPAN, LONGEST_EVENT, SliSql, compile_sli, spend_query, spend_sql
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -172,6 +172,7 @@ __all__ = [
     "slo_spec_from_openslo",
     "spend_budget_from_spec",
     "spend_query",
+    "spend_sql",
     "sum_counts",
     "sync_rollups",
     "sync_tasks",

@@ -114,7 +114,7 @@ def evaluate_spend(storage: Storage, budgets: Sequence[SpendBudget], now: dateti
     statuses = []
     for budget in budgets:
         start, _ = budget.period.bounds(now)
-        for member, spent_usd in _query(storage, spend_query(budget, start, now)).rows:
+        for member, spent_usd in sorted(_query(storage, spend_query(budget, start, now)).rows):
             statuses.append(SpendStatus(budget, member or None, float(spent_usd), now))
     return tuple(statuses)
 

@@ -435,7 +435,21 @@ def derive_tasks_statements(start: datetime, end: datetime) -> tuple[Statement, 
 
 
 def spend_query(budget: SpendBudget, start: datetime, end: datetime) -> Statement:
-    """What the budget's scope spent in [start, end), in USD: one row per member (`member`, `spent_usd`).
+    """What the budget's scope spent in [start, end), in USD: one row per member (`member`, `spent_usd`)."""
+    params: dict[str, Any] = {"start": start.astimezone(UTC), "end": end.astimezone(UTC)}
+    service = None
+    if budget.service is not None:
+        params["service"] = budget.service
+        service = "{service:String}"
+    return Statement(spend_sql(budget, start=f"{{start:{_TIME}}}", end=f"{{end:{_TIME}}}", service=service), params)
+
+
+def spend_sql(budget: SpendBudget, *, start: str, end: str, service: str | None) -> str:
+    """The SQL of what a budget's scope spent in [start, end): `member`, `spent_usd`, one row per member.
+
+    `start`, `end` and `service` are SQL expressions: query parameters for the
+    engine, Grafana macros and a quoted literal for the dashboards and their
+    alert rules, which count spend with this same text.
 
     A global budget reads every model call in otel_traces, by start time, each
     span once however often an exporter delivered it, and gives one row with
@@ -443,28 +457,21 @@ def spend_query(budget: SpendBudget, start: datetime, end: datetime) -> Statemen
     time they started, one row per member with spend; tasks without a member
     are nobody's.
     """
-    params: dict[str, Any] = {"start": start.astimezone(UTC), "end": end.astimezone(UTC)}
-    service = ""
-    if budget.service is not None:
-        params["service"] = budget.service
-        service = "\n  AND ServiceName = {service:String}"
+    only_service = "" if service is None else f"\n  AND ServiceName = {service}"
     if budget.per is None:
-        sql = f"""
+        return f"""
 SELECT '' AS member, sum(CostUsd) AS spent_usd
 FROM (
     SELECT CostUsd
     FROM {TRACES}
-    WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
-      AND {_EVENT_ROWS[Events.LLM_CALLS][1]}{service}
+    WHERE Timestamp >= {start} AND Timestamp < {end}
+      AND {_EVENT_ROWS[Events.LLM_CALLS][1]}{only_service}
     LIMIT 1 BY TraceId, SpanId
 )"""
-    else:
-        column = budget.per.column
-        sql = f"""
+    column = budget.per.column
+    return f"""
 SELECT {column} AS member, sum(CostUsd) AS spent_usd
 FROM {AGENT_TASKS} FINAL
-WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
-  AND {column} != ''{service}
-GROUP BY member
-ORDER BY member"""
-    return Statement(sql, params)
+WHERE Timestamp >= {start} AND Timestamp < {end}
+  AND {column} != ''{only_service}
+GROUP BY member"""

@@ -21,9 +21,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from agentslo.config import load_config
 from agentslo.storage import SLO_STATUS, TRACES, Storage, migrate, open_storage
 from collector import MappingPolicy, PriceTable, SpanMapper
-from dashboards import (ALL, DASHBOARDS, EXAMPLE_CONFIG, PanelQuery, PanelSpec, burn_rate_query, expand_macros,
-                        variable_queries)
-from slo import SLO, AlertWindow, run_cycle, slo_from_spec
+from dashboards import (ALL, DASHBOARDS, EXAMPLE_CONFIG, PanelQuery, PanelSpec, budget_reached, burn_rate_query,
+                        expand_macros, variable_queries)
+from slo import SLO, AlertWindow, evaluate_spend, run_cycle, slo_from_spec, spend_budget_from_spec
 from slo import format_duration as window_label
 from tests.collector.otlp_requests import attr
 from tests.conftest import SERVER_ENV, storage_spec
@@ -31,6 +31,7 @@ from tests.conftest import SERVER_ENV, storage_spec
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
 SLOS: list[SLO] = [slo_from_spec(spec) for spec in load_config(EXAMPLE_CONFIG, env={}).slos]
+BUDGETS = [spend_budget_from_spec(spec) for spec in load_config(EXAMPLE_CONFIG, env={}).budgets]
 TRACE_IDS = [bytes([trace + 1] * 16) for trace in range(6)]
 
 
@@ -103,10 +104,11 @@ def run(store: Storage, query: PanelQuery, variables: dict[str, object]) -> tupl
     return result.columns, result.rows
 
 
-PANELS = [panel for build in DASHBOARDS.values() for panel in build()[1]]
+PANELS = [panel for build in DASHBOARDS.values() for panel in build(BUDGETS)[1]]
 
 
-@pytest.mark.parametrize("panel", PANELS, ids=[f"{panel.dashboard_uid}: {panel.title}" for panel in PANELS])
+@pytest.mark.parametrize("panel", PANELS, ids=[f"{panel.dashboard_uid}: {panel.title} [{panel.ref_id}]"
+                                               for panel in PANELS])
 def test_every_panel_query_returns_the_columns_the_panel_reads(store: Storage, panel: PanelSpec) -> None:
     columns, rows = run(store, panel.query, ALL_VALUES)
     assert columns == panel.query.columns
@@ -155,3 +157,31 @@ def test_the_alert_rules_name_the_burn_windows_as_the_engine_writes_them(store: 
                             "WHERE SloName = 'model-availability'").rows
     long_windows = {window_label(alert.long_window) for alert in SLOS[2].alert_windows}
     assert long_windows == {"1h", "6h", "1d", "3d"} and long_windows <= set(keys)
+
+
+SPEND_ALERTS = [(budget, level) for budget in BUDGETS for level in budget.levels]
+
+
+@pytest.mark.parametrize(("budget", "level"), SPEND_ALERTS,
+                         ids=[f"{budget.name} {level.label}" for budget, level in SPEND_ALERTS])
+def test_every_spend_alert_query_runs_with_a_label_column_per_group_member(store: Storage, budget, level) -> None:
+    query = budget_reached(budget, level)
+    columns, rows = run(store, query, {})
+    assert columns == query.columns and rows
+
+
+def test_the_spend_alerts_and_budget_panel_count_what_the_engine_counts(store: Storage) -> None:
+    """The dashboards' spend SQL is the engine's: the same period, the same members, the same dollars."""
+    [panel] = [p for p in PANELS if p.title == "Spend budgets this period"]
+    _, rows = run(store, panel.query, {})
+    shown = {(budget, member): spent for budget, _, member, _, spent, _, _ in rows}
+    engine = {(s.budget.name, s.member or "(all)"): s.spent_usd for s in evaluate_spend(store, BUDGETS, NOW)}
+    assert shown.keys() == engine.keys() and len(shown) == 2 + 3 + 2   # two global; users u-0..u-2; two tenants
+    assert all(shown[key] == pytest.approx(engine[key]) for key in engine)
+    # With the 80% level between the two lowest users' spend, the two higher spenders have reached it.
+    per_user = next(b for b in BUDGETS if b.name == "per-user-daily")
+    [eighty] = [level for level in per_user.levels if level.ratio == 0.8]
+    lowest, second, _ = sorted((engine["per-user-daily", f"u-{n}"], f"u-{n}") for n in range(3))
+    capped = dataclasses.replace(per_user, limit_usd=(lowest[0] + second[0]) / 2 / 0.8)
+    reached = sorted(run(store, budget_reached(capped, eighty), {})[1])
+    assert reached == sorted((user, float(user != lowest[1])) for user in ("u-0", "u-1", "u-2"))

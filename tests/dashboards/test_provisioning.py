@@ -14,14 +14,15 @@ import yaml
 
 from agentslo.config import load_config
 from dashboards import DASHBOARDS, EXAMPLE_CONFIG, PROVISIONING_DIR, build, provisioning_files
-from slo import slo_from_spec
+from slo import slo_from_spec, spend_budget_from_spec
 
 REGENERATE = os.environ.get("AGENTSLO_REGENERATE") == "1"
 
 
 def example_files() -> dict[str, str]:
     config = load_config(EXAMPLE_CONFIG, env={})
-    return provisioning_files([slo_from_spec(spec) for spec in config.slos])
+    return provisioning_files([slo_from_spec(spec) for spec in config.slos],
+                              [spend_budget_from_spec(spec) for spec in config.budgets])
 
 
 def test_the_checked_in_provisioning_files_are_what_the_builder_produces() -> None:
@@ -63,3 +64,26 @@ def test_the_span_dashboards_filter_by_service_agent_and_model() -> None:
     board = json.loads(example_files()["dashboards/llm-overview.json"])
     assert [variable["name"] for variable in board["templating"]["list"]] == [
         "service", "agent", "model", "environment"]
+
+
+def panel(board: dict, title: str) -> dict:
+    [found] = [p for p in board["panels"] if p.get("title") == title]
+    return found
+
+
+def test_the_spend_dashboard_colours_spend_by_the_configs_global_caps() -> None:
+    board = json.loads(example_files()["dashboards/spend.json"])
+    steps = panel(board, "Spend today")["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [(step["value"], step["color"]) for step in steps] == [(None, "green"), (160.0, "orange"), (200, "red")]
+    steps = panel(board, "Spend this month / projected month end")["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [(step["value"], step["color"]) for step in steps] == [(None, "green"), (4000.0, "orange"), (5000, "red")]
+    assert "per-tenant-monthly" in panel(board, "Spend budgets this period")["targets"][0]["rawSql"]
+
+
+def test_the_sli_is_drawn_against_its_own_slos_objective() -> None:
+    board = json.loads(example_files()["dashboards/slos.json"])
+    sli = panel(board, "SLI vs objective")
+    assert [target["refId"] for target in sli["targets"]] == ["A", "B"]
+    [transformation] = sli["transformations"]
+    assert transformation["id"] == "configFromData"
+    assert transformation["options"]["mappings"] == [{"fieldName": "objective", "handlerKey": "threshold1"}]
