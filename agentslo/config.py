@@ -233,20 +233,14 @@ def load_config(
         except ConfigError as exc:
             problems.extend(exc.problems)
             data["pricing"] = {**pricing, "models": ()}
-    # SLOs are validated by the SLO package, which names each SLO in its messages.
-    if "slos" in data:
-        try:
-            data["slos"] = parse_slo_specs(data["slos"], where=f"{source}: slos")
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            data["slos"] = ()
-    # So are spend budgets.
-    if "budgets" in data:
-        try:
-            data["budgets"] = parse_spend_budgets(data["budgets"], where=f"{source}: budgets")
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            data["budgets"] = ()
+    # SLOs and spend budgets are validated by the SLO package, which names each one in its messages.
+    for section, parse in (("slos", parse_slo_specs), ("budgets", parse_spend_budgets)):
+        if section in data:
+            try:
+                data[section] = parse(data[section], where=f"{source}: {section}")
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                data[section] = ()
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

@@ -49,65 +49,68 @@ WHERE SloName = '{name}' AND Timestamp >= $__fromTime AND Timestamp <= $__toTime
     return PanelQuery(sql, Format.TABLE, ("burning",))
 
 
-def _uid(prefix: str, identity: str) -> str:
-    # Grafana caps rule uids at 40 characters: a digest of the rule's identity stays unique and stable.
-    return f"{prefix}-" + hashlib.sha256(identity.encode()).hexdigest()[:16]
+def _uid(key: str) -> str:
+    """`kind/identity` as a rule uid: Grafana caps them at 40 characters, and a digest of the rule's
+    identity stays unique and stable."""
+    kind, identity = key.split("/", 1)
+    return f"{kind}-" + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
-def _data(query: PanelQuery) -> list[dict[str, Any]]:
-    """Query A (1 while the condition holds, per row), reduced to its last value, above 0 fires."""
-    return [
-        {"refId": "A", "datasourceUid": DATASOURCE_UID,
-         "relativeTimeRange": {"from": int(_FRESH.total_seconds()), "to": 0},
-         "model": {"refId": "A", "datasource": {"type": PLUGIN, "uid": DATASOURCE_UID}, "editorType": "sql",
-                   "format": int(query.format), "queryType": "table", "rawSql": query.sql}},
-        {"refId": "B", "datasourceUid": "__expr__",
-         "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last",
-                   "settings": {"mode": "replaceNN", "replaceWithValue": 0}}},
-        {"refId": "C", "datasourceUid": "__expr__",
-         "model": {"refId": "C", "type": "threshold", "expression": "B",
-                   "conditions": [{"evaluator": {"type": "gt", "params": [0]}}]}},
-    ]
+def _rule(key: str, title: str, query: PanelQuery, labels: dict[str, str], annotations: dict[str, str],
+          ) -> dict[str, Any]:
+    """A rule firing while query A gives a value above 0 (1 while its condition holds), per row.
 
-
-def _rule(slo: SLO, alert: AlertWindow) -> dict[str, Any]:
-    long_label, short_label = format_duration(alert.long_window), format_duration(alert.short_window)
+    No pending time, as the service's default: burn rates are already over
+    long windows, and a spend level once reached stays reached in its period.
+    """
     return {
-        "uid": _uid("slo", f"{slo.name}/{long_label}/{short_label}"),
-        "title": f"{slo.name}: burn rate {alert.burn_factor:g}x over {long_label} and {short_label}",
+        "uid": _uid(key),
+        "title": title,
         "condition": "C",
-        "data": _data(burn_rate_query(slo, alert)),
-        # The burn rates are already over long windows: no extra pending time, as the service's default.
+        "data": [
+            {"refId": "A", "datasourceUid": DATASOURCE_UID,
+             "relativeTimeRange": {"from": int(_FRESH.total_seconds()), "to": 0},
+             "model": {"refId": "A", "datasource": {"type": PLUGIN, "uid": DATASOURCE_UID}, "editorType": "sql",
+                       "format": int(query.format), "queryType": "table", "rawSql": query.sql}},
+            {"refId": "B", "datasourceUid": "__expr__",
+             "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last",
+                       "settings": {"mode": "replaceNN", "replaceWithValue": 0}}},
+            {"refId": "C", "datasourceUid": "__expr__",
+             "model": {"refId": "C", "type": "threshold", "expression": "B",
+                       "conditions": [{"evaluator": {"type": "gt", "params": [0]}}]}},
+        ],
         "for": "0s",
         "noDataState": "OK",
         "execErrState": "Error",
-        "labels": {"slo": slo.name, "severity": alert.severity.value,
-                   "long_window": long_label, "short_window": short_label},
-        "annotations": {
-            "summary": f"SLO {slo.name} is burning its error budget at {alert.burn_factor:g}x or more",
-            "description": (f"Over both {long_label} and {short_label}, at least {alert.burn_factor:g}x: "
-                            f"{alert.budget_share:.0%} of the budget spent in {long_label} at this rate."),
-        },
+        "labels": labels,
+        "annotations": annotations,
     }
+
+
+def _burn_rule(slo: SLO, alert: AlertWindow) -> dict[str, Any]:
+    long_label, short_label = format_duration(alert.long_window), format_duration(alert.short_window)
+    return _rule(
+        f"slo/{slo.name}/{long_label}/{short_label}",
+        f"{slo.name}: burn rate {alert.burn_factor:g}x over {long_label} and {short_label}",
+        burn_rate_query(slo, alert),
+        {"slo": slo.name, "severity": alert.severity.value, "long_window": long_label, "short_window": short_label},
+        {"summary": f"SLO {slo.name} is burning its error budget at {alert.burn_factor:g}x or more",
+         "description": (f"Over both {long_label} and {short_label}, at least {alert.burn_factor:g}x: "
+                         f"{alert.budget_share:.0%} of the budget spent in {long_label} at this rate.")},
+    )
 
 
 def _spend_rule(budget: SpendBudget, level: SpendLevel) -> dict[str, Any]:
     scope = budget.name if budget.per is None else f"{budget.name} (each {budget.per.value})"
-    return {
-        "uid": _uid("spend", f"{budget.name}/{level.label}"),
-        "title": f"{scope}: spend reached {level.label} of ${budget.limit_usd:g} per {budget.period.value}",
-        "condition": "C",
-        "data": _data(budget_reached(budget, level)),
-        "for": "0s",
-        "noDataState": "OK",
-        "execErrState": "Error",
-        "labels": {"budget": budget.name, "period": budget.period.value, "level": level.label,
-                   "severity": level.severity.value, **({"service": budget.service} if budget.service else {})},
-        "annotations": {
-            "summary": f"Spend budget {scope} reached {level.label} of its ${budget.limit_usd:g} cap "
-                       f"this {budget.period.value} (UTC)",
-        },
-    }
+    return _rule(
+        f"spend/{budget.name}/{level.label}",
+        f"{scope}: spend reached {level.label} of ${budget.limit_usd:g} per {budget.period.value}",
+        budget_reached(budget, level),
+        {"budget": budget.name, "period": budget.period.value, "level": level.label,
+         "severity": level.severity.value, **({"service": budget.service} if budget.service else {})},
+        {"summary": f"Spend budget {scope} reached {level.label} of its ${budget.limit_usd:g} cap "
+                    f"this {budget.period.value} (UTC)"},
+    )
 
 
 def _webhook(name: str, *, send_resolved: bool) -> dict[str, Any]:
@@ -120,7 +123,7 @@ def alert_rules(slos: Sequence[SLO], budgets: Sequence[SpendBudget] = ()) -> dic
     """The file-provisioning document: rule groups for burn rates and spend budgets, webhook contact
     points, a notification policy."""
     groups = [{"orgId": 1, "name": "agentslo-burn-rate", "folder": FOLDER, "interval": "1m",
-               "rules": [_rule(slo, alert) for slo in slos for alert in slo.alert_windows]}]
+               "rules": [_burn_rule(slo, alert) for slo in slos for alert in slo.alert_windows]}]
     spend_routes = []
     if budgets:
         groups.append({"orgId": 1, "name": "agentslo-spend", "folder": FOLDER, "interval": "1m",
