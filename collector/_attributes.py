@@ -9,6 +9,7 @@ AgentSLO's own `agentslo.*` vocabulary for what the conventions lack.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 OPERATION = ("gen_ai.operation.name",)
@@ -104,3 +105,22 @@ CONTENT_EVENTS = frozenset({
 def is_content_attribute(key: str) -> bool:
     """Whether an attribute holds prompt or completion text."""
     return key in CONTENT_ATTRIBUTES or key.startswith(CONTENT_PREFIXES)
+
+
+def alias_index(tables: Sequence[tuple[str, ...]]) -> dict[str, tuple[tuple[int, int], ...]]:
+    """For each attribute name in `tables`: (table number, position in that table) of every place it appears.
+
+    Lets a mapper resolve every alias table in one pass over a span's attributes
+    instead of probing each table's names in turn: per table, the present,
+    non-empty attribute with the lowest position wins, as in trying them in order.
+
+    >>> alias_index([("a", "b"), ("b",)])
+    {'a': ((0, 0),), 'b': ((0, 1), (1, 0))}
+    """
+    index: dict[str, list[tuple[int, int]]] = {}
+    for number, table in enumerate(tables):
+        for position, key in enumerate(table):
+            places = index.setdefault(key, [])
+            if all(seen != number for seen, _ in places):  # a name listed twice counts where it first appears
+                places.append((number, position))
+    return {key: tuple(places) for key, places in index.items()}

@@ -38,6 +38,18 @@ _NS_PER_DAY = 86_400 * 1_000_000_000
 _MAX_ERRORS_REPORTED = 5
 _MAX_REMEMBERED_KEYS = 10_000
 
+_ZERO_TRACE_ID = bytes(16)
+_ZERO_SPAN_ID = bytes(8)
+# Positions of the alias tables in SpanMapper's alias index.
+(_SLOT_OPERATION, _SLOT_PROVIDER, _SLOT_REQUEST_MODEL, _SLOT_RESPONSE_MODEL, _SLOT_INPUT_TOKENS,
+ _SLOT_OUTPUT_TOKENS, _SLOT_CACHE_READ_TOKENS, _SLOT_CACHE_WRITE_TOKENS, _SLOT_REPORTED_COST, _SLOT_ERROR_TYPE,
+ _SLOT_FALLBACK_SOURCE, _SLOT_DEGRADED, _SLOT_SYNONYM, _SLOT_USER, _SLOT_TENANT, _SLOT_AGENT, _SLOT_TASK_TYPE,
+ _SLOT_FEATURE) = range(18)
+_SLOTS = _SLOT_FEATURE + 1
+_UNRANKED = 1 << 30
+# The operation synonym tables, by their attribute's position in OPERATION_SYNONYMS.
+_SYNONYMS = tuple(names.OPERATION_SYNONYMS.values())
+
 COST_REPORTED = "reported"
 COST_PRICED = "priced"
 COST_UNPRICED = "unpriced"
@@ -90,47 +102,66 @@ class SpanMapper:
         self._days: dict[int, date] = {}
         # Attribute keys repeat across spans: decide once per key whether it is dropped.
         self._dropped_keys: dict[str, bool] = {}
+        dims = policy.dimensions
+        self._dimensions = (
+            ("UserId", dims.user), ("Tenant", dims.tenant), ("AgentName", dims.agent),
+            ("TaskType", dims.task_type), ("Feature", dims.feature),
+        )
+        # Every alias table in one index (its order gives the _SLOT_* numbers), so that
+        # a span's typed columns come from one pass over the attributes it has.
+        self._aliases = names.alias_index((
+            names.OPERATION, names.PROVIDER, names.REQUEST_MODEL, names.RESPONSE_MODEL,
+            names.INPUT_TOKENS, names.OUTPUT_TOKENS, names.CACHE_READ_TOKENS, names.CACHE_WRITE_TOKENS,
+            names.REPORTED_COST, names.ERROR_TYPE, names.FALLBACK_SOURCE, names.DEGRADED,
+            tuple(names.OPERATION_SYNONYMS),
+            dims.user, dims.tenant, dims.agent, dims.task_type, dims.feature,
+        ))
+        self._alias_keys = frozenset(self._aliases)
 
     def map(self, request: ExportTraceServiceRequest) -> MappedBatch:
         """All rows of `request`; invalid spans are counted and described, not raised."""
         batch = MappedBatch()
-        dims = self._policy.dimensions
         for resource_spans in request.resource_spans:
             resource = self._attributes(resource_spans.resource.attributes, batch)
-            # Columns every span of this resource shares unless its own attributes say otherwise.
-            shared = {"ServiceName": resource.get("service.name", ""), "ResourceAttributes": resource}
-            for column, aliases in (("UserId", dims.user), ("Tenant", dims.tenant), ("AgentName", dims.agent),
-                                    ("TaskType", dims.task_type), ("Feature", dims.feature)):
+            # The columns every span of this resource shares, serialised once: each row is
+            # this prefix followed by the span's own columns.
+            prefix = orjson.dumps(
+                {"ServiceName": resource.get("service.name", ""), "ResourceAttributes": resource}
+            )[:-1] + b","
+            # Attribution from the resource, unless the span's own attributes say otherwise.
+            resource_dims = {}
+            for column, aliases in self._dimensions:
                 value = _first(resource, aliases)
                 if value:
-                    shared[column] = value
+                    resource_dims[column] = value
             for scope_spans in resource_spans.scope_spans:
                 scope = scope_spans.scope
-                shared["ScopeName"] = scope.name
-                shared["ScopeVersion"] = scope.version
+                base = {**resource_dims, "ScopeName": scope.name, "ScopeVersion": scope.version}
                 for span in scope_spans.spans:
-                    self._map_span(span, shared, batch)
+                    self._map_span(span, prefix, base, batch)
         return batch
 
-    def _map_span(self, span, shared: dict, batch: MappedBatch) -> None:
+    def _map_span(self, span, prefix: bytes, base: dict[str, str], batch: MappedBatch) -> None:
         trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_span_id
-        problem = _id_problem(trace_id, span_id, parent_id)
-        if problem:
-            batch.reject(f"span {span.name!r}: {problem}")
+        if (len(trace_id) != 16 or len(span_id) != 8 or trace_id == _ZERO_TRACE_ID or span_id == _ZERO_SPAN_ID
+                or (parent_id and len(parent_id) != 8)):
+            batch.reject(f"span {span.name!r}: {_id_problem(trace_id, span_id, parent_id)}")
             return
         attrs = self._attributes(span.attributes, batch)
         start = span.start_time_unix_nano
         status = span.status
-        status_code = _STATUS_CODES[status.code] if status.code < 3 else "Unset"
+        code = status.code
+        status_code = _STATUS_CODES[code] if code < 3 else "Unset"
+        kind = span.kind
         # Rows carry only the columns that differ from the column default ('' / 0 / []):
         # less JSON to write here and to parse in ClickHouse.
-        row = shared.copy()
+        row = base.copy()
         row["Timestamp"] = _timestamp(start)
         row["TraceId"] = trace_id.hex()
         row["SpanId"] = span_id.hex()
         row["ParentSpanId"] = parent_id.hex()
         row["SpanName"] = span.name
-        row["SpanKind"] = _SPAN_KINDS[span.kind] if span.kind < 6 else "Unspecified"
+        row["SpanKind"] = _SPAN_KINDS[kind] if kind < 6 else "Unspecified"
         row["SpanAttributes"] = attrs
         row["Duration"] = max(span.end_time_unix_nano - start, 0)
         row["StatusCode"] = status_code
@@ -138,56 +169,89 @@ class SpanMapper:
             row["TraceState"] = span.trace_state
         if status.message:
             row["StatusMessage"] = status.message
-        exception_type = self._events(span.events, row, batch) if span.events else ""
-        if span.links:
-            self._links(span.links, row, batch)
+        events = span.events
+        exception_type = self._events(events, row, batch) if events else ""
+        links = span.links
+        if links:
+            self._links(links, row, batch)
 
-        operation = _first(attrs, names.OPERATION) or _operation_synonym(attrs)
-        request_model = _first(attrs, names.REQUEST_MODEL)
-        response_model = _first(attrs, names.RESPONSE_MODEL)
-        input_tokens = _count(_first(attrs, names.INPUT_TOKENS))
-        output_tokens = _count(_first(attrs, names.OUTPUT_TOKENS))
-        cache_read = _count(_first(attrs, names.CACHE_READ_TOKENS))
-        cache_write = _count(_first(attrs, names.CACHE_WRITE_TOKENS))
+        # The first present, non-empty alias of each table: one pass over the aliased attributes.
+        values = [""] * _SLOTS
+        ranks = [_UNRANKED] * _SLOTS
+        aliases = self._aliases
+        for key in attrs.keys() & self._alias_keys:
+            text = attrs[key]
+            if text:
+                for slot, rank in aliases[key]:
+                    if rank < ranks[slot]:
+                        ranks[slot] = rank
+                        values[slot] = text
+        operation = values[_SLOT_OPERATION]
+        if not operation and values[_SLOT_SYNONYM]:
+            operation = _SYNONYMS[ranks[_SLOT_SYNONYM]].get(values[_SLOT_SYNONYM], "")
+        request_model = values[_SLOT_REQUEST_MODEL]
+        response_model = values[_SLOT_RESPONSE_MODEL]
+        text = values[_SLOT_INPUT_TOKENS]
+        input_tokens = _count(text) if text else 0
+        text = values[_SLOT_OUTPUT_TOKENS]
+        output_tokens = _count(text) if text else 0
+        text = values[_SLOT_CACHE_READ_TOKENS]
+        cache_read = _count(text) if text else 0
+        text = values[_SLOT_CACHE_WRITE_TOKENS]
+        cache_write = _count(text) if text else 0
         cost, cost_source = self._cost(
-            attrs, operation, response_model or request_model, start,
+            values[_SLOT_REPORTED_COST], operation, response_model or request_model, start,
             input_tokens, output_tokens, cache_read, cache_write, batch,
         )
-        error_type = _first(attrs, names.ERROR_TYPE) or exception_type
+        error_type = values[_SLOT_ERROR_TYPE] or exception_type
         if not error_type and status_code == "Error":
             error_type = "_OTHER"  # semconv's value when the error has no type
-        fallback = _first(attrs, names.FALLBACK_SOURCE)
-        degraded = (_first(attrs, names.DEGRADED).lower() in _TRUE) or fallback not in _NOT_DEGRADED_SOURCES
-        dims = self._policy.dimensions
-        for column, value in (
-            ("GenAiOperation", operation),
-            ("GenAiProvider", _first(attrs, names.PROVIDER)),
-            ("RequestModel", request_model),
-            ("ResponseModel", response_model),
-            ("InputTokens", input_tokens),
-            ("OutputTokens", output_tokens),
-            ("CacheReadTokens", cache_read),
-            ("CacheWriteTokens", cache_write),
-            ("CostUsd", cost),
-            ("CostSource", cost_source),
-            ("ErrorType", error_type),
-            ("UserId", _first(attrs, dims.user)),
-            ("Tenant", _first(attrs, dims.tenant)),
-            ("AgentName", _first(attrs, dims.agent)),
-            ("TaskType", _first(attrs, dims.task_type)),
-            ("Feature", _first(attrs, dims.feature)),
-            ("FallbackSource", fallback),
-            ("Degraded", 1 if degraded else 0),
-        ):
-            if value:
-                row[column] = value
-        batch.rows.append(orjson.dumps(row))
+        fallback = values[_SLOT_FALLBACK_SOURCE]
+        degraded = values[_SLOT_DEGRADED].lower() in _TRUE or fallback not in _NOT_DEGRADED_SOURCES
+        # Typed columns in a fixed order, only when set (an attribution column the
+        # resource set keeps its place in `base`).
+        if operation:
+            row["GenAiOperation"] = operation
+        if values[_SLOT_PROVIDER]:
+            row["GenAiProvider"] = values[_SLOT_PROVIDER]
+        if request_model:
+            row["RequestModel"] = request_model
+        if response_model:
+            row["ResponseModel"] = response_model
+        if input_tokens:
+            row["InputTokens"] = input_tokens
+        if output_tokens:
+            row["OutputTokens"] = output_tokens
+        if cache_read:
+            row["CacheReadTokens"] = cache_read
+        if cache_write:
+            row["CacheWriteTokens"] = cache_write
+        if cost:
+            row["CostUsd"] = cost
+        if cost_source:
+            row["CostSource"] = cost_source
+        if error_type:
+            row["ErrorType"] = error_type
+        if values[_SLOT_USER]:
+            row["UserId"] = values[_SLOT_USER]
+        if values[_SLOT_TENANT]:
+            row["Tenant"] = values[_SLOT_TENANT]
+        if values[_SLOT_AGENT]:
+            row["AgentName"] = values[_SLOT_AGENT]
+        if values[_SLOT_TASK_TYPE]:
+            row["TaskType"] = values[_SLOT_TASK_TYPE]
+        if values[_SLOT_FEATURE]:
+            row["Feature"] = values[_SLOT_FEATURE]
+        if fallback:
+            row["FallbackSource"] = fallback
+        if degraded:
+            row["Degraded"] = 1
+        batch.rows.append(prefix + orjson.dumps(row)[1:])
         batch.span_keys.append(trace_id + span_id)
 
-    def _cost(self, attrs: dict[str, str], operation: str, model: str, start_ns: int,
+    def _cost(self, reported: str, operation: str, model: str, start_ns: int,
               input_tokens: int, output_tokens: int, cache_read: int, cache_write: int,
               batch: MappedBatch) -> tuple[float, str]:
-        reported = _first(attrs, names.REPORTED_COST)
         if reported:
             value = _float(reported)
             if value is not None:
@@ -231,9 +295,11 @@ class SpanMapper:
             if drop:
                 continue
             value = pair.value
-            kind = value.WhichOneof("value")
-            # Most values are strings: skip the general conversion for them.
-            text = value.string_value if kind == "string_value" else _as_string(value, kind)
+            # Most values are non-empty strings: one look-up, no oneof dispatch for them.
+            text = value.string_value
+            if not text:
+                kind = value.WhichOneof("value")
+                text = str(value.int_value) if kind == "int_value" else _as_string(value, kind)
             if len(text) > limit:
                 text = text[:limit]
                 batch.truncated_values += 1
@@ -292,14 +358,6 @@ def _first(attrs: dict[str, str], keys: tuple[str, ...]) -> str:
         value = attrs.get(key)
         if value:
             return value
-    return ""
-
-
-def _operation_synonym(attrs: dict[str, str]) -> str:
-    for key, synonyms in names.OPERATION_SYNONYMS.items():
-        value = attrs.get(key)
-        if value:
-            return synonyms.get(value, "")
     return ""
 
 
