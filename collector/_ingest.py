@@ -63,12 +63,14 @@ class Ingest:
 
     async def export_http(self, body: bytes, content_type: str, encoding: str | None) -> MappedBatch:
         """Decode, map and store one OTLP/HTTP body; raises OtlpError for a bad body."""
-        batch = await self.mapping.map_http(body, content_type, encoding)
+        with self.writer.incoming():
+            batch = await self.mapping.map_http(body, content_type, encoding)
         return await self._store(batch, "http")
 
     async def export_protobuf(self, body: bytes, protocol: str) -> MappedBatch:
         """Decode, map and store one serialized ExportTraceServiceRequest."""
-        batch = await self.mapping.map_protobuf(body)
+        with self.writer.incoming():
+            batch = await self.mapping.map_protobuf(body)
         return await self._store(batch, protocol)
 
     async def _store(self, batch: MappedBatch, protocol: str) -> MappedBatch:

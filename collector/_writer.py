@@ -2,7 +2,8 @@
 
 A request's `write` returns only once its rows are stored, so a 2xx answer
 means durable. Throughput comes from the size of the inserts: while one insert
-runs, the requests that arrive meanwhile gather into the next one.
+runs, the requests that arrive meanwhile gather into the next one, and a flush
+waits briefly for requests that are still being decoded and mapped.
 
 Bounded memory: past `max_pending_rows` waiting rows a write is refused at once
 (Overloaded), and while storage is failing writes are refused for a short
@@ -13,14 +14,21 @@ back-off (StorageUnavailable) instead of queueing; the receivers turn both into
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from agentslo.errors import Overloaded, StorageError, StorageUnavailable
 
 log = logging.getLogger("agentslo.ingest")
+
+# How long a flush waits for requests still being mapped (Ingest marks them with
+# BatchWriter.incoming). bench/ingest on this 2-core machine, 8 senders x 512 spans:
+# without waiting ~580 spans per insert (one request), 0.1 s ~2,100, 0.2 s ~3,500;
+# each insert costs chDB ~13 ms of CPU on top of its rows (bench/README.md).
+_MAX_GATHER_S = 0.1
 
 
 @dataclass
@@ -83,6 +91,8 @@ class BatchWriter:
         self._insert = insert
         self._max_batch_rows = max_batch_rows
         self._max_pending_rows = max_pending_rows
+        self._incoming = 0
+        self._arrived = asyncio.Event()
         self._on_insert = on_insert
         self._recent = RecentSpans(dedup_window)
         self._queue: list[_Request] = []
@@ -109,6 +119,22 @@ class BatchWriter:
         if self._task is not None:
             await self._task
 
+    @contextlib.contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Mark a request on its way to `write` (being decoded and mapped), so that a flush waits for it.
+
+        Every insert costs ClickHouse ~10 ms of CPU whatever its size, and while
+        one runs the serving process does little else: without this the writer
+        would take each request alone as it comes out of mapping, one insert per
+        request. The wait is bounded by _MAX_GATHER_S.
+        """
+        self._incoming += 1
+        try:
+            yield
+        finally:
+            self._incoming -= 1
+            self._arrived.set()
+
     async def write(self, rows: list[bytes], keys: list[bytes]) -> int:
         """Store `rows` (spans identified by `keys`); return how many were new.
 
@@ -126,6 +152,7 @@ class BatchWriter:
         self._queue.append(request)
         self._pending_rows += len(rows)
         self._wake.set()
+        self._arrived.set()
         return await request.done
 
     async def _flush_loop(self) -> None:
@@ -133,8 +160,20 @@ class BatchWriter:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
+                await self._gather()
                 await self._flush(self._take_batch())
             if self._closing:
+                return
+
+    async def _gather(self) -> None:
+        """Wait, at most _MAX_GATHER_S, for the requests being mapped now to join the next insert."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _MAX_GATHER_S
+        while self._incoming and self._pending_rows < self._max_batch_rows and not self._closing:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), deadline - loop.time())
+            except TimeoutError:
                 return
 
     def _take_batch(self) -> list[_Request]:
