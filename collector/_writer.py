@@ -118,6 +118,7 @@ class BatchWriter:
         """Store what is queued, then stop. Writes after this raise Overloaded."""
         self._closing = True
         self._wake.set()
+        self._arrived.set()  # a flush waiting for requests being mapped stops waiting
         if self._task is not None:
             await self._task
 
