@@ -58,6 +58,49 @@ def test_requests_arriving_during_an_insert_share_the_next_one() -> None:
     assert table.inserts == [5, 45]
 
 
+def test_a_flush_waits_for_requests_still_being_mapped_so_they_share_one_insert() -> None:
+    table = Table()
+
+    async def scenario() -> tuple[list[int], float]:
+        writer = BatchWriter(table.insert)
+        writer.start()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        async def mapped_after(delay_s: float, prefix: str) -> int:
+            with writer.incoming():          # being decoded and mapped
+                await asyncio.sleep(delay_s)
+                return await writer.write(*rows(prefix, 5))
+
+        counts = await asyncio.gather(mapped_after(0, "a"), mapped_after(0.05, "b"), mapped_after(0.1, "c"))
+        waited_s = loop.time() - started
+        await writer.close()
+        return list(counts), waited_s
+
+    counts, waited_s = asyncio.run(scenario())
+    assert counts == [5, 5, 5]
+    assert table.inserts == [15]              # not [5, 5, 5]: the first request waited for the other two
+    assert waited_s < 0.2 + 0.1               # and no longer than the last one took to arrive, within the bound
+
+
+def test_the_wait_for_requests_being_mapped_is_bounded() -> None:
+    table = Table()
+
+    async def scenario() -> float:
+        writer = BatchWriter(table.insert)
+        writer.start()
+        loop = asyncio.get_running_loop()
+        with writer.incoming():               # another request, still being mapped long after
+            started = loop.time()
+            await writer.write(*rows("a", 5))
+            stored_after_s = loop.time() - started
+        await writer.close()
+        return stored_after_s
+
+    assert 0.15 <= asyncio.run(scenario()) < 1.0
+    assert table.inserts == [5]
+
+
 def test_an_insert_with_unknown_outcome_is_repeated_with_its_token_and_retries_are_not_stored_twice() -> None:
     table = Table()
 
