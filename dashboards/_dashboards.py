@@ -85,7 +85,7 @@ def _variable(name: str, label: str, query: PanelQuery) -> db.QueryVariable:
 
 # Template variables of the span dashboards, and the column each filters.
 SPAN_VARIABLES = {"service": "ServiceName", "agent": "AgentName", "model": "RequestModel",
-                  "environment": "ResourceAttributes['deployment.environment']"}
+                  "environment": "Environment"}
 
 
 def _span_variables(dashboard: db.Dashboard, names: tuple[str, ...]) -> db.Dashboard:

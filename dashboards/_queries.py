@@ -59,7 +59,7 @@ _SPAN_FILTERS = " AND ".join((
     "$__timeFilter(Timestamp)",
     _in("ServiceName", "service"),
     _AGENT_TRACES,
-    _in("ResourceAttributes['deployment.environment']", "environment"),
+    _in("Environment", "environment"),
 ))
 _CALL_FILTERS = f"{_SPAN_FILTERS} AND {_in('RequestModel', 'model')} AND ({MODEL_CALLS})"
 
@@ -220,11 +220,13 @@ LIMIT {_TOP}""", Format.TABLE, ("trace_id", "service", "span", "start", "duratio
 
 
 def most_expensive_traces() -> PanelQuery:
-    """The traces whose model calls cost most over the range."""
+    """The traces whose agent tasks cost most over the range, from agent_tasks (a task's cost is its
+    model calls'), so the model and environment filters do not apply: grouping a month of model calls
+    by trace instead took 0.9 s at 10M spans (bench/dashboards)."""
     return PanelQuery(f"""SELECT TraceId AS trace_id, any(ServiceName) AS service, min(Timestamp) AS start,
-       count() AS calls, sum(InputTokens + OutputTokens) AS tokens, sum(CostUsd) AS cost_usd
-FROM {TRACES}
-WHERE {_CALL_FILTERS}
+       sum(LlmCalls) AS calls, sum(InputTokens + OutputTokens) AS tokens, sum(CostUsd) AS cost_usd
+FROM {AGENT_TASKS} FINAL
+WHERE {_TASK_FILTERS}
 GROUP BY trace_id
 ORDER BY cost_usd DESC
 LIMIT {_TOP}""", Format.TABLE, ("trace_id", "service", "start", "calls", "tokens", "cost_usd"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from agentslo.storage import MIGRATIONS, SCHEMA, TRACES, Migration, Storage, apply_retention, migrate
@@ -53,6 +54,7 @@ LLM_COLUMNS = [
     ("Feature", "LowCardinality(String)"),
     ("FallbackSource", "LowCardinality(String)"),
     ("Degraded", "UInt8"),
+    ("Environment", "LowCardinality(String)"),
 ]
 
 
@@ -85,6 +87,17 @@ def test_traces_table_has_the_collector_columns_then_the_llm_columns(storage: St
         {"t": TRACES},
     ).rows
     assert columns == COLLECTOR_COLUMNS + LLM_COLUMNS
+
+
+def test_the_environment_column_is_computed_from_either_semantic_conventions_name(storage: Storage) -> None:
+    migrate(storage)
+    rows = [{"TraceId": str(i), "SpanId": str(i), "ResourceAttributes": attributes} for i, attributes in enumerate([
+        {"deployment.environment.name": "prod", "deployment.environment": "old"},   # the current name wins
+        {"deployment.environment": "staging"},
+        {"service.name": "none-set"},
+    ])]
+    storage.insert_json_rows(TRACES, b"\n".join(orjson.dumps(row) for row in rows))
+    assert storage.query(f"SELECT Environment FROM {TRACES} ORDER BY TraceId").rows == [("prod",), ("staging",), ("",)]
 
 
 def test_traces_are_partitioned_by_day_and_sorted_as_the_exporter_does(storage: Storage) -> None:
