@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -126,3 +128,8 @@ def test_crossing_80_then_100_percent_of_a_daily_cap_notifies_exactly_twice_per_
     listed = httpx.get(service.http_url + "/api/v1/budgets").json()
     # As of the next day: no user has spent yet; the global budget always has its entry.
     assert [(b["budget"], b["member"]) for b in listed] == [("all-monthly", None)]
+    agentslo = str(Path(sys.executable).parent / "agentslo")
+    table = subprocess.run([agentslo, "status", "--url", service.http_url], capture_output=True, text=True,
+                           timeout=120)
+    assert table.returncode == 0, table.stderr
+    assert any("all-monthly" in line and "$10,000.00" in line for line in table.stdout.splitlines())
