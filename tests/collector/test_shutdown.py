@@ -57,7 +57,10 @@ def test_sigterm_mid_stream_stores_every_acknowledged_span(tmp_path: Path) -> No
 
     emitter = threading.Thread(target=emit)
     emitter.start()
-    time.sleep(1.5)
+    # Stream until well over a thousand spans are acknowledged (a loaded machine takes longer), then stop.
+    deadline = time.monotonic() + 30
+    while len(exporter.span_ids) <= 1000 and time.monotonic() < deadline:
+        time.sleep(0.05)
     code, stderr = served.stop(signal.SIGTERM)  # while batches are in flight
     exporter.server_gone = True
     stop_emitting.set()
