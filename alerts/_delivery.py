@@ -46,6 +46,10 @@ class DeliveryReport:
     given_up: int = 0
     waiting: int = 0
 
+    def __add__(self, other: DeliveryReport) -> DeliveryReport:
+        return DeliveryReport(self.delivered + other.delivered, self.failed + other.failed,
+                              self.given_up + other.given_up, self.waiting + other.waiting)
+
 
 class Delivery:
     """Sends pending outbox entries to their webhook receivers.
@@ -78,14 +82,11 @@ class Delivery:
         by_receiver: dict[str, list[OutboxEntry]] = {}
         for entry in self._store.pending():
             by_receiver.setdefault(entry.receiver, []).append(entry)
-        if len(by_receiver) <= 1:
-            reports = [self._deliver_to(name, entries, now) for name, entries in by_receiver.items()]
-        else:
-            with ThreadPoolExecutor(max_workers=min(len(by_receiver), _MAX_PARALLEL_RECEIVERS),
-                                    thread_name_prefix="alert-delivery") as pool:
-                reports = list(pool.map(lambda item: self._deliver_to(*item, now), by_receiver.items()))
-        return DeliveryReport(*(sum(getattr(r, f) for r in reports) for f in ("delivered", "failed", "given_up",
-                                                                                "waiting")))
+        if not by_receiver:
+            return DeliveryReport()
+        with ThreadPoolExecutor(max_workers=min(len(by_receiver), _MAX_PARALLEL_RECEIVERS),
+                                thread_name_prefix="alert-delivery") as pool:
+            return sum(pool.map(lambda item: self._deliver_to(*item, now), by_receiver.items()), DeliveryReport())
 
     def _deliver_to(self, name: str, entries: list[OutboxEntry], now: datetime) -> DeliveryReport:
         """One receiver's due entries, oldest first, until one fails: the rest wait for the next pass."""

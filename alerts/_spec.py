@@ -49,6 +49,14 @@ def _duration(value: object) -> object:
     return parsed
 
 
+def _http_url(url: str) -> str:
+    """`url`, checked to be http(s) with a host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return url
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -97,10 +105,7 @@ class ReceiverSpec(_Spec):
     @field_validator("url")
     @classmethod
     def _check_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host")
-        if parts.password:
+        if urlsplit(_http_url(url)).password:
             raise ValueError("must not contain a password; put a token in headers or sign with secret_env")
         return url
 
@@ -125,11 +130,7 @@ class AlertsSpec(_Spec):
     @field_validator("external_url", "grafana_url")
     @classmethod
     def _check_base_url(cls, url: str | None) -> str | None:
-        if url is not None:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("must be an http:// or https:// URL with a host")
-        return url
+        return None if url is None else _http_url(url)
 
     @field_validator("give_up_after", mode="before")
     @classmethod

@@ -16,19 +16,18 @@ from slo import SpendStatus
 
 SPEND_BUDGET_ALERT = "SpendBudget"
 
-# The label naming the member of a group budget is the group's name: user, tenant or agent.
-
 
 def spend_conditions(status: SpendStatus) -> tuple[AlertCondition, ...]:
     """Every level's alert instance of one budget scope (the budget, or one member of it)."""
     budget = status.budget
     labels = {"alertname": SPEND_BUDGET_ALERT, "budget": budget.name, "period": budget.period.value}
+    scope = budget.name
     if budget.per is not None and status.member is not None:
         labels[budget.per.value] = status.member
+        scope = f"{budget.name} for {budget.per.value} {status.member}"
     if budget.service is not None:
         labels["service"] = budget.service
     start, end = status.period_bounds
-    scope = budget.name if status.member is None else f"{budget.name} for {budget.per.value} {status.member}"  # type: ignore[union-attr]
     period = "today" if budget.period.value == "day" else "this month"
     return tuple(
         AlertCondition(

@@ -143,9 +143,9 @@ class SpanMapper:
 
     def _map_span(self, span, prefix: bytes, base: dict[str, str], batch: MappedBatch) -> None:
         trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_span_id
-        if (len(trace_id) != 16 or len(span_id) != 8 or trace_id == _ZERO_TRACE_ID or span_id == _ZERO_SPAN_ID
-                or (parent_id and len(parent_id) != 8)):
-            batch.reject(f"span {span.name!r}: {_id_problem(trace_id, span_id, parent_id)}")
+        problem = _id_problem(trace_id, span_id, parent_id)
+        if problem:
+            batch.reject(f"span {span.name!r}: {problem}")
             return
         attrs = self._attributes(span.attributes, batch)
         start = span.start_time_unix_nano
@@ -191,14 +191,10 @@ class SpanMapper:
             operation = _SYNONYMS[ranks[_SLOT_SYNONYM]].get(values[_SLOT_SYNONYM], "")
         request_model = values[_SLOT_REQUEST_MODEL]
         response_model = values[_SLOT_RESPONSE_MODEL]
-        text = values[_SLOT_INPUT_TOKENS]
-        input_tokens = _count(text) if text else 0
-        text = values[_SLOT_OUTPUT_TOKENS]
-        output_tokens = _count(text) if text else 0
-        text = values[_SLOT_CACHE_READ_TOKENS]
-        cache_read = _count(text) if text else 0
-        text = values[_SLOT_CACHE_WRITE_TOKENS]
-        cache_write = _count(text) if text else 0
+        input_tokens = _count(values[_SLOT_INPUT_TOKENS])
+        output_tokens = _count(values[_SLOT_OUTPUT_TOKENS])
+        cache_read = _count(values[_SLOT_CACHE_READ_TOKENS])
+        cache_write = _count(values[_SLOT_CACHE_WRITE_TOKENS])
         cost, cost_source = self._cost(
             values[_SLOT_REPORTED_COST], operation, response_model or request_model, start,
             input_tokens, output_tokens, cache_read, cache_write, batch,
@@ -337,6 +333,9 @@ class SpanMapper:
 
 def _id_problem(trace_id: bytes, span_id: bytes, parent_id: bytes) -> str:
     """Why the ids make a span invalid (OTLP: trace 16 bytes, span 8 bytes, neither all zero), or ''."""
+    if (len(trace_id) == 16 and len(span_id) == 8 and trace_id != _ZERO_TRACE_ID and span_id != _ZERO_SPAN_ID
+            and len(parent_id) in (0, 8)):
+        return ""  # the usual case, decided without the loop below
     for name, value, size in (("trace_id", trace_id, 16), ("span_id", span_id, 8)):
         if len(value) != size:
             return f"{name} must be {size} bytes, got {len(value)}"

@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from agentslo.storage import SLO_STATUS
-from dashboards._budget_queries import budget_reached
+from dashboards._budget_queries import budget_reached, sql_string
 from dashboards._dashboards import DATASOURCE_UID, PLUGIN
 from dashboards._queries import Format, PanelQuery
 from slo import SLO, AlertWindow, SpendBudget, SpendLevel, SpendPeriod, format_duration
@@ -40,12 +40,11 @@ WEBHOOK_URL_ENV = "AGENTSLO_ALERT_WEBHOOK_URL"
 _FRESH = timedelta(minutes=10)
 def burn_rate_query(slo: SLO, alert: AlertWindow) -> PanelQuery:
     """1 while the SLO's latest status burns at least the factor over both windows of `alert`, else 0."""
-    name = slo.name.replace("\\", "\\\\").replace("'", "\\'")
     long_label, short_label = format_duration(alert.long_window), format_duration(alert.short_window)
     sql = f"""SELECT toFloat64(argMax(BurnRates['{long_label}'], Timestamp) >= {alert.burn_factor!r}
        AND argMax(BurnRates['{short_label}'], Timestamp) >= {alert.burn_factor!r}) AS burning
 FROM {SLO_STATUS}
-WHERE SloName = '{name}' AND Timestamp >= $__fromTime AND Timestamp <= $__toTime"""
+WHERE SloName = {sql_string(slo.name)} AND Timestamp >= $__fromTime AND Timestamp <= $__toTime"""
     return PanelQuery(sql, Format.TABLE, ("burning",))
 
 

@@ -173,8 +173,9 @@ def _cap_thresholds(budgets: Sequence[SpendBudget], period: SpendPeriod) -> db.T
         return _thresholds((None, "green"))
     tightest = min(caps, key=lambda b: b.limit_usd)
     warn = min(level.ratio for level in tightest.levels)
-    steps = [(None, "green")] + [(warn * tightest.limit_usd, "orange")] * (warn < 1) + [(tightest.limit_usd, "red")]
-    return _thresholds(*steps)
+    if warn >= 1:
+        return _thresholds((None, "green"), (tightest.limit_usd, "red"))
+    return _thresholds((None, "green"), (warn * tightest.limit_usd, "orange"), (tightest.limit_usd, "red"))
 
 
 def _base(uid: str, title: str, tags: list[str]) -> db.Dashboard:

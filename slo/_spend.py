@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agentslo.errors import ConfigError
 from slo._budget import Severity, calendar_month_bounds
+from slo._spec import _join
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -218,7 +219,7 @@ def parse_spend_budgets(items: object, *, where: str) -> tuple[SpendBudgetSpec, 
         try:
             spec = SpendBudgetSpec.model_validate(item)
         except ValidationError as exc:
-            problems.extend(f"{label}{_path(err['loc'])}: {_message(err)}" for err in exc.errors())
+            problems.extend(_join(label, _user_loc(err["loc"]), _message(err)) for err in exc.errors())
             continue
         if spec.name in first_index:
             problems.append(f"{label}.name: must be unique; the budget at index {first_index[spec.name]} has it too")
@@ -247,10 +248,9 @@ def spend_budget_from_spec(spec: SpendBudgetSpec) -> SpendBudget:
     )
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
+def _user_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     # A union member's name (`float`, `SpendLevelSpec`) is pydantic's, not the user's: leave it out.
-    parts = [p for p in loc if p not in ("float", "SpendLevelSpec")]
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+    return tuple(p for p in loc if p not in ("float", "SpendLevelSpec"))
 
 
 def _message(err: Mapping[str, object]) -> str:

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from alerts import BUDGET_EXHAUSTED_ALERT, BURN_RATE_ALERT, NO_DATA_ALERT, AlertPolicy, alert_conditions
-from slo import Availability, Events
-from tests.support.slo_status import CHECKOUT, D, H, M, status
+from slo import Availability, EventCounts, Events, burn_windows, occurrences_status
+from tests.support.slo_status import CHECKOUT, NOW, D, H, M, status
 
 PAGE_1H, PAGE_6H, TICKET_1D, TICKET_3D = ("1h", "5m"), ("6h", "30m"), ("1d", "2h"), ("3d", "6h")
 
@@ -102,9 +102,6 @@ def test_no_data(policy, events_5m, expected) -> None:
 
 def exhausted_status(bad: float, total: float = 10_000):
     """CHECKOUT (objective 99.9%) with `bad` of `total` events bad over its window."""
-    from slo import EventCounts, burn_windows, occurrences_status
-    from tests.support.slo_status import NOW
-
     quiet = {window: EventCounts(100, 100) for window in burn_windows(CHECKOUT)}
     return occurrences_status(CHECKOUT, NOW, EventCounts(total - bad, total), quiet)
 
