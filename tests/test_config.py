@@ -112,3 +112,15 @@ def test_password_may_come_from_the_environment_url(tmp_path: Path) -> None:
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="nope.yaml: cannot read: No such file or directory"):
         load_config(tmp_path / "nope.yaml", env={})
+
+
+@pytest.mark.parametrize(("cores", "workers"), [
+    pytest.param(1, 2, id="one core still gets two mapping workers"),
+    pytest.param(2, 2, id="two cores get two"),
+    pytest.param(8, 7, id="more cores get one per core but one"),
+])
+def test_mapping_workers_default_to_one_per_core_but_one_and_at_least_two(
+        monkeypatch: pytest.MonkeyPatch, cores: int, workers: int) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    assert load_config(None, env={}).ingest.resolved_workers() == workers
+    assert load_config(None, env={}, flags={}).ingest.model_copy(update={"workers": 0}).resolved_workers() == 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alerts import SPEND_BUDGET_ALERT, DashboardLinks, advance, spend_conditions
+from alerts import SPEND_BUDGET_ALERT, AlertPolicy, DashboardLinks, advance, alert_conditions, spend_conditions
 from slo import SpendStatus, parse_spend_budgets, spend_budget_from_spec
+from tests.support.slo_status import status
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 USER_DAILY = spend_budget_from_spec(parse_spend_budgets(
@@ -56,3 +57,9 @@ def test_alerts_link_to_the_dashboard_they_are_about() -> None:
     links = DashboardLinks("https://grafana.example.com/")
     [eighty, _] = [links.add_to(c) for c in spend_conditions(alice(1, DAY))]
     assert eighty.annotations["dashboard"] == "https://grafana.example.com/d/agentslo-spend"
+
+
+def test_slo_alerts_link_to_the_slo_dashboard_showing_their_slo() -> None:
+    links = DashboardLinks("https://grafana.example.com")
+    [first, *_] = [links.add_to(c) for c in alert_conditions(status(), AlertPolicy())]
+    assert first.annotations["dashboard"] == "https://grafana.example.com/d/agentslo-slos?var-slo=checkout-availability"
