@@ -21,7 +21,16 @@ from agentslo.evaluation import Evaluator
 from agentslo.metrics import Metrics
 from agentslo.storage import SCHEMA, TRACES, Storage, apply_retention, migrate
 from alerts import AlertStore, Alerting, DashboardLinks, Delivery
-from collector import BatchWriter, BodyLimits, Ingest, IngestMetrics, MappingPolicy, MappingPool, PriceTable
+from collector import (
+    BatchWriter,
+    BodyLimits,
+    Ingest,
+    IngestMetrics,
+    MappingPolicy,
+    MappingPool,
+    PriceTable,
+    spans_insert_body,
+)
 from slo import SloStatus, SpendStatus, slo_from_spec, spend_budget_from_spec
 
 __all__ = ["Service"]
@@ -56,6 +65,7 @@ class Service:
         ingest_metrics = IngestMetrics(self.metrics.registry)
         writer = BatchWriter(
             self._insert_spans,
+            spans_insert_body,
             max_batch_rows=config.ingest.max_batch_spans,
             max_pending_rows=config.ingest.max_pending_spans,
             on_insert=ingest_metrics.observe_insert,
@@ -86,7 +96,7 @@ class Service:
     def _insert_spans(self, body: bytes, dedup_token: str) -> None:
         if not self.schema_ready:
             raise StorageUnavailable("schema migrations are not done yet")
-        self.storage.insert_json_rows(TRACES, body, dedup_token=dedup_token)
+        self.storage.insert_arrow_stream(TRACES, body, dedup_token=dedup_token)
 
     async def prepare_schema(self) -> None:
         """Run migrations and apply retention, retrying while storage is unavailable.

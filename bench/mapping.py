@@ -6,7 +6,7 @@ The steps a span goes through between the receiver and the insert, on the
 bench/ingest workload (`bench._workload`, realistic agent batches with fresh ids):
 
     decode     ExportTraceServiceRequest from the serialized request (in a mapping worker)
-    map        SpanMapper.map: the otel_traces rows as JSONEachRow lines (in a mapping worker)
+    map        SpanMapper.map: the otel_traces rows as an Arrow record batch (in a mapping worker)
     serialize  the mapped batch pickled in the worker, unpickled in the serving process
                (what ProcessPoolExecutor does with the result), and the insert body joined from it
 
@@ -28,14 +28,14 @@ from multiprocessing.reduction import ForkingPickler
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bench._workload import SEED, build_pool
-from collector import MappedBatch, MappingPolicy, PriceTable, SpanMapper
+from collector import MappedBatch, MappingPolicy, PriceTable, SpanMapper, spans_insert_body
 
 STEPS = ("decode", "map", "serialize")
 
 
 def _insert_body(batch: MappedBatch) -> bytes:
     """What BatchWriter hands to the insert for one request's rows."""
-    return b"\n".join(batch.rows)
+    return spans_insert_body([batch.block])
 
 
 def _run(bodies: list[bytes], mapper: SpanMapper) -> tuple[dict[str, float], int]:

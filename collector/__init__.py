@@ -1,8 +1,11 @@
 """OTLP receivers (HTTP and gRPC), span -> row mapping, pricing and the group-commit writer."""
 
+import importlib
+from typing import Any
+
 from collector._attributes import DimensionAliases
-from collector._grpc import create_grpc_server
-from collector._http import otlp_http_router
+from collector._columns import SpanBlock
+from collector._columns import insert_body as spans_insert_body
 from collector._ingest import Ingest, IngestMetrics
 from collector._mapping import COST_UNPRICED, MappedBatch, MappingPolicy, SpanMapper
 from collector._otlp import BodyLimits
@@ -22,10 +25,23 @@ __all__ = [
     "MappingPool",
     "ModelPrice",
     "PriceTable",
+    "SpanBlock",
     "SpanMapper",
     "cost_usd",
     "create_grpc_server",
     "normalise_model_name",
     "otlp_http_router",
     "parse_price_entries",
+    "spans_insert_body",
 ]
+
+# The receivers load gRPC and FastAPI when first asked for. Mapping worker processes
+# import this package for the mapper alone, and each would otherwise carry ~30 MiB of
+# servers it never runs.
+_RECEIVERS = {"create_grpc_server": "collector._grpc", "otlp_http_router": "collector._http"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RECEIVERS:
+        return getattr(importlib.import_module(_RECEIVERS[name]), name)
+    raise AttributeError(f"module 'collector' has no attribute {name!r}")

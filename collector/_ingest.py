@@ -76,7 +76,7 @@ class Ingest:
     async def _store(self, batch: MappedBatch, protocol: str) -> MappedBatch:
         spans = self.metrics.spans
         try:
-            stored = await self.writer.write(batch.rows, batch.span_keys) if batch.rows else 0
+            stored = await self.writer.write(batch.block, batch.span_keys) if batch.block is not None else 0
         except (StorageUnavailable, Overloaded):
             spans.labels(protocol, "refused").inc(batch.accepted)
             self.metrics.requests.labels(protocol, "unavailable").inc()

@@ -1,12 +1,12 @@
 """Span -> row: the pure core of ingest.
 
 Turns a decoded OTLP `ExportTraceServiceRequest` into `otel_traces` rows,
-serialised as JSONEachRow, with the OpenTelemetry Collector ClickHouse
+as Arrow columns (collector._columns), with the OpenTelemetry Collector ClickHouse
 exporter's column values (SpanKind `Client`, StatusCode `Error`, attribute
 values as strings) plus the typed LLM columns and the cost.
 
 This runs once per span at tens of thousands of spans per second, so the loop
-is written for speed: plain dict look-ups, no per-span objects beyond the row.
+is written for speed: plain dict look-ups, one tuple per span, columns built in C.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from collector import _attributes as names
 from collector._attributes import CONTENT_EVENTS, DimensionAliases, is_content_attribute
+from collector._columns import MAX_TIME_NS, Nested, SpanBlock, span_block
 from collector._pricing import PriceTable, cost_usd
 
 # Enum names as the Collector exporter writes them (pdata's String() forms).
@@ -68,7 +69,7 @@ class MappingPolicy:
 class MappedBatch:
     """The rows of one export request and what was refused or left unpriced."""
 
-    rows: list[bytes] = field(default_factory=list)
+    block: SpanBlock | None = None  # None when no span was accepted
     span_keys: list[bytes] = field(default_factory=list)
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
@@ -77,7 +78,7 @@ class MappedBatch:
 
     @property
     def accepted(self) -> int:
-        return len(self.rows)
+        return len(self.span_keys)
 
     def reject(self, message: str) -> None:
         self.rejected += 1
@@ -103,10 +104,8 @@ class SpanMapper:
         # Attribute keys repeat across spans: decide once per key whether it is dropped.
         self._dropped_keys: dict[str, bool] = {}
         dims = policy.dimensions
-        self._dimensions = (
-            ("UserId", dims.user), ("Tenant", dims.tenant), ("AgentName", dims.agent),
-            ("TaskType", dims.task_type), ("Feature", dims.feature),
-        )
+        # The attribution columns' aliases, in ROW_COLUMNS order (UserId ... Feature).
+        self._dimensions = (dims.user, dims.tenant, dims.agent, dims.task_type, dims.feature)
         # Every alias table in one index (its order gives the _SLOT_* numbers), so that
         # a span's typed columns come from one pass over the attributes it has.
         self._aliases = names.alias_index((
@@ -121,59 +120,48 @@ class SpanMapper:
     def map(self, request: ExportTraceServiceRequest) -> MappedBatch:
         """All rows of `request`; invalid spans are counted and described, not raised."""
         batch = MappedBatch()
+        rows: list[tuple] = []
+        events: Nested = []
+        links: Nested = []
         for resource_spans in request.resource_spans:
             resource = self._attributes(resource_spans.resource.attributes, batch)
-            # The columns every span of this resource shares, serialised once: each row is
-            # this prefix followed by the span's own columns.
-            prefix = orjson.dumps(
-                {"ServiceName": resource.get("service.name", ""), "ResourceAttributes": resource}
-            )[:-1] + b","
+            service = resource.get("service.name", "")
             # Attribution from the resource, unless the span's own attributes say otherwise.
-            resource_dims = {}
-            for column, aliases in self._dimensions:
-                value = _first(resource, aliases)
-                if value:
-                    resource_dims[column] = value
+            resource_dims = tuple(_first(resource, aliases) for aliases in self._dimensions)
             for scope_spans in resource_spans.scope_spans:
                 scope = scope_spans.scope
-                base = {**resource_dims, "ScopeName": scope.name, "ScopeVersion": scope.version}
+                shared = (service, resource, scope.name, scope.version, resource_dims)
                 for span in scope_spans.spans:
-                    self._map_span(span, prefix, base, batch)
+                    self._map_span(span, shared, rows, events, links, batch)
+        if rows:
+            batch.block = span_block(rows, events, links)
         return batch
 
-    def _map_span(self, span, prefix: bytes, base: dict[str, str], batch: MappedBatch) -> None:
+    def _map_span(self, span, shared: tuple, rows: list[tuple], events: Nested, links: Nested,
+                  batch: MappedBatch) -> None:
         trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_span_id
-        problem = _id_problem(trace_id, span_id, parent_id)
+        start = span.start_time_unix_nano
+        end = span.end_time_unix_nano
+        problem = _id_problem(trace_id, span_id, parent_id) or _time_problem(start, end)
         if problem:
             batch.reject(f"span {span.name!r}: {problem}")
             return
         attrs = self._attributes(span.attributes, batch)
-        start = span.start_time_unix_nano
         status = span.status
         code = status.code
         status_code = _STATUS_CODES[code] if code < 3 else "Unset"
         kind = span.kind
-        # Rows carry only the columns that differ from the column default ('' / 0 / []):
-        # less JSON to write here and to parse in ClickHouse.
-        row = base.copy()
-        row["Timestamp"] = _timestamp(start)
-        row["TraceId"] = trace_id.hex()
-        row["SpanId"] = span_id.hex()
-        row["ParentSpanId"] = parent_id.hex()
-        row["SpanName"] = span.name
-        row["SpanKind"] = _SPAN_KINDS[kind] if kind < 6 else "Unspecified"
-        row["SpanAttributes"] = attrs
-        row["Duration"] = max(span.end_time_unix_nano - start, 0)
-        row["StatusCode"] = status_code
-        if span.trace_state:
-            row["TraceState"] = span.trace_state
-        if status.message:
-            row["StatusMessage"] = status.message
-        events = span.events
-        exception_type = self._events(events, row, batch) if events else ""
-        links = span.links
-        if links:
-            self._links(links, row, batch)
+        exception_type = ""
+        if span.events:
+            span_events = self._events(span.events, batch)
+            if span_events is None:
+                batch.reject(f"span {span.name!r}: an event's time_unix_nano is past 2262-04-11")
+                return
+            if span_events[0]:
+                events.append((len(rows), span_events[:3]))
+                exception_type = span_events[3]
+        if span.links:
+            links.append((len(rows), self._links(span.links, batch)))
 
         # The first present, non-empty alias of each table: one pass over the aliased attributes.
         values = [""] * _SLOTS
@@ -204,45 +192,18 @@ class SpanMapper:
             error_type = "_OTHER"  # semconv's value when the error has no type
         fallback = values[_SLOT_FALLBACK_SOURCE]
         degraded = values[_SLOT_DEGRADED].lower() in _TRUE or fallback not in _NOT_DEGRADED_SOURCES
-        # Typed columns in a fixed order, only when set (an attribution column the
-        # resource set keeps its place in `base`).
-        if operation:
-            row["GenAiOperation"] = operation
-        if values[_SLOT_PROVIDER]:
-            row["GenAiProvider"] = values[_SLOT_PROVIDER]
-        if request_model:
-            row["RequestModel"] = request_model
-        if response_model:
-            row["ResponseModel"] = response_model
-        if input_tokens:
-            row["InputTokens"] = input_tokens
-        if output_tokens:
-            row["OutputTokens"] = output_tokens
-        if cache_read:
-            row["CacheReadTokens"] = cache_read
-        if cache_write:
-            row["CacheWriteTokens"] = cache_write
-        if cost:
-            row["CostUsd"] = cost
-        if cost_source:
-            row["CostSource"] = cost_source
-        if error_type:
-            row["ErrorType"] = error_type
-        if values[_SLOT_USER]:
-            row["UserId"] = values[_SLOT_USER]
-        if values[_SLOT_TENANT]:
-            row["Tenant"] = values[_SLOT_TENANT]
-        if values[_SLOT_AGENT]:
-            row["AgentName"] = values[_SLOT_AGENT]
-        if values[_SLOT_TASK_TYPE]:
-            row["TaskType"] = values[_SLOT_TASK_TYPE]
-        if values[_SLOT_FEATURE]:
-            row["Feature"] = values[_SLOT_FEATURE]
-        if fallback:
-            row["FallbackSource"] = fallback
-        if degraded:
-            row["Degraded"] = 1
-        batch.rows.append(prefix + orjson.dumps(row)[1:])
+        service, resource, scope_name, scope_version, dims = shared
+        # One tuple in collector._columns.ROW_COLUMNS order.
+        rows.append((
+            start, trace_id.hex(), span_id.hex(), parent_id.hex(), span.trace_state, span.name,
+            _SPAN_KINDS[kind] if kind < 6 else "Unspecified", service, resource, scope_name, scope_version,
+            attrs, end - start if end > start else 0, status_code, status.message,
+            operation, values[_SLOT_PROVIDER], request_model, response_model,
+            input_tokens, output_tokens, cache_read, cache_write, cost, cost_source, error_type,
+            values[_SLOT_USER] or dims[0], values[_SLOT_TENANT] or dims[1], values[_SLOT_AGENT] or dims[2],
+            values[_SLOT_TASK_TYPE] or dims[3], values[_SLOT_FEATURE] or dims[4],
+            fallback, 1 if degraded else 0,
+        ))
         batch.span_keys.append(trace_id + span_id)
 
     def _cost(self, reported: str, operation: str, model: str, start_ns: int,
@@ -302,9 +263,10 @@ class SpanMapper:
             out[key] = text
         return out
 
-    def _events(self, events, row: dict, batch: MappedBatch) -> str:
-        """Fill the Events.* columns; return the type of the first recorded exception."""
-        times: list[str] = []
+    def _events(self, events, batch: MappedBatch) -> tuple[list[int], list[str], list[dict[str, str]], str] | None:
+        """The kept events' times, names and attributes, and the type of the first recorded
+        exception; None when an event's time does not fit DateTime64(9)."""
+        times: list[int] = []
         event_names: list[str] = []
         attributes: list[dict[str, str]] = []
         exception_type = ""
@@ -315,20 +277,20 @@ class SpanMapper:
             attrs = self._attributes(event.attributes, batch)
             if event.name == "exception" and not exception_type:
                 exception_type = attrs.get("exception.type", "")
-            times.append(_timestamp(event.time_unix_nano))
+            if event.time_unix_nano > MAX_TIME_NS:
+                return None
+            times.append(event.time_unix_nano)
             event_names.append(event.name)
             attributes.append(attrs)
-        if times:
-            row["Events.Timestamp"] = times
-            row["Events.Name"] = event_names
-            row["Events.Attributes"] = attributes
-        return exception_type
+        return times, event_names, attributes, exception_type
 
-    def _links(self, links, row: dict, batch: MappedBatch) -> None:
-        row["Links.TraceId"] = [link.trace_id.hex() for link in links]
-        row["Links.SpanId"] = [link.span_id.hex() for link in links]
-        row["Links.TraceState"] = [link.trace_state for link in links]
-        row["Links.Attributes"] = [self._attributes(link.attributes, batch) for link in links]
+    def _links(self, links, batch: MappedBatch) -> tuple[list[str], list[str], list[str], list[dict[str, str]]]:
+        return (
+            [link.trace_id.hex() for link in links],
+            [link.span_id.hex() for link in links],
+            [link.trace_state for link in links],
+            [self._attributes(link.attributes, batch) for link in links],
+        )
 
 
 def _id_problem(trace_id: bytes, span_id: bytes, parent_id: bytes) -> str:
@@ -346,10 +308,11 @@ def _id_problem(trace_id: bytes, span_id: bytes, parent_id: bytes) -> str:
     return ""
 
 
-def _timestamp(unix_ns: int) -> str:
-    """DateTime64(9) text that ClickHouse parses exactly: seconds.nanoseconds."""
-    seconds, nanos = divmod(unix_ns, 1_000_000_000)
-    return f"{seconds}.{nanos:09d}"
+def _time_problem(start_ns: int, end_ns: int) -> str:
+    """Why the span's times cannot be stored (DateTime64(9) ends in 2262), or ''."""
+    if start_ns > MAX_TIME_NS or end_ns > MAX_TIME_NS:
+        return "start_time_unix_nano and end_time_unix_nano must be before 2262-04-11"
+    return ""
 
 
 def _first(attrs: dict[str, str], keys: tuple[str, ...]) -> str:

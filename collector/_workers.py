@@ -2,7 +2,7 @@
 
 Mapping is pure Python at ~20 µs a span; in the serving process it would hold
 the GIL against the receivers and the writer. Worker processes take raw
-request bodies and give back mapped rows, so a 2-core machine maps on one core
+request bodies and give back mapped rows (Arrow record batches), so a 2-core machine maps on one core
 while the other serves, inserts and compresses. `workers: 0` maps in a thread
 of the serving process instead (for debugging and tiny deployments).
 """
@@ -10,7 +10,9 @@ of the serving process instead (for debugging and tiny deployments).
 from __future__ import annotations
 
 import asyncio
+import importlib.abc
 import multiprocessing
+import sys
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -30,6 +32,26 @@ def _start_worker(policy: MappingPolicy, prices: tuple[ModelPrice, ...], limits:
     global _mapper, _limits
     _mapper = SpanMapper(policy, PriceTable(prices))
     _limits = limits
+
+
+class _WithoutPandas(importlib.abc.MetaPathFinder):
+    """Refuses to import pandas.
+
+    pyarrow imports pandas (~50 MiB) at its first conversion from Python objects,
+    only to ask whether they are pandas objects; it takes an ImportError as
+    "pandas is not installed". A mapping worker never has pandas objects.
+    """
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("pandas is not loaded in AgentSLO's mapping workers")
+        return None
+
+
+def _start_worker_process(policy: MappingPolicy, prices: tuple[ModelPrice, ...], limits: BodyLimits) -> None:
+    if "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _WithoutPandas())
+    _start_worker(policy, prices, limits)
 
 
 def _map_body(body: bytes, kind: str, encoding: str | None) -> MappedBatch:
@@ -62,7 +84,7 @@ class MappingPool:
         return ProcessPoolExecutor(
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
+            initializer=_start_worker_process,
             initargs=self._init_args,
         )
 

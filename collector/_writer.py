@@ -17,8 +17,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, Self
 
 from agentslo.errors import Overloaded, StorageError, StorageUnavailable
 
@@ -33,9 +34,16 @@ log = logging.getLogger("agentslo.ingest")
 _MAX_GATHER_S = 0.2
 
 
+class Block(Protocol):
+    """Some rows, one per key of the request that brought them (collector._columns.SpanBlock)."""
+
+    def __len__(self) -> int: ...
+    def select(self, keep: Sequence[bool]) -> Self: ...
+
+
 @dataclass
 class _Request:
-    rows: list[bytes]
+    block: Block
     keys: list[bytes]
     done: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -75,7 +83,7 @@ class RecentSpans:
 
 
 class BatchWriter:
-    """Stores rows (JSONEachRow lines) through `insert(body, dedup_token)`, grouping concurrent requests.
+    """Stores blocks of rows through `insert(encode(blocks), dedup_token)`, grouping concurrent requests.
 
     `insert` is blocking (a Storage call); it runs in a worker thread, one at a
     time, since one large insert beats two half-size ones on ClickHouse.
@@ -84,6 +92,7 @@ class BatchWriter:
     def __init__(
         self,
         insert: Callable[[bytes, str], None],
+        encode: Callable[[list[Block]], bytes],
         *,
         max_batch_rows: int = 50_000,
         max_pending_rows: int = 100_000,
@@ -91,6 +100,7 @@ class BatchWriter:
         on_insert: Callable[[int, float], None] = lambda rows, seconds: None,
     ) -> None:
         self._insert = insert
+        self._encode = encode
         self._max_batch_rows = max_batch_rows
         self._max_pending_rows = max_pending_rows
         self._incoming = 0
@@ -138,8 +148,8 @@ class BatchWriter:
             self._incoming -= 1
             self._arrived.set()
 
-    async def write(self, rows: list[bytes], keys: list[bytes]) -> int:
-        """Store `rows` (spans identified by `keys`); return how many were new.
+    async def write(self, block: Block, keys: list[bytes]) -> int:
+        """Store `block` (spans identified by `keys`, one per row); return how many were new.
 
         Raises Overloaded or StorageUnavailable when the rows were not stored
         and the client should retry, StorageError when storage refused them.
@@ -149,11 +159,11 @@ class BatchWriter:
         loop = asyncio.get_running_loop()
         if loop.time() < self._refuse_until:
             raise StorageUnavailable("storage is failing; refusing writes for a short back-off")
-        if self._pending_rows + len(rows) > self._max_pending_rows and self._pending_rows:
+        if self._pending_rows + len(keys) > self._max_pending_rows and self._pending_rows:
             raise Overloaded(f"{self._pending_rows} spans are waiting for storage")
-        request = _Request(rows, keys)
+        request = _Request(block, keys)
         self._queue.append(request)
-        self._pending_rows += len(rows)
+        self._pending_rows += len(keys)
         self._wake.set()
         self._arrived.set()
         return await request.done
@@ -182,18 +192,18 @@ class BatchWriter:
     def _take_batch(self) -> list[_Request]:
         batch: list[_Request] = []
         rows = 0
-        while self._queue and (not batch or rows + len(self._queue[0].rows) <= self._max_batch_rows):
+        while self._queue and (not batch or rows + len(self._queue[0].keys) <= self._max_batch_rows):
             request = self._queue.pop(0)
             batch.append(request)
-            rows += len(request.rows)
+            rows += len(request.keys)
         return batch
 
     async def _flush(self, batch: list[_Request]) -> None:
         try:
             await self._redo_unknown_insert()
-            lines, keys, new_counts = self._new_rows(batch)
-            if lines:
-                await self._insert_once(_Insert(b"\n".join(lines), keys, uuid.uuid4().hex))
+            blocks, keys, new_counts = self._new_rows(batch)
+            if keys:
+                await self._insert_once(_Insert(self._encode(blocks), keys, uuid.uuid4().hex))
         except StorageError as exc:
             log.warning("spans not stored: %s", exc)
             self._settle(batch, error=exc)
@@ -204,9 +214,9 @@ class BatchWriter:
             return
         self._settle(batch, counts=new_counts)
 
-    def _new_rows(self, batch: list[_Request]) -> tuple[list[bytes], list[bytes], list[int]]:
+    def _new_rows(self, batch: list[_Request]) -> tuple[list[Block], list[bytes], list[int]]:
         """The rows of `batch` not stored before (nor twice within it), their keys, and counts per request."""
-        lines: list[bytes] = []
+        blocks: list[Block] = []
         keys: list[bytes] = []
         seen: set[bytes] = set()
         new_counts: list[int] = []
@@ -217,20 +227,21 @@ class BatchWriter:
             if (len(request_keys) == len(request.keys) and request_keys.isdisjoint(seen)
                     and self._recent.isdisjoint(request.keys)):
                 seen |= request_keys
-                lines += request.rows
+                blocks.append(request.block)
                 keys += request.keys
                 new_counts.append(len(request.keys))
                 continue
-            new = 0
-            for row, key in zip(request.rows, request.keys):
-                if key in seen or key in self._recent:
-                    continue
-                seen.add(key)
-                lines.append(row)
-                keys.append(key)
-                new += 1
-            new_counts.append(new)
-        return lines, keys, new_counts
+            keep: list[bool] = []
+            for key in request.keys:
+                new = key not in seen and key not in self._recent
+                if new:
+                    seen.add(key)
+                    keys.append(key)
+                keep.append(new)
+            if any(keep):
+                blocks.append(request.block.select(keep))
+            new_counts.append(sum(keep))
+        return blocks, keys, new_counts
 
     async def _insert_once(self, insert: _Insert) -> None:
         """Insert; when storage fails the outcome is unknown (it may have stored the rows before
@@ -256,7 +267,7 @@ class BatchWriter:
     def _settle(self, batch: list[_Request], *, error: Exception | None = None,
                 counts: list[int] | None = None) -> None:
         for index, request in enumerate(batch):
-            self._pending_rows -= len(request.rows)
+            self._pending_rows -= len(request.keys)
             if request.done.done():  # the client went away; nothing to tell it
                 continue
             if error is not None:

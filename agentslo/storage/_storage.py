@@ -80,9 +80,20 @@ class Storage:
         (on tables with a deduplication window): the way to retry an insert whose
         outcome is unknown.
         """
+        self._insert(table, body, "JSONEachRow", dedup_token)
+
+    def insert_arrow_stream(self, table: str, body: bytes, *, dedup_token: str | None = None) -> None:
+        """Insert rows given as an Arrow IPC stream (columns matched by name), e.g. ingest's spans.
+
+        Columnar, so ClickHouse parses it at about half the CPU of JSONEachRow.
+        `dedup_token` as for insert_json_rows.
+        """
+        self._insert(table, body, "ArrowStream", dedup_token)
+
+    def _insert(self, table: str, body: bytes, fmt: str, dedup_token: str | None) -> None:
         if dedup_token is not None and not _TOKEN.match(dedup_token):
             raise ValueError("dedup_token must be 1-64 letters, digits, '-' or '_'")
-        self._backend.insert(table, body, "JSONEachRow", dedup_token)
+        self._backend.insert(table, body, fmt, dedup_token)
 
     def ping(self) -> None:
         """Raise StorageUnavailable unless ClickHouse answers a trivial query."""

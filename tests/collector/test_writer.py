@@ -34,15 +34,26 @@ class Table:
             raise StorageUnavailable("connection reset after the insert was sent")
 
 
-def rows(prefix: str, n: int) -> tuple[list[bytes], list[bytes]]:
-    return [f"{prefix}{i}".encode() for i in range(n)], [f"key-{prefix}{i}".encode() for i in range(n)]
+class Lines(list):
+    """A block of rows for the writer, one line each (ingest's are Arrow record batches: collector._columns)."""
+
+    def select(self, keep: list[bool]) -> Lines:
+        return Lines(line for line, kept in zip(self, keep) if kept)
+
+
+def join(blocks: list[Lines]) -> bytes:
+    return b"\n".join(line for block in blocks for line in block)
+
+
+def rows(prefix: str, n: int) -> tuple[Lines, list[bytes]]:
+    return Lines(f"{prefix}{i}".encode() for i in range(n)), [f"key-{prefix}{i}".encode() for i in range(n)]
 
 
 def test_requests_arriving_during_an_insert_share_the_next_one() -> None:
     table = Table()
 
     async def scenario() -> list[int]:
-        writer = BatchWriter(table.insert)
+        writer = BatchWriter(table.insert, join)
         writer.start()
         table.gate.clear()
         first = asyncio.create_task(writer.write(*rows("a", 5)))
@@ -62,7 +73,7 @@ def test_a_flush_waits_for_requests_still_being_mapped_so_they_share_one_insert(
     table = Table()
 
     async def scenario() -> tuple[list[int], float]:
-        writer = BatchWriter(table.insert)
+        writer = BatchWriter(table.insert, join)
         writer.start()
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -87,7 +98,7 @@ def test_the_wait_for_requests_being_mapped_is_bounded() -> None:
     table = Table()
 
     async def scenario() -> float:
-        writer = BatchWriter(table.insert)
+        writer = BatchWriter(table.insert, join)
         writer.start()
         loop = asyncio.get_running_loop()
         with writer.incoming():               # another request, still being mapped long after
@@ -105,7 +116,7 @@ def test_an_insert_with_unknown_outcome_is_repeated_with_its_token_and_retries_a
     table = Table()
 
     async def scenario() -> tuple[int, int]:
-        writer = BatchWriter(table.insert)
+        writer = BatchWriter(table.insert, join)
         writer.start()
         table.fail_after_storing = True
         with pytest.raises(StorageUnavailable):
@@ -125,7 +136,7 @@ def test_writes_are_refused_at_once_while_storage_just_failed() -> None:
     table = Table()
 
     async def scenario() -> None:
-        writer = BatchWriter(table.insert)
+        writer = BatchWriter(table.insert, join)
         writer.start()
         table.fail_after_storing = True
         with pytest.raises(StorageUnavailable):
@@ -141,7 +152,7 @@ def test_a_full_queue_refuses_new_writes() -> None:
     table = Table()
 
     async def scenario() -> None:
-        writer = BatchWriter(table.insert, max_pending_rows=10)
+        writer = BatchWriter(table.insert, join, max_pending_rows=10)
         writer.start()
         table.gate.clear()
         first = asyncio.create_task(writer.write(*rows("a", 8)))
@@ -159,7 +170,7 @@ def test_close_stores_what_is_queued() -> None:
     table = Table()
 
     async def scenario() -> list[int]:
-        writer = BatchWriter(table.insert)
+        writer = BatchWriter(table.insert, join)
         writer.start()
         table.gate.clear()
         tasks = [asyncio.create_task(writer.write(*rows(f"r{i}-", 2))) for i in range(3)]
@@ -172,3 +183,21 @@ def test_close_stores_what_is_queued() -> None:
 
     assert asyncio.run(scenario()) == [2, 2, 2]
     assert len(table.rows) == 6
+
+
+def test_a_request_resending_some_stored_spans_stores_only_its_new_ones() -> None:
+    table = Table()
+
+    async def scenario() -> tuple[int, int]:
+        writer = BatchWriter(table.insert, join)
+        writer.start()
+        await writer.write(*rows("a", 3))
+        lines, keys = rows("a", 5)  # a0-a2 again, then a3 and a4
+        lines.insert(1, b"a3")  # and a3 twice within the request
+        keys.insert(1, b"key-a3")
+        again = await writer.write(lines, keys)
+        await writer.close()
+        return again, len(table.inserts)
+
+    assert asyncio.run(scenario()) == (2, 2)
+    assert sorted(table.rows) == [b"a0", b"a1", b"a2", b"a3", b"a4"]

@@ -20,7 +20,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from agentslo.config import load_config
 from agentslo.storage import SLO_STATUS, TRACES, Storage, migrate, open_storage
-from collector import MappingPolicy, PriceTable, SpanMapper
+from collector import MappingPolicy, PriceTable, SpanMapper, spans_insert_body
 from dashboards import (ALL, DASHBOARDS, EXAMPLE_CONFIG, PanelQuery, PanelSpec, budget_reached, burn_rate_query,
                         expand_macros, variable_queries)
 from slo import SLO, AlertWindow, evaluate_spend, run_cycle, slo_from_spec, spend_budget_from_spec
@@ -84,7 +84,7 @@ def store(chdb_dir: Path) -> Iterator[Storage]:
         batch = mapper.map(agent_run(trace, service="support-agent" if trace < 4 else "billing-agent",
                                      agent="triage" if trace % 2 else "checkout", model="gpt-4o-mini",
                                      user=f"u-{trace % 3}", fails=trace == 5))
-        storage.insert_json_rows(TRACES, b"\n".join(batch.rows))
+        storage.insert_arrow_stream(TRACES, spans_insert_body([batch.block]))
     run_cycle(storage, SLOS, now=NOW)
     yield storage
     storage.command(f"DROP DATABASE IF EXISTS {database}")

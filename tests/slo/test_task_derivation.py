@@ -10,7 +10,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from agentslo.storage import AGENT_TASKS, TRACES, Storage
-from collector import MappingPolicy, PriceTable, SpanMapper
+from collector import MappingPolicy, PriceTable, SpanMapper, spans_insert_body
 from slo import derive_tasks, read_watermarks, sync_tasks
 from tests.collector.otlp_requests import attr
 from tests.slo.traces import MINUTE, SECOND, T0, agent, chat, insert, span, tool
@@ -76,7 +76,7 @@ def derive(store: Storage) -> None:
 def test_an_agent_run_mapped_by_ingest_becomes_one_task_with_its_calls_tokens_cost_and_degradation(
         store: Storage) -> None:
     batch = SpanMapper(MappingPolicy(), PriceTable.default()).map(agent_run())
-    store.insert_json_rows(TRACES, b"\n".join(batch.rows))
+    store.insert_arrow_stream(TRACES, spans_insert_body([batch.block]))
     derive(store)
     [task] = tasks(store, "TraceId", "Timestamp", *COLUMNS)
     assert task.pop("CostUsd") == pytest.approx(0.03)
