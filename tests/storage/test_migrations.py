@@ -110,6 +110,13 @@ def test_traces_are_partitioned_by_day_and_sorted_as_the_exporter_does(storage: 
     assert engine == [("MergeTree", "toDate(Timestamp)", "ServiceName, SpanName, toDateTime(Timestamp)")]
 
 
+def test_raw_span_parts_merge_wide(storage: Storage) -> None:
+    migrate(storage)
+    engine = ttl_of(storage)
+    assert "merge_selector_base = 20" in engine
+    assert "min_parts_to_merge_at_once" not in engine
+
+
 def test_a_later_migration_applies_only_itself(storage: Storage) -> None:
     migrate(storage)
     later = SCHEMA + (Migration(999, "test table", ("CREATE TABLE IF NOT EXISTS later (x UInt8) "
