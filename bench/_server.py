@@ -46,6 +46,9 @@ class ServerProbe(Protocol):
     def peak_rss_bytes(self) -> int | None:
         """Highest resident memory since the server started, if the system keeps it."""
 
+    def cpu_s_by_thread(self) -> dict[str, float] | None:
+        """CPU seconds used so far by each kind of thread (see ProcProbe), if it can be read."""
+
 
 def http_get(url: str, path: str, *, timeout_s: float = 5.0) -> tuple[int, bytes]:
     """GET `path` on the server at `url`: (status, body). Raises OSError when it does not answer."""
@@ -85,6 +88,9 @@ class MetricsProbe:
     def peak_rss_bytes(self) -> int | None:
         return None
 
+    def cpu_s_by_thread(self) -> dict[str, float] | None:
+        return None
+
 
 class ProcProbe:
     """Reads /proc for a process and all its descendants (summed)."""
@@ -121,6 +127,32 @@ class ProcProbe:
 
     def peak_rss_bytes(self) -> int | None:
         return self._status_kib("VmHWM")
+
+    def cpu_s_by_thread(self) -> dict[str, float] | None:
+        """CPU seconds by kind of thread: the mapping worker processes together, ClickHouse's
+        merges, and each other thread name of the serving process (digits dropped, so that
+        a pool's threads count together)."""
+        seconds: dict[str, float] = {}
+        for pid in self._tree():
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    stat = (task / "stat").read_text()
+                except OSError:
+                    continue
+                name = stat[stat.index("(") + 1:stat.rindex(")")]
+                fields = stat[stat.rindex(")") + 2:].split()
+                if pid != self._pid:
+                    label = "mapping workers"
+                elif name == "MergeMutate":
+                    label = "ClickHouse merges"
+                elif int(task.name) == pid:
+                    label = "serving: main thread"
+                elif name == "python":  # threads Python started (executors), not named by ClickHouse or gRPC
+                    label = "serving: Python threads"
+                else:
+                    label = "serving: " + re.sub(r"\d+", "#", name)
+                seconds[label] = seconds.get(label, 0.0) + (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS_PER_S
+        return seconds or None
 
     def cpu_s(self) -> float | None:
         ticks, found = 0, False

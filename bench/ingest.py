@@ -104,6 +104,8 @@ class ProtocolResult:
     server_peak_rss_bytes: int | None
     server_rss_source: str
     server_cpu_cores: float | None
+    # Where the server's CPU went: µs per acknowledged span by kind of thread, largest first.
+    server_cpu_us_per_span: dict[str, float] | None
     client_cpu_cores: float
     server_exit_code: int | None = None
     server_stop_s: float | None = None
@@ -259,9 +261,9 @@ def _load(connect: Callable[[], Transport], pool: list[BatchTemplate], send_numb
         for thread in threads:
             thread.start()
         _sleep_until(window[0])
-        client_cpu_start, server_cpu_start = _client_cpu_s(), probe.cpu_s()
+        client_cpu_start, server_cpu_start, threads_start = _client_cpu_s(), probe.cpu_s(), probe.cpu_s_by_thread()
         _sleep_until(window[1])
-        client_cpu_end, server_cpu_end = _client_cpu_s(), probe.cpu_s()
+        client_cpu_end, server_cpu_end, threads_end = _client_cpu_s(), probe.cpu_s(), probe.cpu_s_by_thread()
     finally:
         stop.set()
         for thread in threads:
@@ -313,6 +315,7 @@ def _load(connect: Callable[[], Transport], pool: list[BatchTemplate], send_numb
         server_rss_source=rss_source,
         server_cpu_cores=(None if server_cpu_start is None or server_cpu_end is None
                           else round((server_cpu_end - server_cpu_start) / seconds, 3)),
+        server_cpu_us_per_span=_cpu_per_span(threads_start, threads_end, acknowledged),
         client_cpu_cores=round((client_cpu_end - client_cpu_start) / seconds, 3),
         example_answers=examples,
         checks={
@@ -321,6 +324,15 @@ def _load(connect: Callable[[], Transport], pool: list[BatchTemplate], send_numb
             "server_peak_rss": peak_rss is not None and peak_rss < TARGET_RSS_BYTES,
         },
     )
+
+
+def _cpu_per_span(start: dict[str, float] | None, end: dict[str, float] | None,
+                  spans: int) -> dict[str, float] | None:
+    """CPU µs per span of each kind of thread between two readings, largest first (threads under 0.5 µs left out)."""
+    if start is None or end is None or not spans:
+        return None
+    used = {label: (end[label] - start.get(label, 0.0)) / spans * 1e6 for label in end}
+    return {label: round(us, 1) for label, us in sorted(used.items(), key=lambda item: -item[1]) if us >= 0.5}
 
 
 def _send_loop(transport: Transport, pool: list[BatchTemplate], send_numbers: Iterator[int],
@@ -438,6 +450,10 @@ def _print_report(out: Console, results: list[ProtocolResult], passed: bool) -> 
     row("rejected spans (partial success)", "", [f"{r.rejected_spans_partial_success:,}" for r in results])
     row("batch", "", [f"{r.batch_spans} spans, {r.batch_bytes_mean / 1024:.0f} KiB" for r in results])
     row("server CPU", "", [_num(r.server_cpu_cores, " cores", 2) for r in results])
+    if any(r.server_cpu_us_per_span for r in results):
+        row("  µs per span, by thread", "", ["\n".join(f"{label} {us:,.1f}" for label, us in
+                                                    list((r.server_cpu_us_per_span or {}).items())[:6]) or "n/a"
+                                          for r in results])
     cores = os.cpu_count() or 1
     row("client CPU (the bench)", "",
         [f"{r.client_cpu_cores:.2f} cores ({100 * r.client_cpu_cores / cores:.0f}% of {cores})" for r in results])
