@@ -101,7 +101,7 @@ class SpanBlock:
     def select(self, keep: Sequence[bool]) -> SpanBlock:
         """The rows whose `keep` is true, in order."""
         batch = pa.ipc.read_record_batch(pa.py_buffer(self.message), SCHEMA)
-        kept = batch.filter(pa.array(keep, pa.bool_()))
+        kept = batch.filter(_mask(keep))
         return SpanBlock(kept.serialize().to_pybytes(), kept.num_rows)
 
     def to_table(self) -> pa.Table:
@@ -123,6 +123,16 @@ def span_block(rows: list[tuple], events: Nested, links: Nested) -> SpanBlock:
 def insert_body(blocks: Sequence[SpanBlock]) -> bytes:
     """One ArrowStream body holding every row of `blocks`: what `INSERT ... FORMAT ArrowStream` takes."""
     return b"".join((_SCHEMA_MESSAGE, *(block.message for block in blocks), _END_OF_STREAM))
+
+
+def _mask(keep: Sequence[bool]) -> pa.Array:
+    """A boolean array from its bits. Not pa.array(keep): converting Python objects makes
+    pyarrow import pandas (~50 MiB), and this runs in the serving process."""
+    bits = bytearray((len(keep) + 7) // 8)
+    for index, kept in enumerate(keep):
+        if kept:
+            bits[index >> 3] |= 1 << (index & 7)
+    return pa.Array.from_buffers(pa.bool_(), len(keep), [None, pa.py_buffer(bytes(bits))])
 
 
 def _array(values: Sequence, kind: pa.DataType) -> pa.Array:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -97,3 +101,20 @@ def test_a_span_with_an_event_past_2262_is_rejected() -> None:
     batch = mapped(request)
     assert (batch.accepted, batch.rejected) == (0, 1)
     assert "event's time_unix_nano" in batch.error_message()
+
+
+def test_selecting_rows_does_not_load_pandas_into_the_serving_process() -> None:
+    # pyarrow imports pandas (~50 MiB) when it converts Python objects; the writer selects
+    # rows in the serving process, which has no other use for pandas. A fresh interpreter:
+    # this one may have pandas already.
+    block = mapped(agent_request()).block
+    script = (
+        "import sys\n"
+        "from collector._columns import SpanBlock\n"
+        f"kept = SpanBlock({block.message!r}, {block.rows}).select([True, False, False, True])\n"
+        "assert kept.to_table().column('SpanName').to_pylist() == ['invoke_agent triage', 'chat claude']\n"
+        "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).parents[2])
+    assert result.returncode == 0, result.stderr
