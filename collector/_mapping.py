@@ -152,16 +152,18 @@ class SpanMapper:
         status_code = _STATUS_CODES[code] if code < 3 else "Unset"
         kind = span.kind
         exception_type = ""
-        if span.events:
-            span_events = self._events(span.events, batch)
-            if span_events is None:
+        span_events = span.events  # each access to a repeated field builds a new wrapper
+        if span_events:
+            kept = self._events(span_events, batch)
+            if kept is None:
                 batch.reject(f"span {span.name!r}: an event's time_unix_nano is past 2262-04-11")
                 return
-            if span_events[0]:
-                events.append((len(rows), span_events[:3]))
-                exception_type = span_events[3]
-        if span.links:
-            links.append((len(rows), self._links(span.links, batch)))
+            if kept[0]:
+                events.append((len(rows), kept[:3]))
+                exception_type = kept[3]
+        span_links = span.links
+        if span_links:
+            links.append((len(rows), self._links(span_links, batch)))
 
         # The first present, non-empty alias of each table: one pass over the aliased attributes.
         values = [""] * _SLOTS

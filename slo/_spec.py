@@ -25,9 +25,9 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Protocol, TypeVar, Union
 
 from pydantic import (
     BaseModel,
@@ -42,6 +42,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agentslo.errors import ConfigError
+
+
+class _HasName(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_Named = TypeVar("_Named", bound=_HasName)
 
 Loc = tuple[int | str, ...]
 
@@ -424,22 +432,32 @@ def parse_slo_specs(items: object, *, where: str) -> tuple[SloSpec, ...]:
     `agentslo.yaml: slos[1] (checkout-availability).objective: must be below 100`.
     Raises ConfigError listing every problem of every SLO, duplicate names included.
     """
+    return parse_named_list(items, where=where, noun=("SLO", "SLOs"), validate=validate_slo_spec)
+
+
+def parse_named_list(items: object, *, where: str, noun: tuple[str, str],
+                     validate: Callable[[object], _Named | list[tuple[Loc, str]]]) -> tuple[_Named, ...]:
+    """Validate a YAML list of named specs (SLOs, spend budgets): each item with `validate`,
+    which returns the spec or its problems; names must be unique. `noun` is (singular, plural).
+
+    Raises ConfigError listing every problem, each prefixed `where[index] (name)`.
+    """
     if not isinstance(items, list):
-        raise ConfigError([f"{where}: must be a list of SLOs, got {type(items).__name__}"])
+        raise ConfigError([f"{where}: must be a list of {noun[1]}, got {type(items).__name__}"])
     problems: list[str] = []
-    specs: list[SloSpec] = []
+    specs: list[_Named] = []
     first_index: dict[str, int] = {}
     for index, item in enumerate(items):
         name = item.get("name") if isinstance(item, Mapping) else None
         label = f"{where}[{index}]" + (f" ({name})" if isinstance(name, str) and name else "")
-        result = validate_slo_spec(item)
-        if isinstance(result, SloSpec):
-            specs.append(result)
-            if result.name in first_index:
-                problems.append(f"{label}.name: must be unique; the SLO at index {first_index[result.name]} has it too")
-            first_index.setdefault(result.name, index)
-        else:
+        result = validate(item)
+        if isinstance(result, list):
             problems.extend(_join(label, loc, message) for loc, message in result)
+            continue
+        specs.append(result)
+        if result.name in first_index:
+            problems.append(f"{label}.name: must be unique; the {noun[0]} at index {first_index[result.name]} has it too")
+        first_index.setdefault(result.name, index)
     if problems:
         raise ConfigError(problems)
     return tuple(specs)

@@ -40,9 +40,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agentslo.errors import ConfigError
 from slo._budget import Severity, calendar_month_bounds
-from slo._spec import _join
+from slo._spec import Loc, parse_named_list
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -205,29 +204,17 @@ def parse_spend_budgets(items: object, *, where: str) -> tuple[SpendBudgetSpec, 
     `agentslo.yaml: budgets[0] (per-user-daily).limit_usd: must be greater than 0`.
     Raises ConfigError listing every problem, duplicate names included.
     """
-    if not isinstance(items, list):
-        raise ConfigError([f"{where}: must be a list of budgets, got {type(items).__name__}"])
-    problems: list[str] = []
-    specs: list[SpendBudgetSpec] = []
-    first_index: dict[str, int] = {}
-    for index, item in enumerate(items):
-        name = item.get("name") if isinstance(item, Mapping) else None
-        label = f"{where}[{index}]" + (f" ({name})" if isinstance(name, str) and name else "")
-        if not isinstance(item, Mapping):
-            problems.append(f"{label}: must be a mapping with name, period and limit_usd, got {type(item).__name__}")
-            continue
-        try:
-            spec = SpendBudgetSpec.model_validate(item)
-        except ValidationError as exc:
-            problems.extend(_join(label, _user_loc(err["loc"]), _message(err)) for err in exc.errors())
-            continue
-        if spec.name in first_index:
-            problems.append(f"{label}.name: must be unique; the budget at index {first_index[spec.name]} has it too")
-        first_index.setdefault(spec.name, index)
-        specs.append(spec)
-    if problems:
-        raise ConfigError(problems)
-    return tuple(specs)
+    return parse_named_list(items, where=where, noun=("budget", "budgets"), validate=_validate_budget)
+
+
+def _validate_budget(item: object) -> SpendBudgetSpec | list[tuple[Loc, str]]:
+    """`item` as a SpendBudgetSpec, or its problems, each as (path in the spec, message)."""
+    if not isinstance(item, Mapping):
+        return [((), f"must be a mapping with name, period and limit_usd, got {type(item).__name__}")]
+    try:
+        return SpendBudgetSpec.model_validate(item)
+    except ValidationError as exc:
+        return [(_user_loc(err["loc"]), _message(err)) for err in exc.errors()]
 
 
 def spend_budget_from_spec(spec: SpendBudgetSpec) -> SpendBudget:
