@@ -5,15 +5,18 @@
 #   docker run -p 127.0.0.1:4318:4318 -p 127.0.0.1:4317:4317 -v agentslo-data:/var/lib/agentslo agentslo
 
 # An exact patch tag: a rebuild must not move to another Python. Debian bookworm: glibc, so the
-# manylinux wheels of chdb, grpcio and orjson install without a compiler.
+# manylinux wheels of chdb, grpcio and orjson install without a compiler; only AgentSLO's own
+# compiled mapper (collector/_rows.pyx) needs gcc, in the build stage.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/agentslo
 WORKDIR /src
 # Only what the distribution is built from (.dockerignore keeps the rest out of the context).
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY agentslo ./agentslo
 COPY alerts ./alerts
 COPY collector ./collector

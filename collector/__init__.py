@@ -4,10 +4,10 @@ import importlib
 from typing import Any
 
 from collector._attributes import DimensionAliases
-from collector._columns import SpanBlock
+from collector._columns import COST_UNPRICED, SpanBlock
 from collector._columns import insert_body as spans_insert_body
 from collector._ingest import Ingest, IngestMetrics
-from collector._mapping import COST_UNPRICED, MappedBatch, MappingPolicy, SpanMapper
+from collector._mapping import MappedBatch, MappingPolicy, SpanMapper
 from collector._otlp import BodyLimits
 from collector._pricing import ModelPrice, PriceTable, cost_usd, normalise_model_name, parse_price_entries
 from collector._workers import MappingPool

@@ -44,6 +44,10 @@ ERROR_TYPE = ("error.type", "exception.type")
 FALLBACK_SOURCE = ("agentslo.fallback.source",)
 DEGRADED = ("agentslo.degraded",)
 
+# Operations that are calls to a model: only these are priced, so that an agent
+# span repeating its children's token totals is not counted twice.
+MODEL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
+
 # OpenInference and OpenLLMetry say what a span is in their own words; map those
 # onto gen_ai.operation.name values so that one column answers "what is this call".
 OPERATION_SYNONYMS: dict[str, dict[str, str]] = {

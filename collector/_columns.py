@@ -79,6 +79,10 @@ LINK_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("Links.Attributes", _list(_MAP)),
 )
 SCHEMA = pa.schema([pa.field(name, kind, nullable=False) for name, kind in ROW_COLUMNS + EVENT_COLUMNS + LINK_COLUMNS])
+# CostSource values: the span's own reported cost, our price table's, or a model call we have no price for.
+COST_REPORTED = "reported"
+COST_PRICED = "priced"
+COST_UNPRICED = "unpriced"
 # The largest nanosecond time a DateTime64(9) (and an Arrow timestamp[ns]) holds: 2262-04-11.
 MAX_TIME_NS = (1 << 63) - 1
 

@@ -1,0 +1,724 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Serialized ExportTraceServiceRequest -> otel_traces row tuples: the compiled core of mapping.
+
+Reading spans through the protobuf runtime's Python objects costs ~6.5 µs a span
+before any mapping happens, and the mapping itself, in Python, three times that
+(bench/README.md). Here the protobuf wire format is read straight from the
+request's bytes, and each span becomes one tuple in collector._columns.ROW_COLUMNS
+order with C-level loops; only what is shared stays in Python: price look-ups
+(cached per model and day) and the cost formula (collector._pricing).
+
+The bytes come from upb's own serializer (SpanMapper.map), which has already
+checked the request (UTF-8, lengths) and writes each field once, a oneof's last
+member only. Fields this reader does not know, or with a wire type other than
+the schema's, are skipped as the protobuf runtime skips unknown fields.
+"""
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.math cimport isinf, isnan
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.string cimport memcmp, memcpy
+
+from binascii import b2a_base64
+from datetime import datetime, timezone
+
+import orjson
+
+from collector import _attributes as names
+from collector._attributes import CONTENT_EVENTS, MODEL_OPERATIONS, is_content_attribute
+from collector._columns import COST_PRICED, COST_REPORTED, COST_UNPRICED, MAX_TIME_NS as _MAX_TIME_NS
+from collector._pricing import cost_usd
+
+# Protobuf wire types.
+cdef enum:
+    VARINT = 0
+    I64 = 1
+    LEN = 2
+    START_GROUP = 3
+    END_GROUP = 4
+    I32 = 5
+
+# The typed columns fed by alias tables, in the order of RowMapper's alias index.
+cdef enum:
+    OPERATION, PROVIDER, REQUEST_MODEL, RESPONSE_MODEL, INPUT_TOKENS, OUTPUT_TOKENS, CACHE_READ_TOKENS,
+    CACHE_WRITE_TOKENS, REPORTED_COST, ERROR_TYPE, FALLBACK_SOURCE, DEGRADED, SYNONYM, USER, TENANT, AGENT,
+    TASK_TYPE, FEATURE, SLOTS
+
+cdef int UNRANKED = 1 << 30
+cdef uint64_t MAX_TIME_NS = _MAX_TIME_NS
+cdef uint64_t NS_PER_DAY = 86_400 * 1_000_000_000ULL
+cdef Py_ssize_t MAX_REMEMBERED = 10_000
+MAX_COUNT = 1 << 64  # the token columns are UInt64
+cdef unsigned char ZEROS[16]  # static storage: all zero
+
+# Enum names as the Collector exporter writes them (pdata's String() forms).
+SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
+STATUS_CODES = ("Unset", "Ok", "Error")
+_TRUE = frozenset({"true", "1", "yes"})
+_NOT_DEGRADED_SOURCES = frozenset({"", "primary"})
+# The operation synonym tables, by their attribute's position in OPERATION_SYNONYMS.
+_SYNONYMS = tuple(names.OPERATION_SYNONYMS.values())
+
+# Field tags (field number << 3 | wire type) of the messages read here.
+cdef uint64_t TAG_1_LEN = 1 << 3 | LEN
+cdef uint64_t TAG_2_LEN = 2 << 3 | LEN
+
+
+cdef uint64_t _varint(const unsigned char* buf, Py_ssize_t* pos, Py_ssize_t end) except? 0xFFFFFFFFFFFFFFFF:
+    cdef uint64_t result = 0
+    cdef unsigned int shift = 0
+    cdef unsigned char byte
+    while True:
+        if pos[0] >= end or shift > 63:
+            raise ValueError("malformed varint")
+        byte = buf[pos[0]]
+        pos[0] += 1
+        result |= <uint64_t>(byte & 0x7F) << shift
+        if byte < 0x80:
+            return result
+        shift += 7
+
+
+cdef Py_ssize_t _length(const unsigned char* buf, Py_ssize_t* pos, Py_ssize_t end) except -1:
+    """The size of a length-delimited field; pos is left at its first byte."""
+    cdef uint64_t size = _varint(buf, pos, end)
+    if size > <uint64_t>(end - pos[0]):
+        raise ValueError("field length past the end of its message")
+    return <Py_ssize_t>size
+
+
+cdef uint64_t _fixed64(const unsigned char* buf, Py_ssize_t* pos, Py_ssize_t end) except? 0xFFFFFFFFFFFFFFFF:
+    cdef uint64_t value
+    if end - pos[0] < 8:
+        raise ValueError("truncated fixed64")
+    memcpy(&value, buf + pos[0], 8)  # little-endian on the wire, as on x86-64 and arm64
+    pos[0] += 8
+    return value
+
+
+cdef int _skip(const unsigned char* buf, Py_ssize_t* pos, Py_ssize_t end, uint64_t tag) except -1:
+    """Moves pos past the value of a field this reader does not use."""
+    cdef int wire = tag & 7
+    cdef uint64_t inner
+    cdef Py_ssize_t size = 0
+    if wire == VARINT:
+        _varint(buf, pos, end)
+    elif wire == LEN:
+        pos[0] += _length(buf, pos, end)
+    elif wire == I64 or wire == I32:
+        size = 8 if wire == I64 else 4
+        if end - pos[0] < size:
+            raise ValueError("truncated fixed-size field")
+        pos[0] += size
+    elif wire == START_GROUP:
+        while True:
+            inner = _varint(buf, pos, end)
+            if (inner & 7) == END_GROUP:
+                if (inner >> 3) != (tag >> 3):
+                    raise ValueError("group ends with another field's tag")
+                return 0
+            _skip(buf, pos, end, inner)
+    else:
+        raise ValueError(f"invalid wire type {wire}")
+    return 0
+
+
+cdef inline str _text(const unsigned char* buf, Py_ssize_t start, Py_ssize_t size):
+    return PyUnicode_DecodeUTF8(<const char*>buf + start, size, NULL)
+
+
+cdef inline bytes _bytes(const unsigned char* buf, Py_ssize_t start, Py_ssize_t size):
+    return PyBytes_FromStringAndSize(<const char*>buf + start, size)
+
+
+cdef str _first(dict attrs, tuple keys):
+    for key in keys:
+        value = attrs.get(key)
+        if value:
+            return value
+    return ""
+
+
+cdef uint64_t _count(str text):
+    """A token count from an attribute value; anything not a number from 0 to 2**64 - 1 counts as 0."""
+    if not text:
+        return 0
+    try:
+        number = int(text)
+    except ValueError:
+        number = _float(text)
+        if number is None:
+            return 0
+    return <uint64_t>int(number) if 0 < number < MAX_COUNT else 0
+
+
+cdef object _float(str text):
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value >= 0 and not isinf(value) and not isnan(value) else None
+
+
+cdef str _id_problem(Py_ssize_t trace_size, const unsigned char* trace_id, Py_ssize_t span_size,
+                     const unsigned char* span_id, Py_ssize_t parent_size):
+    """Why the ids make a span invalid (OTLP: trace 16 bytes, span 8 bytes, neither all zero), or ''."""
+    if trace_size != 16:
+        return f"trace_id must be 16 bytes, got {trace_size}"
+    if memcmp(trace_id, ZEROS, 16) == 0:
+        return "trace_id must not be all zero"
+    if span_size != 8:
+        return f"span_id must be 8 bytes, got {span_size}"
+    if memcmp(span_id, ZEROS, 8) == 0:
+        return "span_id must not be all zero"
+    if parent_size != 0 and parent_size != 8:
+        return f"parent_span_id must be empty or 8 bytes, got {parent_size}"
+    return ""
+
+
+cdef class RowMapper:
+    """Maps serialized export requests to rows under one MappingPolicy and PriceTable."""
+
+    cdef bint _capture
+    cdef Py_ssize_t _limit
+    cdef Py_ssize_t _truncated  # values cut in the request being mapped
+    cdef object _prices
+    cdef dict _dropped_keys  # attribute key -> dropped as content; keys repeat across spans
+    cdef dict _aliases  # attribute key -> ((slot, rank), ...): every alias table in one index
+    cdef tuple _dimensions
+    cdef dict _days
+    cdef dict _price_cache  # (model, day number) -> ModelPrice or None
+
+    def __init__(self, policy, prices):
+        self._capture = policy.capture_content
+        self._limit = policy.max_attribute_length
+        self._prices = prices
+        self._dropped_keys = {}
+        self._days = {}
+        self._price_cache = {}
+        dims = policy.dimensions
+        # The attribution columns' aliases, in ROW_COLUMNS order (UserId ... Feature).
+        self._dimensions = (dims.user, dims.tenant, dims.agent, dims.task_type, dims.feature)
+        # Its order gives the slot numbers (OPERATION ... FEATURE), so that a span's
+        # typed columns come from one pass over the attributes it has.
+        self._aliases = names.alias_index((
+            names.OPERATION, names.PROVIDER, names.REQUEST_MODEL, names.RESPONSE_MODEL,
+            names.INPUT_TOKENS, names.OUTPUT_TOKENS, names.CACHE_READ_TOKENS, names.CACHE_WRITE_TOKENS,
+            names.REPORTED_COST, names.ERROR_TYPE, names.FALLBACK_SOURCE, names.DEGRADED,
+            tuple(names.OPERATION_SYNONYMS),
+            dims.user, dims.tenant, dims.agent, dims.task_type, dims.feature,
+        ))
+
+    def map_request(self, bytes data, batch):
+        """Rows, events and links of the spans in `data`; rejections, unpriced models and
+        truncations are counted in `batch` (a MappedBatch)."""
+        cdef const unsigned char* buf = data
+        cdef Py_ssize_t pos = 0, end = len(data), size
+        cdef uint64_t tag
+        cdef list rows = [], events = [], links = []
+        self._truncated = 0
+        while pos < end:
+            tag = _varint(buf, &pos, end)
+            if tag == TAG_1_LEN:  # resource_spans
+                size = _length(buf, &pos, end)
+                self._resource_spans(buf, pos, pos + size, rows, events, links, batch)
+                pos += size
+            else:
+                _skip(buf, &pos, end, tag)
+        batch.truncated_values += self._truncated
+        return rows, events, links
+
+    cdef int _resource_spans(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, list rows,
+                             list events, list links, batch) except -1:
+        cdef Py_ssize_t pos = start, size, field_start, resource_start = 0, resource_end = 0
+        cdef Py_ssize_t scopes_start = end, scopes_end = end
+        cdef uint64_t tag
+        while pos < end:
+            field_start = pos
+            tag = _varint(buf, &pos, end)
+            if tag == TAG_1_LEN:  # resource
+                size = _length(buf, &pos, end)
+                resource_start, resource_end = pos, pos + size
+                pos += size
+            elif tag == TAG_2_LEN:  # scope_spans
+                if scopes_start == end:
+                    scopes_start = field_start
+                pos += _length(buf, &pos, end)
+                scopes_end = pos
+            else:
+                _skip(buf, &pos, end, tag)
+        resource = self._attributes(buf, resource_start, resource_end, 1)
+        service = resource.get("service.name", "")
+        # Attribution from the resource, unless the span's own attributes say otherwise.
+        resource_dims = tuple([_first(resource, aliases) for aliases in self._dimensions])
+        pos = scopes_start
+        while pos < scopes_end:
+            tag = _varint(buf, &pos, scopes_end)
+            if tag != TAG_2_LEN:
+                _skip(buf, &pos, scopes_end, tag)
+                continue
+            size = _length(buf, &pos, scopes_end)
+            self._scope_spans(buf, pos, pos + size, (service, resource, resource_dims), rows, events, links, batch)
+            pos += size
+        return 0
+
+    cdef int _scope_spans(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, tuple resource,
+                          list rows, list events, list links, batch) except -1:
+        cdef Py_ssize_t pos = start, size, field_start, spans_start = end, spans_end = end
+        cdef Py_ssize_t scope_pos = 0, scope_end = 0
+        cdef uint64_t tag
+        scope_name = scope_version = ""
+        while pos < end:
+            field_start = pos
+            tag = _varint(buf, &pos, end)
+            if tag == TAG_1_LEN:  # scope
+                size = _length(buf, &pos, end)
+                scope_pos, scope_end = pos, pos + size
+                pos += size
+            elif tag == TAG_2_LEN:  # spans
+                if spans_start == end:
+                    spans_start = field_start
+                pos += _length(buf, &pos, end)
+                spans_end = pos
+            else:
+                _skip(buf, &pos, end, tag)
+        while scope_pos < scope_end:  # InstrumentationScope: name 1, version 2
+            tag = _varint(buf, &scope_pos, scope_end)
+            if tag == TAG_1_LEN or tag == TAG_2_LEN:
+                size = _length(buf, &scope_pos, scope_end)
+                if tag == TAG_1_LEN:
+                    scope_name = _text(buf, scope_pos, size)
+                else:
+                    scope_version = _text(buf, scope_pos, size)
+                scope_pos += size
+            else:
+                _skip(buf, &scope_pos, scope_end, tag)
+        service, attributes, dims = resource
+        shared = (service, attributes, scope_name, scope_version, dims)
+        pos = spans_start
+        while pos < spans_end:
+            tag = _varint(buf, &pos, spans_end)
+            if tag != TAG_2_LEN:
+                _skip(buf, &pos, spans_end, tag)
+                continue
+            size = _length(buf, &pos, spans_end)
+            self._span(buf, pos, pos + size, shared, rows, events, links, batch)
+            pos += size
+        return 0
+
+    cdef int _span(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, tuple shared, list rows,
+                   list events, list links, batch) except -1:
+        cdef Py_ssize_t pos = start, size, field_start
+        cdef uint64_t tag, number, start_ns = 0, end_ns = 0
+        cdef int32_t kind = 0, code = 0
+        # (start, size) of the bytes and string fields; (first tag, end) of the repeated ones.
+        cdef Py_ssize_t trace_at = 0, trace_size = 0, span_at = 0, span_size = 0, parent_at = 0, parent_size = 0
+        cdef Py_ssize_t state_at = 0, state_size = 0, name_at = 0, name_size = 0, status_at = 0, status_end = 0
+        cdef Py_ssize_t attrs_at = end, attrs_end = end, events_at = end, events_end = end
+        cdef Py_ssize_t links_at = end, links_end = end
+        cdef int ranks[SLOTS]
+        cdef uint64_t input_tokens, output_tokens, cache_read, cache_write
+        cdef int slot, rank, index
+        while pos < end:
+            field_start = pos
+            tag = _varint(buf, &pos, end)
+            number = tag >> 3
+            if (tag & 7) == LEN and (1 <= number <= 5 or number == 9 or number == 11 or number == 13 or number == 15):
+                size = _length(buf, &pos, end)
+                if number == 1:
+                    trace_at, trace_size = pos, size
+                elif number == 2:
+                    span_at, span_size = pos, size
+                elif number == 3:
+                    state_at, state_size = pos, size
+                elif number == 4:
+                    parent_at, parent_size = pos, size
+                elif number == 5:
+                    name_at, name_size = pos, size
+                elif number == 9:
+                    if attrs_at == end:
+                        attrs_at = field_start
+                    attrs_end = pos + size
+                elif number == 11:
+                    if events_at == end:
+                        events_at = field_start
+                    events_end = pos + size
+                elif number == 13:
+                    if links_at == end:
+                        links_at = field_start
+                    links_end = pos + size
+                else:
+                    status_at, status_end = pos, pos + size
+                pos += size
+            elif tag == (6 << 3 | VARINT):
+                kind = <int32_t>_varint(buf, &pos, end)
+            elif tag == (7 << 3 | I64):
+                start_ns = _fixed64(buf, &pos, end)
+            elif tag == (8 << 3 | I64):
+                end_ns = _fixed64(buf, &pos, end)
+            else:
+                _skip(buf, &pos, end, tag)
+
+        name = _text(buf, name_at, name_size)
+        problem = _id_problem(trace_size, buf + trace_at, span_size, buf + span_at, parent_size)
+        if not problem and (start_ns > MAX_TIME_NS or end_ns > MAX_TIME_NS):
+            problem = "start_time_unix_nano and end_time_unix_nano must be before 2262-04-11"
+        if problem:
+            batch.reject(f"span {name!r}: {problem}")
+            return 0
+        attrs = self._attributes(buf, attrs_at, attrs_end, 9)
+
+        status_message = ""
+        pos = status_at
+        while pos < status_end:  # Status: message 2, code 3
+            tag = _varint(buf, &pos, status_end)
+            if tag == TAG_2_LEN:
+                size = _length(buf, &pos, status_end)
+                status_message = _text(buf, pos, size)
+                pos += size
+            elif tag == (3 << 3 | VARINT):
+                code = <int32_t>_varint(buf, &pos, status_end)
+            else:
+                _skip(buf, &pos, status_end, tag)
+        # Values outside the enum (a newer client's) read as the unset/unspecified value.
+        status_code = STATUS_CODES[code] if 0 <= code < 3 else "Unset"
+
+        exception_type = ""
+        if events_at < end:
+            kept = self._events(buf, events_at, events_end)
+            if kept is None:
+                batch.reject(f"span {name!r}: an event's time_unix_nano is past 2262-04-11")
+                return 0
+            if kept[0]:
+                events.append((len(rows), kept[:3]))
+                exception_type = kept[3]
+        if links_at < end:
+            links.append((len(rows), self._links(buf, links_at, links_end)))
+
+        # The first present, non-empty alias of each table: one pass over the span's attributes.
+        values = [""] * SLOTS
+        for slot in range(SLOTS):
+            ranks[slot] = UNRANKED
+        aliases = self._aliases
+        for key, text in attrs.items():
+            places = aliases.get(key)
+            if places is None or not text:
+                continue
+            for slot, rank in places:
+                if rank < ranks[slot]:
+                    ranks[slot] = rank
+                    values[slot] = text
+        operation = values[OPERATION]
+        if not operation and values[SYNONYM]:
+            operation = _SYNONYMS[ranks[SYNONYM]].get(values[SYNONYM], "")
+        request_model = values[REQUEST_MODEL]
+        response_model = values[RESPONSE_MODEL]
+        input_tokens = _count(values[INPUT_TOKENS])
+        output_tokens = _count(values[OUTPUT_TOKENS])
+        cache_read = _count(values[CACHE_READ_TOKENS])
+        cache_write = _count(values[CACHE_WRITE_TOKENS])
+        cost, cost_source = self._cost(
+            values[REPORTED_COST], operation, response_model or request_model, start_ns,
+            input_tokens, output_tokens, cache_read, cache_write, batch,
+        )
+        error_type = values[ERROR_TYPE] or exception_type
+        if not error_type and status_code == "Error":
+            error_type = "_OTHER"  # semconv's value when the error has no type
+        fallback = values[FALLBACK_SOURCE]
+        degraded = values[DEGRADED].lower() in _TRUE or fallback not in _NOT_DEGRADED_SOURCES
+        service, resource, scope_name, scope_version, dims = shared
+        trace_id = _bytes(buf, trace_at, trace_size)
+        span_id = _bytes(buf, span_at, span_size)
+        # One tuple in collector._columns.ROW_COLUMNS order.
+        rows.append((
+            start_ns, trace_id.hex(), span_id.hex(), _bytes(buf, parent_at, parent_size).hex(),
+            _text(buf, state_at, state_size), name, SPAN_KINDS[kind] if 0 <= kind < 6 else "Unspecified",
+            service, resource, scope_name, scope_version,
+            attrs, end_ns - start_ns if end_ns > start_ns else 0, status_code, status_message,
+            operation, values[PROVIDER], request_model, response_model,
+            input_tokens, output_tokens, cache_read, cache_write, cost, cost_source, error_type,
+            values[USER] or dims[0], values[TENANT] or dims[1], values[AGENT] or dims[2],
+            values[TASK_TYPE] or dims[3], values[FEATURE] or dims[4],
+            fallback, 1 if degraded else 0,
+        ))
+        batch.span_keys.append(trace_id + span_id)
+        return 0
+
+    cdef tuple _cost(self, str reported, str operation, str model, uint64_t start_ns, uint64_t input_tokens,
+                     uint64_t output_tokens, uint64_t cache_read, uint64_t cache_write, batch):
+        if reported:
+            value = _float(reported)
+            if value is not None:
+                return value, COST_REPORTED
+        is_model_call = operation in MODEL_OPERATIONS or (
+            not operation and (model or input_tokens or output_tokens)
+        )
+        if not is_model_call:
+            return 0.0, ""
+        price = self._price(model, start_ns // NS_PER_DAY) if model else None
+        if price is None:
+            batch.unpriced_models[model or "(no model)"] += 1
+            return 0.0, COST_UNPRICED
+        return cost_usd(
+            price,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+        ), COST_PRICED
+
+    cdef object _price(self, str model, uint64_t day):
+        key = (model, day)
+        try:
+            return self._price_cache[key]
+        except KeyError:
+            pass
+        if len(self._price_cache) >= MAX_REMEMBERED:  # model names come from clients: bound the memo
+            self._price_cache.clear()
+        known = self._days.get(day)
+        if known is None:
+            known = self._days[day] = datetime.fromtimestamp(day * 86_400, tz=timezone.utc).date()
+        price = self._price_cache[key] = self._prices.lookup(model, at=known)
+        return price
+
+    cdef dict _attributes(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, uint64_t field):
+        """The KeyValue entries numbered `field` in buf[start:end], content dropped and values cut to the limit."""
+        cdef dict out = {}
+        cdef dict dropped = self._dropped_keys
+        cdef Py_ssize_t pos = start, size, value_at, value_end
+        cdef uint64_t tag
+        cdef uint64_t pair_tag = field << 3 | LEN
+        while pos < end:
+            tag = _varint(buf, &pos, end)
+            if tag != pair_tag:
+                _skip(buf, &pos, end, tag)
+                continue
+            size = _length(buf, &pos, end)
+            key, value_at, value_end = _pair(buf, pos, pos + size)
+            pos += size
+            drop = dropped.get(key)
+            if drop is None:
+                if len(dropped) >= MAX_REMEMBERED:  # keys come from clients: bound the memo
+                    dropped.clear()
+                drop = dropped[key] = not self._capture and is_content_attribute(key)
+            if drop:
+                continue
+            text = _value_text(buf, value_at, value_end)
+            if len(text) > self._limit:
+                text = text[:self._limit]
+                self._truncated += 1
+            out[key] = text
+        return out
+
+    cdef object _events(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
+        """The kept events' times, names and attributes, and the type of the first recorded
+        exception; None when an event's time does not fit DateTime64(9)."""
+        cdef Py_ssize_t pos = start, size, field_start, event_end, name_at, name_size, attrs_at, attrs_end
+        cdef uint64_t tag, time_ns
+        cdef list times = [], event_names = [], attributes = []
+        exception_type = ""
+        while pos < end:
+            tag = _varint(buf, &pos, end)
+            if tag != (11 << 3 | LEN):
+                _skip(buf, &pos, end, tag)
+                continue
+            size = _length(buf, &pos, end)
+            event_end = pos + size
+            time_ns = 0
+            name_at = name_size = 0
+            attrs_at = attrs_end = event_end
+            while pos < event_end:  # Event: time_unix_nano 1, name 2, attributes 3
+                field_start = pos
+                tag = _varint(buf, &pos, event_end)
+                if tag == (1 << 3 | I64):
+                    time_ns = _fixed64(buf, &pos, event_end)
+                elif tag == TAG_2_LEN:
+                    name_size = _length(buf, &pos, event_end)
+                    name_at = pos
+                    pos += name_size
+                elif tag == (3 << 3 | LEN):
+                    if attrs_at == event_end:
+                        attrs_at = field_start
+                    pos += _length(buf, &pos, event_end)
+                    attrs_end = pos
+                else:
+                    _skip(buf, &pos, event_end, tag)
+            name = _text(buf, name_at, name_size)
+            if not self._capture and name in CONTENT_EVENTS:
+                continue
+            attrs = self._attributes(buf, attrs_at, attrs_end, 3)
+            if name == "exception" and not exception_type:
+                exception_type = attrs.get("exception.type", "")
+            if time_ns > MAX_TIME_NS:
+                return None
+            times.append(time_ns)
+            event_names.append(name)
+            attributes.append(attrs)
+        return times, event_names, attributes, exception_type
+
+    cdef tuple _links(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
+        cdef Py_ssize_t pos = start, size, field_start, link_end, attrs_at, attrs_end
+        cdef uint64_t tag
+        cdef list trace_ids = [], span_ids = [], states = [], attributes = []
+        while pos < end:
+            tag = _varint(buf, &pos, end)
+            if tag != (13 << 3 | LEN):
+                _skip(buf, &pos, end, tag)
+                continue
+            size = _length(buf, &pos, end)
+            link_end = pos + size
+            trace_id = span_id = b""
+            state = ""
+            attrs_at = attrs_end = link_end
+            while pos < link_end:  # Link: trace_id 1, span_id 2, trace_state 3, attributes 4
+                field_start = pos
+                tag = _varint(buf, &pos, link_end)
+                if (tag & 7) == LEN and 1 <= (tag >> 3) <= 4:
+                    size = _length(buf, &pos, link_end)
+                    if tag >> 3 == 1:
+                        trace_id = _bytes(buf, pos, size)
+                    elif tag >> 3 == 2:
+                        span_id = _bytes(buf, pos, size)
+                    elif tag >> 3 == 3:
+                        state = _text(buf, pos, size)
+                    else:
+                        if attrs_at == link_end:
+                            attrs_at = field_start
+                        attrs_end = pos + size
+                    pos += size
+                else:
+                    _skip(buf, &pos, link_end, tag)
+            trace_ids.append(trace_id.hex())
+            span_ids.append(span_id.hex())
+            states.append(state)
+            attributes.append(self._attributes(buf, attrs_at, attrs_end, 4))
+        return trace_ids, span_ids, states, attributes
+
+
+cdef struct Value:
+    int kind  # the oneof member present: its field number (1 string ... 7 bytes), 0 for none
+    uint64_t number  # bool, int and double members, as read from the wire
+    Py_ssize_t at  # string, array, kvlist and bytes members: where their bytes are
+    Py_ssize_t size
+
+
+cdef int _read_value(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, Value* value) except -1:
+    """The member of the AnyValue in buf[start:end]."""
+    cdef Py_ssize_t pos = start
+    cdef uint64_t tag
+    value.kind = 0
+    while pos < end:
+        tag = _varint(buf, &pos, end)
+        if (tag & 7) == LEN and ((tag >> 3) == 1 or 5 <= (tag >> 3) <= 7):  # string, array, kvlist, bytes
+            value.size = _length(buf, &pos, end)
+            value.at = pos
+            value.kind = tag >> 3
+            pos += value.size
+        elif tag == (2 << 3 | VARINT) or tag == (3 << 3 | VARINT):  # bool, int
+            value.number = _varint(buf, &pos, end)
+            value.kind = tag >> 3
+        elif tag == (4 << 3 | I64):  # double
+            value.number = _fixed64(buf, &pos, end)
+            value.kind = 4
+        else:
+            _skip(buf, &pos, end, tag)
+    return 0
+
+
+cdef str _value_text(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
+    """An AnyValue (buf[start:end]) as the Collector's AsString() writes it into the Map columns:
+    scalars as text, arrays, maps and bytes as JSON."""
+    cdef Value value
+    _read_value(buf, start, end, &value)
+    if value.kind == 1:
+        return _text(buf, value.at, value.size)
+    if value.kind == 3:
+        return str(<int64_t>value.number)
+    if value.kind == 0:
+        return ""
+    if value.kind == 2:
+        return "true" if value.number else "false"
+    if value.kind == 4:
+        return _double_text(_double(value.number))
+    return orjson.dumps(_json(buf, &value)).decode()
+
+
+cdef object _json(const unsigned char* buf, Value* value):
+    """An AnyValue as a JSON value (for orjson): non-finite doubles and bytes (base64) as strings."""
+    cdef Py_ssize_t pos, end, size
+    cdef uint64_t tag
+    cdef Value item
+    cdef double real
+    if value.kind == 1:
+        return _text(buf, value.at, value.size)
+    if value.kind == 3:
+        return <int64_t>value.number
+    if value.kind == 2:
+        return value.number != 0
+    if value.kind == 4:
+        real = _double(value.number)
+        return real if not (isnan(real) or isinf(real)) else _double_text(real)
+    if value.kind == 0:
+        return None
+    if value.kind == 7:
+        return b2a_base64(_bytes(buf, value.at, value.size), newline=False).decode("ascii")
+    pos, end = value.at, value.at + value.size
+    if value.kind == 5:  # ArrayValue: values 1
+        items = []
+        while pos < end:
+            tag = _varint(buf, &pos, end)
+            if tag != TAG_1_LEN:
+                _skip(buf, &pos, end, tag)
+                continue
+            size = _length(buf, &pos, end)
+            _read_value(buf, pos, pos + size, &item)
+            items.append(_json(buf, &item))
+            pos += size
+        return items
+    members = {}  # KeyValueList: values 1, each a KeyValue (key 1, value 2)
+    while pos < end:
+        tag = _varint(buf, &pos, end)
+        if tag != TAG_1_LEN:
+            _skip(buf, &pos, end, tag)
+            continue
+        size = _length(buf, &pos, end)
+        key, item_at, item_end = _pair(buf, pos, pos + size)
+        _read_value(buf, item_at, item_end, &item)
+        members[key] = _json(buf, &item)
+        pos += size
+    return members
+
+
+cdef inline double _double(uint64_t bits):
+    cdef double real
+    memcpy(&real, &bits, 8)
+    return real
+
+
+cdef str _double_text(double number):
+    """A double as AsString() writes it: shortest round-trip digits, NaN, +Inf and -Inf spelled out."""
+    if isnan(number):
+        return "NaN"
+    if isinf(number):
+        return "+Inf" if number > 0 else "-Inf"
+    return repr(number)
+
+
+cdef tuple _pair(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
+    """A KeyValue's key, and where its value is (an empty range when it has none)."""
+    cdef Py_ssize_t pos = start, key_at = 0, key_size = 0, value_at = 0, value_end = 0, size
+    cdef uint64_t tag
+    while pos < end:
+        tag = _varint(buf, &pos, end)
+        if tag == TAG_1_LEN:
+            key_size = _length(buf, &pos, end)
+            key_at = pos
+            pos += key_size
+        elif tag == TAG_2_LEN:
+            size = _length(buf, &pos, end)
+            value_at, value_end = pos, pos + size
+            pos = value_end
+        else:
+            _skip(buf, &pos, end, tag)
+    return _text(buf, key_at, key_size), value_at, value_end

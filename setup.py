@@ -1,0 +1,14 @@
+"""Builds the compiled part of AgentSLO: the span mapper's core (collector/_rows.pyx).
+
+Everything else is in pyproject.toml; setuptools reads ext_modules only from here.
+"""
+
+from Cython.Build import cythonize
+from setuptools import setup
+
+setup(
+    ext_modules=cythonize(
+        ["collector/_rows.pyx"],
+        compiler_directives={"language_level": 3},
+    ),
+)
