@@ -1,0 +1,97 @@
+"""The mapper's column values, read from the OTLP wire format: attribute text, counts, enums, unknown fields."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from tests.collector.otlp_requests import any_value, span
+
+from collector import MappingPolicy, PriceTable, SpanMapper
+
+
+def mapped_row(chat: Span, policy: MappingPolicy = MappingPolicy()) -> dict:
+    request = ExportTraceServiceRequest()
+    request.resource_spans.add().scope_spans.add().spans.append(chat)
+    batch = SpanMapper(policy, PriceTable.default()).map(request)
+    [row] = batch.block.to_table().to_pylist()
+    return row
+
+
+def attribute_text(value: AnyValue) -> str:
+    chat = span(0, "chat", {})
+    chat.attributes.append(KeyValue(key="v", value=value))
+    return dict(mapped_row(chat)["SpanAttributes"])["v"]
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    pytest.param(any_value("gpt-4o"), "gpt-4o", id="a string as it is"),
+    pytest.param(AnyValue(string_value=""), "", id="an empty string stays empty"),
+    pytest.param(AnyValue(), "", id="a value with no member is empty"),
+    pytest.param(any_value(-42), "-42", id="an int in decimal"),
+    pytest.param(any_value(-(1 << 63)), str(-(1 << 63)), id="the smallest int64"),
+    pytest.param(any_value(True), "true", id="true"),
+    pytest.param(any_value(False), "false", id="false"),
+    pytest.param(any_value(0.1), "0.1", id="a double in its shortest round-trip digits"),
+    pytest.param(any_value(1e-7), "1e-07", id="a small double in exponent form"),
+    pytest.param(any_value(math.nan), "NaN", id="NaN spelled out"),
+    pytest.param(any_value(math.inf), "+Inf", id="+Inf spelled out"),
+    pytest.param(any_value(-math.inf), "-Inf", id="-Inf spelled out"),
+    pytest.param(any_value(b"\x00\x01\x02"), '"AAEC"', id="bytes as a JSON base64 string"),
+    pytest.param(any_value([1, "a", True, 1.5, math.nan, b"\x00\x01\x02"]), '[1,"a",true,1.5,"NaN","AAEC"]',
+                 id="an array as JSON, non-finite doubles and bytes as strings"),
+    pytest.param(any_value({"a": 1, "b": [True, {"c": "é"}]}), '{"a":1,"b":[true,{"c":"é"}]}',
+                 id="a key-value list as a JSON object, nested"),
+    pytest.param(AnyValue(array_value={}), "[]", id="an empty array"),
+])
+def test_attribute_values_are_stored_as_the_collector_writes_them(value: AnyValue, text: str) -> None:
+    assert attribute_text(value) == text
+
+
+@pytest.mark.parametrize(("count", "tokens"), [
+    pytest.param("1200", 1200, id="decimal"),
+    pytest.param(" 12 ", 12, id="spaces around"),
+    pytest.param("1e3", 1000, id="a float in exponent form"),
+    pytest.param("12.9", 12, id="a fraction is cut"),
+    pytest.param("-5", 0, id="negative counts as 0"),
+    pytest.param("many", 0, id="not a number counts as 0"),
+    pytest.param("1e30", 0, id="past UInt64 counts as 0, not a failed request"),
+    pytest.param(str(1 << 64), 0, id="2**64 counts as 0"),
+    pytest.param(str((1 << 64) - 1), (1 << 64) - 1, id="the largest UInt64 is kept"),
+])
+def test_token_counts_are_read_from_any_number_text(count: str, tokens: int) -> None:
+    chat = span(0, "chat", {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": count})
+    assert mapped_row(chat)["InputTokens"] == tokens
+
+
+@pytest.mark.parametrize(("kind", "code", "span_kind", "status_code"), [
+    pytest.param(3, 2, "Client", "Error", id="known values by name"),
+    pytest.param(9, 7, "Unspecified", "Unset", id="values past the enum read as unspecified and unset"),
+    pytest.param(-1, -1, "Unspecified", "Unset", id="negative values read as unspecified and unset"),
+])
+def test_span_kind_and_status_code_outside_their_enums(kind: int, code: int, span_kind: str,
+                                                       status_code: str) -> None:
+    chat = span(0, "chat", {})
+    chat.kind = kind
+    chat.status.code = code
+    row = mapped_row(chat)
+    assert (row["SpanKind"], row["StatusCode"]) == (span_kind, status_code)
+
+
+def test_unknown_fields_of_every_wire_type_are_skipped() -> None:
+    chat = span(0, "chat", {"gen_ai.request.model": "gpt-4o"})
+    known = mapped_row(chat)
+    unknown = (
+        b"\xa0\x06\x96\x01"  # field 100, varint 150
+        b"\xad\x06\x01\x02\x03\x04"  # field 101, fixed32
+        b"\xb1\x06" + bytes(8) +  # field 102, fixed64
+        b"\xba\x06\x03abc"  # field 103, length-delimited
+        b"\xc3\x06\x08\x01\xc4\x06"  # field 104, a group holding field 1 = 1
+        b"\x38\x05"  # field 7 (start_time_unix_nano, fixed64) sent as a varint: unknown to the schema
+    )
+    with_unknown = Span.FromString(chat.SerializeToString() + unknown)
+    with_unknown.start_time_unix_nano = chat.start_time_unix_nano
+    assert mapped_row(with_unknown) == known
