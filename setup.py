@@ -1,4 +1,5 @@
-"""Builds the compiled part of AgentSLO: the span mapper's core (collector/_rows.pyx).
+"""Builds the compiled part of AgentSLO: the span mapper's core (collector/_rows.pyx) and
+the Arrow column builders it writes into (collector/_builders.pyx).
 
 Everything else is in pyproject.toml; setuptools reads ext_modules only from here.
 """
@@ -8,7 +9,7 @@ from setuptools import setup
 
 setup(
     ext_modules=cythonize(
-        ["collector/_rows.pyx"],
+        ["collector/_builders.pyx", "collector/_rows.pyx"],
         compiler_directives={"language_level": 3},
     ),
 )

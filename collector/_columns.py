@@ -2,16 +2,15 @@
 
 ClickHouse builds its columns row by row from any row format (JSONEachRow,
 RowBinary: ~18-25 µs of CPU per span in chDB), but takes columnar ArrowStream
-at ~10 µs (bench/README.md). pyarrow builds the columns from the mapper's
-Python values in C, so the mapping worker pays about what JSON serialising
-cost it. Each mapped request becomes one Arrow IPC record-batch message; a
-group commit is the schema message, the messages of its requests and the
-end-of-stream marker, concatenated: an ArrowStream body with no re-encoding.
+at ~10 µs (bench/README.md). The compiled mapper writes the columns of SCHEMA
+straight into Arrow buffers (collector._builders). Each mapped request becomes
+one Arrow IPC record-batch message; a group commit is the schema message, the
+messages of its requests and the end-of-stream marker, concatenated: an
+ArrowStream body with no re-encoding.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,9 +25,9 @@ def _list(item: pa.DataType) -> pa.DataType:
     return pa.list_(pa.field("item", item, nullable=False))
 
 
-# The columns of one span, in the order of the mapper's row tuples. Types are the
-# ones ClickHouse itself exports for otel_traces as ArrowStream (LowCardinality
-# columns as plain strings); ClickHouse matches the columns by name.
+# The columns of one span. Types are the ones ClickHouse itself exports for
+# otel_traces as ArrowStream (LowCardinality columns as plain strings); ClickHouse
+# matches the columns by name.
 ROW_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("Timestamp", _TIMESTAMP),
     ("TraceId", _STRING),
@@ -64,9 +63,7 @@ ROW_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("FallbackSource", _STRING),
     ("Degraded", pa.uint8()),
 )
-# Most spans have no events and no links: the mapper gives these per span that has any,
-# as (row number, (timestamps, names, attribute dicts)) and (row number, (trace ids,
-# span ids, trace states, attribute dicts)).
+# A span's events and links, one list per column.
 EVENT_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("Events.Timestamp", _list(_TIMESTAMP)),
     ("Events.Name", _list(_STRING)),
@@ -89,8 +86,6 @@ MAX_TIME_NS = (1 << 63) - 1
 _SCHEMA_MESSAGE = SCHEMA.serialize().to_pybytes()
 _END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
-Nested = list[tuple[int, tuple[list, ...]]]
-
 
 @dataclass(frozen=True)
 class SpanBlock:
@@ -99,29 +94,22 @@ class SpanBlock:
     message: bytes
     rows: int
 
+    @classmethod
+    def of(cls, batch: pa.RecordBatch) -> SpanBlock:
+        """The block holding `batch`'s rows (of SCHEMA)."""
+        return cls(batch.serialize().to_pybytes(), batch.num_rows)
+
     def __len__(self) -> int:
         return self.rows
 
     def select(self, keep: Sequence[bool]) -> SpanBlock:
         """The rows whose `keep` is true, in order."""
         batch = pa.ipc.read_record_batch(pa.py_buffer(self.message), SCHEMA)
-        kept = batch.filter(_mask(keep))
-        return SpanBlock(kept.serialize().to_pybytes(), kept.num_rows)
+        return SpanBlock.of(batch.filter(_mask(keep)))
 
     def to_table(self) -> pa.Table:
         """The rows as a pyarrow Table (for tests and tools)."""
         return pa.Table.from_batches([pa.ipc.read_record_batch(pa.py_buffer(self.message), SCHEMA)])
-
-
-def span_block(rows: list[tuple], events: Nested, links: Nested) -> SpanBlock:
-    """The block of `rows` (tuples in ROW_COLUMNS order) with their sparse events and links."""
-    count = len(rows)
-    columns = list(zip(*rows)) if rows else [()] * len(ROW_COLUMNS)
-    arrays = [_array(values, kind) for values, (_, kind) in zip(columns, ROW_COLUMNS)]
-    arrays += _nested(count, events, EVENT_COLUMNS)
-    arrays += _nested(count, links, LINK_COLUMNS)
-    batch = pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
-    return SpanBlock(batch.serialize().to_pybytes(), count)
 
 
 def insert_body(blocks: Sequence[SpanBlock]) -> bytes:
@@ -137,34 +125,3 @@ def _mask(keep: Sequence[bool]) -> pa.Array:
         if kept:
             bits[index >> 3] |= 1 << (index & 7)
     return pa.Array.from_buffers(pa.bool_(), len(keep), [None, pa.py_buffer(bytes(bits))])
-
-
-def _array(values: Sequence, kind: pa.DataType) -> pa.Array:
-    if isinstance(kind, pa.MapType):
-        return _map_array(values)
-    return pa.array(values, kind)
-
-
-def _map_array(dicts: Sequence[dict[str, str]]) -> pa.Array:
-    """A Map(String, String) column from one dict per row, flattened in C (chain) rather than per entry."""
-    offsets = pa.array(itertools.accumulate(map(len, dicts), initial=0), pa.int32())
-    keys = pa.array(list(itertools.chain.from_iterable(dicts)), _STRING)
-    values = pa.array(list(itertools.chain.from_iterable(map(dict.values, dicts))), _STRING)
-    return pa.MapArray.from_arrays(offsets, keys, values, type=_MAP)
-
-
-def _nested(count: int, sparse: Nested, columns: tuple[tuple[str, pa.DataType], ...]) -> list[pa.Array]:
-    """List columns of `count` rows: empty lists except the rows `sparse` gives."""
-    arrays = []
-    for position, (_, kind) in enumerate(columns):
-        full: list = [()] * count
-        for row, lists in sparse:
-            full[row] = lists[position]
-        if isinstance(kind.value_type, pa.MapType):
-            offsets = pa.array(itertools.accumulate(map(len, full), initial=0), pa.int32())
-            items = _map_array(list(itertools.chain.from_iterable(full)))
-            arrays.append(pa.ListArray.from_arrays(offsets, items, type=kind))
-        else:
-            arrays.append(pa.array(full, kind))
-    return arrays
-

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collector._attributes import DimensionAliases
-from collector._columns import SpanBlock, span_block
+from collector._columns import SpanBlock
 from collector._pricing import PriceTable
 from collector._rows import RowMapper
 
@@ -73,7 +73,7 @@ class SpanMapper:
         """All rows of `request`; invalid spans are counted and described, not raised."""
         batch = MappedBatch()
         # upb's serializer writes a checked request with each field once: what RowMapper reads.
-        rows, events, links = self._rows.map_request(request.SerializeToString(), batch)
-        if rows:
-            batch.block = span_block(rows, events, links)
+        columns = self._rows.map_request(request.SerializeToString(), batch)
+        if columns is not None:
+            batch.block = SpanBlock.of(columns)
         return batch

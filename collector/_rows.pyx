@@ -14,20 +14,24 @@ member only. Fields this reader does not know, or with a wire type other than
 the schema's, are skipped as the protobuf runtime skips unknown fields.
 """
 
-from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.math cimport isinf, isnan
 from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdio cimport snprintf
 from libc.string cimport memcmp, memcpy
+
+from collector._builders cimport Fixed, Maps, Offsets, Strings
 
 from binascii import b2a_base64
 from datetime import datetime, timezone
 
 import orjson
+import pyarrow as pa
 
 from collector import _attributes as names
 from collector._attributes import CONTENT_EVENTS, MODEL_OPERATIONS, is_content_attribute
-from collector._columns import COST_PRICED, COST_REPORTED, COST_UNPRICED, MAX_TIME_NS as _MAX_TIME_NS
+from collector._columns import COST_PRICED, COST_REPORTED, COST_UNPRICED, MAX_TIME_NS as _MAX_TIME_NS, SCHEMA
 from collector._pricing import cost_usd
 
 # Protobuf wire types.
@@ -51,6 +55,11 @@ cdef uint64_t NS_PER_DAY = 86_400 * 1_000_000_000ULL
 cdef Py_ssize_t MAX_REMEMBERED = 10_000
 MAX_COUNT = 1 << 64  # the token columns are UInt64
 cdef unsigned char ZEROS[16]  # static storage: all zero
+
+TIMESTAMP = pa.timestamp("ns", tz="UTC")
+UINT64 = pa.uint64()
+FLOAT64 = pa.float64()
+UINT8 = pa.uint8()
 
 # Enum names as the Collector exporter writes them (pdata's String() forms).
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
@@ -177,15 +186,89 @@ cdef str _id_problem(Py_ssize_t trace_size, const unsigned char* trace_id, Py_ss
     return ""
 
 
+cdef Py_ssize_t _cut(const char* text, Py_ssize_t size, Py_ssize_t limit):
+    """How many bytes of the UTF-8 `text` hold its first `limit` code points."""
+    cdef Py_ssize_t index, count = 0
+    if size <= limit:  # fewer bytes than the limit: fewer code points too
+        return size
+    for index in range(size):
+        if (text[index] & 0xC0) != 0x80:  # not a continuation byte: a code point starts
+            if count == limit:
+                return index
+            count += 1
+    return size
+
+
+cdef class _Block:
+    """The otel_traces columns of one request's spans, as they are added."""
+
+    cdef Py_ssize_t rows
+    cdef Fixed timestamp, duration, input_tokens, output_tokens, cache_read, cache_write, cost, degraded
+    cdef Strings trace_id, span_id, parent_id, trace_state, name, kind, service, scope_name, scope_version
+    cdef Strings status_code, status_message, operation, provider, request_model, response_model
+    cdef Strings cost_source, error_type, user, tenant, agent, task_type, feature, fallback
+    cdef Maps resource, attributes
+    cdef Offsets events, links
+    cdef Fixed event_time
+    cdef Strings event_name, link_trace_id, link_span_id, link_state
+    cdef Maps event_attributes, link_attributes
+
+    def __cinit__(self):
+        self.trace_id, self.span_id, self.parent_id, self.trace_state = Strings(), Strings(), Strings(), Strings()
+        self.name, self.kind, self.service = Strings(), Strings(), Strings()
+        self.scope_name, self.scope_version = Strings(), Strings()
+        self.status_code, self.status_message, self.operation, self.provider = Strings(), Strings(), Strings(), Strings()
+        self.request_model, self.response_model, self.cost_source = Strings(), Strings(), Strings()
+        self.error_type, self.user, self.tenant, self.agent = Strings(), Strings(), Strings(), Strings()
+        self.task_type, self.feature, self.fallback = Strings(), Strings(), Strings()
+        self.event_name, self.link_trace_id, self.link_span_id, self.link_state = Strings(), Strings(), Strings(), Strings()
+        self.timestamp, self.event_time = Fixed(TIMESTAMP), Fixed(TIMESTAMP)
+        self.duration, self.input_tokens, self.output_tokens = Fixed(UINT64), Fixed(UINT64), Fixed(UINT64)
+        self.cache_read, self.cache_write = Fixed(UINT64), Fixed(UINT64)
+        self.cost, self.degraded = Fixed(FLOAT64), Fixed(UINT8)
+        self.resource, self.attributes, self.event_attributes, self.link_attributes = Maps(), Maps(), Maps(), Maps()
+        self.events, self.links = Offsets(), Offsets()
+
+    cdef object finish(self):
+        """The columns as one Arrow record batch of collector._columns.SCHEMA."""
+        events, links = self.events.finish(), self.links.finish()
+        columns = {
+            "Timestamp": self.timestamp, "TraceId": self.trace_id, "SpanId": self.span_id,
+            "ParentSpanId": self.parent_id, "TraceState": self.trace_state, "SpanName": self.name,
+            "SpanKind": self.kind, "ServiceName": self.service, "ResourceAttributes": self.resource,
+            "ScopeName": self.scope_name, "ScopeVersion": self.scope_version, "SpanAttributes": self.attributes,
+            "Duration": self.duration, "StatusCode": self.status_code, "StatusMessage": self.status_message,
+            "GenAiOperation": self.operation, "GenAiProvider": self.provider, "RequestModel": self.request_model,
+            "ResponseModel": self.response_model, "InputTokens": self.input_tokens,
+            "OutputTokens": self.output_tokens, "CacheReadTokens": self.cache_read,
+            "CacheWriteTokens": self.cache_write, "CostUsd": self.cost, "CostSource": self.cost_source,
+            "ErrorType": self.error_type, "UserId": self.user, "Tenant": self.tenant, "AgentName": self.agent,
+            "TaskType": self.task_type, "Feature": self.feature, "FallbackSource": self.fallback,
+            "Degraded": self.degraded,
+        }
+        arrays = {name: builder.finish() for name, builder in columns.items()}
+        nested = {
+            "Events.Timestamp": (events, self.event_time), "Events.Name": (events, self.event_name),
+            "Events.Attributes": (events, self.event_attributes), "Links.TraceId": (links, self.link_trace_id),
+            "Links.SpanId": (links, self.link_span_id), "Links.TraceState": (links, self.link_state),
+            "Links.Attributes": (links, self.link_attributes),
+        }
+        for name, (offsets, builder) in nested.items():
+            arrays[name] = pa.ListArray.from_arrays(offsets, builder.finish(), type=SCHEMA.field(name).type)
+        return pa.RecordBatch.from_arrays([arrays[name] for name in SCHEMA.names], schema=SCHEMA)
+
+
 cdef class RowMapper:
-    """Maps serialized export requests to rows under one MappingPolicy and PriceTable."""
+    """Maps serialized export requests to otel_traces columns under one MappingPolicy and PriceTable."""
 
     cdef bint _capture
     cdef Py_ssize_t _limit
     cdef Py_ssize_t _truncated  # values cut in the request being mapped
+    cdef _Block _block  # the columns of the request being mapped
     cdef object _prices
     cdef dict _dropped_keys  # attribute key -> dropped as content; keys repeat across spans
     cdef dict _aliases  # attribute key -> ((slot, rank), ...): every alias table in one index
+    cdef frozenset _resource_keys  # the resource attributes that mapping reads
     cdef tuple _dimensions
     cdef dict _days
     cdef dict _price_cache  # (model, day number) -> ModelPrice or None
@@ -200,6 +283,7 @@ cdef class RowMapper:
         dims = policy.dimensions
         # The attribution columns' aliases, in ROW_COLUMNS order (UserId ... Feature).
         self._dimensions = (dims.user, dims.tenant, dims.agent, dims.task_type, dims.feature)
+        self._resource_keys = frozenset({"service.name"}.union(*self._dimensions))
         # Its order gives the slot numbers (OPERATION ... FEATURE), so that a span's
         # typed columns come from one pass over the attributes it has.
         self._aliases = names.alias_index((
@@ -211,29 +295,32 @@ cdef class RowMapper:
         ))
 
     def map_request(self, bytes data, batch):
-        """Rows, events and links of the spans in `data`; rejections, unpriced models and
-        truncations are counted in `batch` (a MappedBatch)."""
+        """The spans in `data` as an Arrow record batch (None when none is kept); rejections,
+        unpriced models and truncations are counted in `batch` (a MappedBatch)."""
         cdef const unsigned char* buf = data
         cdef Py_ssize_t pos = 0, end = len(data), size
         cdef uint64_t tag
-        cdef list rows = [], events = [], links = []
         self._truncated = 0
-        while pos < end:
-            tag = _varint(buf, &pos, end)
-            if tag == TAG_1_LEN:  # resource_spans
-                size = _length(buf, &pos, end)
-                self._resource_spans(buf, pos, pos + size, rows, events, links, batch)
-                pos += size
-            else:
-                _skip(buf, &pos, end, tag)
-        batch.truncated_values += self._truncated
-        return rows, events, links
+        self._block = _Block()
+        try:
+            while pos < end:
+                tag = _varint(buf, &pos, end)
+                if tag == TAG_1_LEN:  # resource_spans
+                    size = _length(buf, &pos, end)
+                    self._resource_spans(buf, pos, pos + size, batch)
+                    pos += size
+                else:
+                    _skip(buf, &pos, end, tag)
+            batch.truncated_values += self._truncated
+            return self._block.finish() if self._block.rows else None
+        finally:
+            self._block = None
 
-    cdef int _resource_spans(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, list rows,
-                             list events, list links, batch) except -1:
+    cdef int _resource_spans(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, batch) except -1:
         cdef Py_ssize_t pos = start, size, field_start, resource_start = 0, resource_end = 0
         cdef Py_ssize_t scopes_start = end, scopes_end = end
         cdef uint64_t tag
+        cdef Maps resource = Maps()
         while pos < end:
             field_start = pos
             tag = _varint(buf, &pos, end)
@@ -248,10 +335,12 @@ cdef class RowMapper:
                 scopes_end = pos
             else:
                 _skip(buf, &pos, end, tag)
-        resource = self._attributes(buf, resource_start, resource_end, 1)
-        service = resource.get("service.name", "")
+        found = {}
+        self._put_attributes(buf, resource_start, resource_end, 1, resource, self._resource_keys, found)
+        resource.close_row()
         # Attribution from the resource, unless the span's own attributes say otherwise.
-        resource_dims = tuple([_first(resource, aliases) for aliases in self._dimensions])
+        shared = (resource, found.get("service.name", ""),
+                  tuple([_first(found, aliases) for aliases in self._dimensions]))
         pos = scopes_start
         while pos < scopes_end:
             tag = _varint(buf, &pos, scopes_end)
@@ -259,12 +348,12 @@ cdef class RowMapper:
                 _skip(buf, &pos, scopes_end, tag)
                 continue
             size = _length(buf, &pos, scopes_end)
-            self._scope_spans(buf, pos, pos + size, (service, resource, resource_dims), rows, events, links, batch)
+            self._scope_spans(buf, pos, pos + size, shared, batch)
             pos += size
         return 0
 
     cdef int _scope_spans(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, tuple resource,
-                          list rows, list events, list links, batch) except -1:
+                          batch) except -1:
         cdef Py_ssize_t pos = start, size, field_start, spans_start = end, spans_end = end
         cdef Py_ssize_t scope_pos = 0, scope_end = 0
         cdef uint64_t tag
@@ -294,8 +383,7 @@ cdef class RowMapper:
                 scope_pos += size
             else:
                 _skip(buf, &scope_pos, scope_end, tag)
-        service, attributes, dims = resource
-        shared = (service, attributes, scope_name, scope_version, dims)
+        shared = resource + (scope_name, scope_version)
         pos = spans_start
         while pos < spans_end:
             tag = _varint(buf, &pos, spans_end)
@@ -303,12 +391,13 @@ cdef class RowMapper:
                 _skip(buf, &pos, spans_end, tag)
                 continue
             size = _length(buf, &pos, spans_end)
-            self._span(buf, pos, pos + size, shared, rows, events, links, batch)
+            self._span(buf, pos, pos + size, shared, batch)
             pos += size
         return 0
 
-    cdef int _span(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, tuple shared, list rows,
-                   list events, list links, batch) except -1:
+    cdef int _span(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, tuple shared,
+                   batch) except -1:
+        cdef _Block block = self._block
         cdef Py_ssize_t pos = start, size, field_start
         cdef uint64_t tag, number, start_ns = 0, end_ns = 0
         cdef int32_t kind = 0, code = 0
@@ -318,13 +407,16 @@ cdef class RowMapper:
         cdef Py_ssize_t attrs_at = end, attrs_end = end, events_at = end, events_end = end
         cdef Py_ssize_t links_at = end, links_end = end
         cdef int ranks[SLOTS]
+        cdef int slot, rank
         cdef uint64_t input_tokens, output_tokens, cache_read, cache_write
-        cdef int slot, rank, index
+        cdef Py_ssize_t status_message_at = 0, status_message_size = 0
+        cdef Maps resource
         while pos < end:
             field_start = pos
             tag = _varint(buf, &pos, end)
             number = tag >> 3
-            if (tag & 7) == LEN and (1 <= number <= 5 or number == 9 or number == 11 or number == 13 or number == 15):
+            if (tag & 7) == LEN and (1 <= number <= 5 or number == 9 or number == 11 or number == 13
+                                     or number == 15):
                 size = _length(buf, &pos, end)
                 if number == 1:
                     trace_at, trace_size = pos, size
@@ -360,23 +452,32 @@ cdef class RowMapper:
             else:
                 _skip(buf, &pos, end, tag)
 
-        name = _text(buf, name_at, name_size)
         problem = _id_problem(trace_size, buf + trace_at, span_size, buf + span_at, parent_size)
         if not problem and (start_ns > MAX_TIME_NS or end_ns > MAX_TIME_NS):
             problem = "start_time_unix_nano and end_time_unix_nano must be before 2262-04-11"
+        if not problem and events_at < end and self._late_event(buf, events_at, events_end):
+            problem = "an event's time_unix_nano is past 2262-04-11"
         if problem:
-            batch.reject(f"span {name!r}: {problem}")
+            batch.reject(f"span {_text(buf, name_at, name_size)!r}: {problem}")
             return 0
-        attrs = self._attributes(buf, attrs_at, attrs_end, 9)
 
-        status_message = ""
+        # Nothing is refused from here on: each column gets this span's value.
+        found = {}
+        self._put_attributes(buf, attrs_at, attrs_end, 9, block.attributes, self._aliases, found)
+        block.attributes.close_row()
+        exception_type = self._events(buf, events_at, events_end) if events_at < end else ""
+        block.events.close(block.event_name.length)
+        if links_at < end:
+            self._links(buf, links_at, links_end)
+        block.links.close(block.link_trace_id.length)
+
         pos = status_at
         while pos < status_end:  # Status: message 2, code 3
             tag = _varint(buf, &pos, status_end)
             if tag == TAG_2_LEN:
-                size = _length(buf, &pos, status_end)
-                status_message = _text(buf, pos, size)
-                pos += size
+                status_message_size = _length(buf, &pos, status_end)
+                status_message_at = pos
+                pos += status_message_size
             elif tag == (3 << 3 | VARINT):
                 code = <int32_t>_varint(buf, &pos, status_end)
             else:
@@ -384,28 +485,15 @@ cdef class RowMapper:
         # Values outside the enum (a newer client's) read as the unset/unspecified value.
         status_code = STATUS_CODES[code] if 0 <= code < 3 else "Unset"
 
-        exception_type = ""
-        if events_at < end:
-            kept = self._events(buf, events_at, events_end)
-            if kept is None:
-                batch.reject(f"span {name!r}: an event's time_unix_nano is past 2262-04-11")
-                return 0
-            if kept[0]:
-                events.append((len(rows), kept[:3]))
-                exception_type = kept[3]
-        if links_at < end:
-            links.append((len(rows), self._links(buf, links_at, links_end)))
-
-        # The first present, non-empty alias of each table: one pass over the span's attributes.
+        # The first present, non-empty alias of each table, from the aliased attributes the span has.
         values = [""] * SLOTS
         for slot in range(SLOTS):
             ranks[slot] = UNRANKED
         aliases = self._aliases
-        for key, text in attrs.items():
-            places = aliases.get(key)
-            if places is None or not text:
+        for key, text in found.items():
+            if not text:
                 continue
-            for slot, rank in places:
+            for slot, rank in aliases[key]:
                 if rank < ranks[slot]:
                     ranks[slot] = rank
                     values[slot] = text
@@ -427,22 +515,46 @@ cdef class RowMapper:
             error_type = "_OTHER"  # semconv's value when the error has no type
         fallback = values[FALLBACK_SOURCE]
         degraded = values[DEGRADED].lower() in _TRUE or fallback not in _NOT_DEGRADED_SOURCES
-        service, resource, scope_name, scope_version, dims = shared
-        trace_id = _bytes(buf, trace_at, trace_size)
-        span_id = _bytes(buf, span_at, span_size)
-        # One tuple in collector._columns.ROW_COLUMNS order.
-        rows.append((
-            start_ns, trace_id.hex(), span_id.hex(), _bytes(buf, parent_at, parent_size).hex(),
-            _text(buf, state_at, state_size), name, SPAN_KINDS[kind] if 0 <= kind < 6 else "Unspecified",
-            service, resource, scope_name, scope_version,
-            attrs, end_ns - start_ns if end_ns > start_ns else 0, status_code, status_message,
-            operation, values[PROVIDER], request_model, response_model,
-            input_tokens, output_tokens, cache_read, cache_write, cost, cost_source, error_type,
-            values[USER] or dims[0], values[TENANT] or dims[1], values[AGENT] or dims[2],
-            values[TASK_TYPE] or dims[3], values[FEATURE] or dims[4],
-            fallback, 1 if degraded else 0,
-        ))
-        batch.span_keys.append(trace_id + span_id)
+        resource, service, dims, scope_name, scope_version = shared
+
+        block.timestamp.add_u64(start_ns)
+        block.trace_id.add_hex(buf + trace_at, trace_size)
+        block.span_id.add_hex(buf + span_at, span_size)
+        block.parent_id.add_hex(buf + parent_at, parent_size)
+        block.trace_state.add(<const char*>buf + state_at, state_size)
+        block.name.add(<const char*>buf + name_at, name_size)
+        block.kind.add_str(SPAN_KINDS[kind] if 0 <= kind < 6 else "Unspecified")
+        block.service.add_str(service)
+        block.resource.add_row_of(resource)
+        block.resource.close_row()
+        block.scope_name.add_str(scope_name)
+        block.scope_version.add_str(scope_version)
+        block.duration.add_u64(end_ns - start_ns if end_ns > start_ns else 0)
+        block.status_code.add_str(status_code)
+        block.status_message.add(<const char*>buf + status_message_at, status_message_size)
+        block.operation.add_str(operation)
+        block.provider.add_str(values[PROVIDER])
+        block.request_model.add_str(request_model)
+        block.response_model.add_str(response_model)
+        block.input_tokens.add_u64(input_tokens)
+        block.output_tokens.add_u64(output_tokens)
+        block.cache_read.add_u64(cache_read)
+        block.cache_write.add_u64(cache_write)
+        block.cost.add_f64(cost)
+        block.cost_source.add_str(cost_source)
+        block.error_type.add_str(error_type)
+        block.user.add_str(values[USER] or dims[0])
+        block.tenant.add_str(values[TENANT] or dims[1])
+        block.agent.add_str(values[AGENT] or dims[2])
+        block.task_type.add_str(values[TASK_TYPE] or dims[3])
+        block.feature.add_str(values[FEATURE] or dims[4])
+        block.fallback.add_str(fallback)
+        block.degraded.add_u8(1 if degraded else 0)
+        block.rows += 1
+        span_key = PyBytes_FromStringAndSize(NULL, 24)
+        memcpy(PyBytes_AS_STRING(span_key), buf + trace_at, 16)
+        memcpy(PyBytes_AS_STRING(span_key) + 16, buf + span_at, 8)
+        batch.span_keys.append(span_key)
         return 0
 
     cdef tuple _cost(self, str reported, str operation, str model, uint64_t start_ns, uint64_t input_tokens,
@@ -482,13 +594,15 @@ cdef class RowMapper:
         price = self._price_cache[key] = self._prices.lookup(model, at=known)
         return price
 
-    cdef dict _attributes(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, uint64_t field):
-        """The KeyValue entries numbered `field` in buf[start:end], content dropped and values cut to the limit."""
-        cdef dict out = {}
+    cdef int _put_attributes(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, uint64_t field,
+                             Maps out, watched, dict found) except -1:
+        """Adds the KeyValue entries numbered `field` in buf[start:end] to the row being added to
+        `out`, content dropped and values cut to the limit; the text of keys in `watched` goes to `found`."""
         cdef dict dropped = self._dropped_keys
-        cdef Py_ssize_t pos = start, size, value_at, value_end
+        cdef Py_ssize_t pos = start, size, value_at, value_end, text_size
         cdef uint64_t tag
         cdef uint64_t pair_tag = field << 3 | LEN
+        cdef const char* text
         while pos < end:
             tag = _varint(buf, &pos, end)
             if tag != pair_tag:
@@ -504,20 +618,70 @@ cdef class RowMapper:
                 drop = dropped[key] = not self._capture and is_content_attribute(key)
             if drop:
                 continue
-            text = _value_text(buf, value_at, value_end)
-            if len(text) > self._limit:
-                text = text[:self._limit]
-                self._truncated += 1
-            out[key] = text
-        return out
+            self._put_entry(buf, key, value_at, value_end, out)
+            if key in watched:
+                text = out.values.at(out.values.length - 1, &text_size)
+                found[key] = PyUnicode_DecodeUTF8(text, text_size, NULL)
+        return 0
 
-    cdef object _events(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
-        """The kept events' times, names and attributes, and the type of the first recorded
-        exception; None when an event's time does not fit DateTime64(9)."""
-        cdef Py_ssize_t pos = start, size, field_start, event_end, name_at, name_size, attrs_at, attrs_end
+    cdef int _put_entry(self, const unsigned char* buf, str key, Py_ssize_t start, Py_ssize_t end,
+                        Maps out) except -1:
+        """Adds `key` with the AnyValue in buf[start:end] as the Collector's AsString() writes it
+        (scalars as text; arrays, maps and bytes as JSON), cut to the limit."""
+        cdef Value value
+        cdef char digits[24]
+        cdef const char* text = ""
+        cdef const char* key_text
+        cdef Py_ssize_t size = 0, kept, key_size
+        holder = None  # keeps the object that owns `text` alive
+        _read_value(buf, start, end, &value)
+        if value.kind == 1:
+            text = <const char*>buf + value.at
+            size = value.size
+        elif value.kind == 3:
+            size = snprintf(digits, 24, "%lld", <long long><int64_t>value.number)
+            text = digits
+        elif value.kind == 2:
+            holder = b"true" if value.number else b"false"
+            text = <bytes>holder
+            size = len(holder)
+        elif value.kind == 4:
+            holder = _double_text(_double(value.number))
+            text = PyUnicode_AsUTF8AndSize(holder, &size)
+        elif value.kind != 0:
+            holder = orjson.dumps(_json(buf, &value))
+            text = <bytes>holder
+            size = len(holder)
+        kept = _cut(text, size, self._limit)
+        if kept < size:
+            self._truncated += 1
+        key_text = PyUnicode_AsUTF8AndSize(key, &key_size)
+        out.add(key_text, key_size, text, kept)
+        return 0
+
+    cdef bint _late_event(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end) except -1:
+        """Whether a kept event's time does not fit DateTime64(9)."""
+        cdef Py_ssize_t pos = start, size
+        cdef uint64_t time_ns, tag
+        while pos < end:
+            tag = _varint(buf, &pos, end)
+            if tag != (11 << 3 | LEN):
+                _skip(buf, &pos, end, tag)
+                continue
+            size = _length(buf, &pos, end)
+            name, time_ns = _event_head(buf, pos, pos + size)
+            pos += size
+            if time_ns > MAX_TIME_NS and (self._capture or name not in CONTENT_EVENTS):
+                return True
+        return False
+
+    cdef str _events(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
+        """Adds the kept events; returns the type of the first recorded exception, or ''."""
+        cdef _Block block = self._block
+        cdef Py_ssize_t pos = start, size, field_start, event_end, attrs_at, attrs_end
         cdef uint64_t tag, time_ns
-        cdef list times = [], event_names = [], attributes = []
         exception_type = ""
+        found = {}
         while pos < end:
             tag = _varint(buf, &pos, end)
             if tag != (11 << 3 | LEN):
@@ -525,42 +689,25 @@ cdef class RowMapper:
                 continue
             size = _length(buf, &pos, end)
             event_end = pos + size
-            time_ns = 0
-            name_at = name_size = 0
-            attrs_at = attrs_end = event_end
-            while pos < event_end:  # Event: time_unix_nano 1, name 2, attributes 3
-                field_start = pos
-                tag = _varint(buf, &pos, event_end)
-                if tag == (1 << 3 | I64):
-                    time_ns = _fixed64(buf, &pos, event_end)
-                elif tag == TAG_2_LEN:
-                    name_size = _length(buf, &pos, event_end)
-                    name_at = pos
-                    pos += name_size
-                elif tag == (3 << 3 | LEN):
-                    if attrs_at == event_end:
-                        attrs_at = field_start
-                    pos += _length(buf, &pos, event_end)
-                    attrs_end = pos
-                else:
-                    _skip(buf, &pos, event_end, tag)
-            name = _text(buf, name_at, name_size)
+            name, time_ns = _event_head(buf, pos, event_end)
             if not self._capture and name in CONTENT_EVENTS:
+                pos = event_end
                 continue
-            attrs = self._attributes(buf, attrs_at, attrs_end, 3)
-            if name == "exception" and not exception_type:
-                exception_type = attrs.get("exception.type", "")
-            if time_ns > MAX_TIME_NS:
-                return None
-            times.append(time_ns)
-            event_names.append(name)
-            attributes.append(attrs)
-        return times, event_names, attributes, exception_type
+            watched = _EXCEPTION_TYPE if name == "exception" and not exception_type else _NOTHING
+            self._put_attributes(buf, pos, event_end, 3, block.event_attributes, watched, found)
+            block.event_attributes.close_row()
+            if watched is _EXCEPTION_TYPE:
+                exception_type = found.get("exception.type", "")
+            block.event_time.add_u64(time_ns)
+            block.event_name.add_str(name)
+            pos = event_end
+        return exception_type
 
-    cdef tuple _links(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
-        cdef Py_ssize_t pos = start, size, field_start, link_end, attrs_at, attrs_end
+    cdef int _links(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end) except -1:
+        cdef _Block block = self._block
+        cdef Py_ssize_t pos = start, size, link_end, field_start
+        cdef Py_ssize_t trace_at, trace_size, span_at, span_size, state_at, state_size
         cdef uint64_t tag
-        cdef list trace_ids = [], span_ids = [], states = [], attributes = []
         while pos < end:
             tag = _varint(buf, &pos, end)
             if tag != (13 << 3 | LEN):
@@ -568,32 +715,48 @@ cdef class RowMapper:
                 continue
             size = _length(buf, &pos, end)
             link_end = pos + size
-            trace_id = span_id = b""
-            state = ""
-            attrs_at = attrs_end = link_end
+            trace_at = trace_size = span_at = span_size = state_at = state_size = 0
+            field_start = pos
             while pos < link_end:  # Link: trace_id 1, span_id 2, trace_state 3, attributes 4
-                field_start = pos
                 tag = _varint(buf, &pos, link_end)
-                if (tag & 7) == LEN and 1 <= (tag >> 3) <= 4:
+                if (tag & 7) == LEN and 1 <= (tag >> 3) <= 3:
                     size = _length(buf, &pos, link_end)
                     if tag >> 3 == 1:
-                        trace_id = _bytes(buf, pos, size)
+                        trace_at, trace_size = pos, size
                     elif tag >> 3 == 2:
-                        span_id = _bytes(buf, pos, size)
-                    elif tag >> 3 == 3:
-                        state = _text(buf, pos, size)
+                        span_at, span_size = pos, size
                     else:
-                        if attrs_at == link_end:
-                            attrs_at = field_start
-                        attrs_end = pos + size
+                        state_at, state_size = pos, size
                     pos += size
                 else:
                     _skip(buf, &pos, link_end, tag)
-            trace_ids.append(trace_id.hex())
-            span_ids.append(span_id.hex())
-            states.append(state)
-            attributes.append(self._attributes(buf, attrs_at, attrs_end, 4))
-        return trace_ids, span_ids, states, attributes
+            block.link_trace_id.add_hex(buf + trace_at, trace_size)
+            block.link_span_id.add_hex(buf + span_at, span_size)
+            block.link_state.add(<const char*>buf + state_at, state_size)
+            self._put_attributes(buf, field_start, link_end, 4, block.link_attributes, _NOTHING, None)
+            block.link_attributes.close_row()
+        return 0
+
+
+_EXCEPTION_TYPE = frozenset({"exception.type"})
+_NOTHING = frozenset()
+
+
+cdef tuple _event_head(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
+    """An Event's name and time_unix_nano."""
+    cdef Py_ssize_t pos = start, name_at = 0, name_size = 0
+    cdef uint64_t tag, time_ns = 0
+    while pos < end:  # Event: time_unix_nano 1, name 2, attributes 3
+        tag = _varint(buf, &pos, end)
+        if tag == (1 << 3 | I64):
+            time_ns = _fixed64(buf, &pos, end)
+        elif tag == TAG_2_LEN:
+            name_size = _length(buf, &pos, end)
+            name_at = pos
+            pos += name_size
+        else:
+            _skip(buf, &pos, end, tag)
+    return _text(buf, name_at, name_size), time_ns
 
 
 cdef struct Value:
@@ -624,24 +787,6 @@ cdef int _read_value(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end,
         else:
             _skip(buf, &pos, end, tag)
     return 0
-
-
-cdef str _value_text(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
-    """An AnyValue (buf[start:end]) as the Collector's AsString() writes it into the Map columns:
-    scalars as text, arrays, maps and bytes as JSON."""
-    cdef Value value
-    _read_value(buf, start, end, &value)
-    if value.kind == 1:
-        return _text(buf, value.at, value.size)
-    if value.kind == 3:
-        return str(<int64_t>value.number)
-    if value.kind == 0:
-        return ""
-    if value.kind == 2:
-        return "true" if value.number else "false"
-    if value.kind == 4:
-        return _double_text(_double(value.number))
-    return orjson.dumps(_json(buf, &value)).decode()
 
 
 cdef object _json(const unsigned char* buf, Value* value):
