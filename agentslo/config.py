@@ -146,9 +146,10 @@ class IngestSpec(_Spec):
     def resolved_workers(self) -> int:
         """The number of mapping processes to start.
 
-        At least two: while one worker's batch waits for an insert the other
-        maps the next, which gave 15-20% more spans/s on 2 cores at the same
-        CPU per span (bench/README.md, Ingest CPU per span).
+        At least two, so that two requests map at once. Against mapping in the
+        serving process (`workers: 0`), 30 s pairs on 2 cores: gRPC 36.3k and
+        32.8k spans/s against 29.3k and 30.1k, HTTP 30.9k and 41.2k against
+        35.8k and 41.2k, for ~180 MiB more memory (bench/README.md, Compiled mapping).
         """
         if self.workers is not None:
             return self.workers

@@ -1,17 +1,20 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Serialized ExportTraceServiceRequest -> otel_traces row tuples: the compiled core of mapping.
+"""Serialized ExportTraceServiceRequest -> otel_traces columns: the compiled core of mapping.
 
-Reading spans through the protobuf runtime's Python objects costs ~6.5 µs a span
-before any mapping happens, and the mapping itself, in Python, three times that
+Read through the protobuf runtime's Python objects, spans cost ~6.5 µs each
+before any mapping happened, the mapping in Python three times that, and
+pyarrow's conversion of the Python values to columns another ~5 µs
 (bench/README.md). Here the protobuf wire format is read straight from the
-request's bytes, and each span becomes one tuple in collector._columns.ROW_COLUMNS
-order with C-level loops; only what is shared stays in Python: price look-ups
-(cached per model and day) and the cost formula (collector._pricing).
+request's bytes and each span's values are appended to Arrow column buffers
+(collector._builders): attribute values become Python strings only when an
+alias table reads them. Price look-ups (cached per model and day) and the
+cost formula stay in Python (collector._pricing).
 
 The bytes come from upb's own serializer (SpanMapper.map), which has already
-checked the request (UTF-8, lengths) and writes each field once, a oneof's last
-member only. Fields this reader does not know, or with a wire type other than
-the schema's, are skipped as the protobuf runtime skips unknown fields.
+checked the request (UTF-8, lengths, nesting) and writes each field once, a
+oneof's last member only. Fields this reader does not know, or with a wire
+type other than the schema's, are skipped as the protobuf runtime skips
+unknown fields.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize

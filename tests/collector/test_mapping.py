@@ -95,3 +95,19 @@ def test_unknown_fields_of_every_wire_type_are_skipped() -> None:
     with_unknown = Span.FromString(chat.SerializeToString() + unknown)
     with_unknown.start_time_unix_nano = chat.start_time_unix_nano
     assert mapped_row(with_unknown) == known
+
+
+def test_a_key_sent_twice_is_stored_once_where_it_came_first_with_its_last_value() -> None:
+    chat = span(0, "chat", {})
+    for key, value in [("a", "1"), ("gen_ai.request.model", "gpt-4o"), ("b", "2"), ("a", "3"),
+                       ("gen_ai.request.model", "")]:
+        chat.attributes.append(KeyValue(key=key, value=any_value(value)))
+    row = mapped_row(chat)
+    assert row["SpanAttributes"] == [("a", "3"), ("gen_ai.request.model", ""), ("b", "2")]
+    assert row["RequestModel"] == ""  # the last value is empty, so no alias gives a model
+
+
+def test_a_long_value_is_cut_at_the_limit_in_characters_not_bytes() -> None:
+    chat = span(0, "chat", {"short": "é" * 16, "long": "é" * 17, "number": 10**17})
+    row = mapped_row(chat, MappingPolicy(max_attribute_length=16))
+    assert dict(row["SpanAttributes"]) == {"short": "é" * 16, "long": "é" * 16, "number": "1000000000000000"}
