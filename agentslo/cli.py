@@ -8,13 +8,15 @@ import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agentslo import __version__
-from agentslo.config import Config, load_config
 from agentslo.errors import AgentSloError, ConfigError
+
+if TYPE_CHECKING:
+    from agentslo.config import Config
 
 __all__ = ["main"]
 
@@ -225,6 +227,10 @@ def dashboards_build(config_file: Path | None, out: Path | None) -> None:
 
 
 def _load_or_exit(config_file: Path | None, flags: dict[str, object], env: dict[str, str] | None = None) -> Config:
+    # Imported here, as every module is but click: the mapping worker processes, which
+    # multiprocessing starts by re-running the `agentslo` script, then load only the mapper.
+    from agentslo.config import load_config
+
     try:
         return load_config(config_file, env=env, flags=flags)
     except ConfigError as exc:

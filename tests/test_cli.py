@@ -140,3 +140,14 @@ def test_dashboards_build_writes_the_provisioning_tree(tmp_path: Path) -> None:
     written = sorted(str(Path(line).relative_to(tmp_path / "provisioning")) for line in result.stdout.splitlines())
     assert written == ["alerting/agentslo.yaml", "dashboards/llm-overview.json", "dashboards/provider.yaml",
                        "dashboards/slos.json", "dashboards/spend.json", "datasources/clickhouse.yaml"]
+
+
+def test_importing_the_command_loads_no_service_modules() -> None:
+    # multiprocessing starts each mapping worker by re-running the `agentslo` script: whatever
+    # agentslo.cli imports at the top is memory in every worker.
+    heavy = ("pydantic", "clickhouse_connect", "chdb", "fastapi", "grpc", "httpx", "rich", "slo", "alerts")
+    loaded = subprocess.run(
+        [sys.executable, "-c", f"import sys, agentslo.cli; print([m for m in {heavy!r} if m in sys.modules])"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.strip()
+    assert loaded == "[]"
