@@ -75,6 +75,8 @@ _SYNONYMS = tuple(names.OPERATION_SYNONYMS.values())
 # Field tags (field number << 3 | wire type) of the messages read here.
 cdef uint64_t TAG_1_LEN = 1 << 3 | LEN
 cdef uint64_t TAG_2_LEN = 2 << 3 | LEN
+cdef uint64_t TAG_EVENT = 11 << 3 | LEN  # Span.events
+cdef uint64_t TAG_LINK = 13 << 3 | LEN  # Span.links
 
 
 cdef uint64_t _varint(const unsigned char* buf, Py_ssize_t* pos, Py_ssize_t end) except? 0xFFFFFFFFFFFFFFFF:
@@ -133,6 +135,42 @@ cdef int _skip(const unsigned char* buf, Py_ssize_t* pos, Py_ssize_t end, uint64
             _skip(buf, pos, end, inner)
     else:
         raise ValueError(f"invalid wire type {wire}")
+    return 0
+
+
+cdef bint _next(const unsigned char* buf, Py_ssize_t* pos, Py_ssize_t end, uint64_t tag,
+                Py_ssize_t* size) except -1:
+    """Moves pos to the value of the next length-delimited field `tag` in buf[pos:end], past the
+    fields before it, and sets its size; False when there is none."""
+    cdef uint64_t found
+    while pos[0] < end:
+        found = _varint(buf, pos, end)
+        if found == tag:
+            size[0] = _length(buf, pos, end)
+            return True
+        _skip(buf, pos, end, found)
+    return False
+
+
+cdef int _parts(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t* one_at,
+                Py_ssize_t* one_end, Py_ssize_t* many_at) except -1:
+    """For ResourceSpans and ScopeSpans: where the singular message in field 1 is (an empty
+    range when absent), and where the first of the repeated messages in field 2 starts."""
+    cdef Py_ssize_t pos = start, size, field_start
+    cdef uint64_t tag
+    one_at[0] = one_end[0] = 0
+    many_at[0] = end
+    while pos < end:
+        field_start = pos
+        tag = _varint(buf, &pos, end)
+        if tag == TAG_1_LEN:
+            size = _length(buf, &pos, end)
+            one_at[0], one_end[0] = pos, pos + size
+            pos += size
+        else:
+            if tag == TAG_2_LEN and many_at[0] == end:
+                many_at[0] = field_start
+            _skip(buf, &pos, end, tag)
     return 0
 
 
@@ -302,79 +340,38 @@ cdef class RowMapper:
         unpriced models and truncations are counted in `batch` (a MappedBatch)."""
         cdef const unsigned char* buf = data
         cdef Py_ssize_t pos = 0, end = len(data), size
-        cdef uint64_t tag
         self._truncated = 0
         self._block = _Block()
         try:
-            while pos < end:
-                tag = _varint(buf, &pos, end)
-                if tag == TAG_1_LEN:  # resource_spans
-                    size = _length(buf, &pos, end)
-                    self._resource_spans(buf, pos, pos + size, batch)
-                    pos += size
-                else:
-                    _skip(buf, &pos, end, tag)
+            while _next(buf, &pos, end, TAG_1_LEN, &size):  # resource_spans
+                self._resource_spans(buf, pos, pos + size, batch)
+                pos += size
             batch.truncated_values += self._truncated
             return self._block.finish() if self._block.rows else None
         finally:
             self._block = None
 
     cdef int _resource_spans(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, batch) except -1:
-        cdef Py_ssize_t pos = start, size, field_start, resource_start = 0, resource_end = 0
-        cdef Py_ssize_t scopes_start = end, scopes_end = end
-        cdef uint64_t tag
+        cdef Py_ssize_t pos, size, resource_at, resource_end
         cdef Maps resource = Maps()
-        while pos < end:
-            field_start = pos
-            tag = _varint(buf, &pos, end)
-            if tag == TAG_1_LEN:  # resource
-                size = _length(buf, &pos, end)
-                resource_start, resource_end = pos, pos + size
-                pos += size
-            elif tag == TAG_2_LEN:  # scope_spans
-                if scopes_start == end:
-                    scopes_start = field_start
-                pos += _length(buf, &pos, end)
-                scopes_end = pos
-            else:
-                _skip(buf, &pos, end, tag)
+        _parts(buf, start, end, &resource_at, &resource_end, &pos)  # resource 1, scope_spans 2
         found = {}
-        self._put_attributes(buf, resource_start, resource_end, 1, resource, self._resource_keys, found)
+        self._put_attributes(buf, resource_at, resource_end, 1, resource, self._resource_keys, found)
         resource.close_row()
         # Attribution from the resource, unless the span's own attributes say otherwise.
         shared = (resource, found.get("service.name", ""),
                   tuple([_first(found, aliases) for aliases in self._dimensions]))
-        pos = scopes_start
-        while pos < scopes_end:
-            tag = _varint(buf, &pos, scopes_end)
-            if tag != TAG_2_LEN:
-                _skip(buf, &pos, scopes_end, tag)
-                continue
-            size = _length(buf, &pos, scopes_end)
+        while _next(buf, &pos, end, TAG_2_LEN, &size):
             self._scope_spans(buf, pos, pos + size, shared, batch)
             pos += size
         return 0
 
     cdef int _scope_spans(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, tuple resource,
                           batch) except -1:
-        cdef Py_ssize_t pos = start, size, field_start, spans_start = end, spans_end = end
-        cdef Py_ssize_t scope_pos = 0, scope_end = 0
+        cdef Py_ssize_t pos, size, scope_pos, scope_end
         cdef uint64_t tag
+        _parts(buf, start, end, &scope_pos, &scope_end, &pos)  # scope 1, spans 2
         scope_name = scope_version = ""
-        while pos < end:
-            field_start = pos
-            tag = _varint(buf, &pos, end)
-            if tag == TAG_1_LEN:  # scope
-                size = _length(buf, &pos, end)
-                scope_pos, scope_end = pos, pos + size
-                pos += size
-            elif tag == TAG_2_LEN:  # spans
-                if spans_start == end:
-                    spans_start = field_start
-                pos += _length(buf, &pos, end)
-                spans_end = pos
-            else:
-                _skip(buf, &pos, end, tag)
         while scope_pos < scope_end:  # InstrumentationScope: name 1, version 2
             tag = _varint(buf, &scope_pos, scope_end)
             if tag == TAG_1_LEN or tag == TAG_2_LEN:
@@ -387,13 +384,7 @@ cdef class RowMapper:
             else:
                 _skip(buf, &scope_pos, scope_end, tag)
         shared = resource + (scope_name, scope_version)
-        pos = spans_start
-        while pos < spans_end:
-            tag = _varint(buf, &pos, spans_end)
-            if tag != TAG_2_LEN:
-                _skip(buf, &pos, spans_end, tag)
-                continue
-            size = _length(buf, &pos, spans_end)
+        while _next(buf, &pos, end, TAG_2_LEN, &size):
             self._span(buf, pos, pos + size, shared, batch)
             pos += size
         return 0
@@ -603,15 +594,8 @@ cdef class RowMapper:
         `out`, content dropped and values cut to the limit; the text of keys in `watched` goes to `found`."""
         cdef dict dropped = self._dropped_keys
         cdef Py_ssize_t pos = start, size, value_at, value_end, text_size
-        cdef uint64_t tag
-        cdef uint64_t pair_tag = field << 3 | LEN
         cdef const char* text
-        while pos < end:
-            tag = _varint(buf, &pos, end)
-            if tag != pair_tag:
-                _skip(buf, &pos, end, tag)
-                continue
-            size = _length(buf, &pos, end)
+        while _next(buf, &pos, end, field << 3 | LEN, &size):
             key, value_at, value_end = _pair(buf, pos, pos + size)
             pos += size
             drop = dropped.get(key)
@@ -665,13 +649,8 @@ cdef class RowMapper:
     cdef bint _late_event(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end) except -1:
         """Whether a kept event's time does not fit DateTime64(9)."""
         cdef Py_ssize_t pos = start, size
-        cdef uint64_t time_ns, tag
-        while pos < end:
-            tag = _varint(buf, &pos, end)
-            if tag != (11 << 3 | LEN):
-                _skip(buf, &pos, end, tag)
-                continue
-            size = _length(buf, &pos, end)
+        cdef uint64_t time_ns
+        while _next(buf, &pos, end, TAG_EVENT, &size):
             name, time_ns = _event_head(buf, pos, pos + size)
             pos += size
             if time_ns > MAX_TIME_NS and (self._capture or name not in CONTENT_EVENTS):
@@ -681,16 +660,11 @@ cdef class RowMapper:
     cdef str _events(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
         """Adds the kept events; returns the type of the first recorded exception, or ''."""
         cdef _Block block = self._block
-        cdef Py_ssize_t pos = start, size, field_start, event_end, attrs_at, attrs_end
-        cdef uint64_t tag, time_ns
+        cdef Py_ssize_t pos = start, size, event_end
+        cdef uint64_t time_ns
         exception_type = ""
         found = {}
-        while pos < end:
-            tag = _varint(buf, &pos, end)
-            if tag != (11 << 3 | LEN):
-                _skip(buf, &pos, end, tag)
-                continue
-            size = _length(buf, &pos, end)
+        while _next(buf, &pos, end, TAG_EVENT, &size):
             event_end = pos + size
             name, time_ns = _event_head(buf, pos, event_end)
             if not self._capture and name in CONTENT_EVENTS:
@@ -711,12 +685,7 @@ cdef class RowMapper:
         cdef Py_ssize_t pos = start, size, link_end, field_start
         cdef Py_ssize_t trace_at, trace_size, span_at, span_size, state_at, state_size
         cdef uint64_t tag
-        while pos < end:
-            tag = _varint(buf, &pos, end)
-            if tag != (13 << 3 | LEN):
-                _skip(buf, &pos, end, tag)
-                continue
-            size = _length(buf, &pos, end)
+        while _next(buf, &pos, end, TAG_LINK, &size):
             link_end = pos + size
             trace_at = trace_size = span_at = span_size = state_at = state_size = 0
             field_start = pos
@@ -795,7 +764,6 @@ cdef int _read_value(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end,
 cdef object _json(const unsigned char* buf, Value* value):
     """An AnyValue as a JSON value (for orjson): non-finite doubles and bytes (base64) as strings."""
     cdef Py_ssize_t pos, end, size
-    cdef uint64_t tag
     cdef Value item
     cdef double real
     if value.kind == 1:
@@ -814,23 +782,13 @@ cdef object _json(const unsigned char* buf, Value* value):
     pos, end = value.at, value.at + value.size
     if value.kind == 5:  # ArrayValue: values 1
         items = []
-        while pos < end:
-            tag = _varint(buf, &pos, end)
-            if tag != TAG_1_LEN:
-                _skip(buf, &pos, end, tag)
-                continue
-            size = _length(buf, &pos, end)
+        while _next(buf, &pos, end, TAG_1_LEN, &size):
             _read_value(buf, pos, pos + size, &item)
             items.append(_json(buf, &item))
             pos += size
         return items
     members = {}  # KeyValueList: values 1, each a KeyValue (key 1, value 2)
-    while pos < end:
-        tag = _varint(buf, &pos, end)
-        if tag != TAG_1_LEN:
-            _skip(buf, &pos, end, tag)
-            continue
-        size = _length(buf, &pos, end)
+    while _next(buf, &pos, end, TAG_1_LEN, &size):
         key, item_at, item_end = _pair(buf, pos, pos + size)
         _read_value(buf, item_at, item_end, &item)
         members[key] = _json(buf, &item)
