@@ -1,5 +1,6 @@
-"""Builds the compiled part of AgentSLO: the span mapper's core (collector/_rows.pyx) and
-the Arrow column builders it writes into (collector/_builders.pyx).
+"""Builds the compiled part of AgentSLO: the span mapper's core (collector/_rows.pyx), the
+Arrow column builders it writes into (collector/_builders.pyx) and the writer's compact set of
+recent span keys (collector/_keyset.pyx).
 
 Everything else is in pyproject.toml; setuptools reads ext_modules only from here.
 """
@@ -9,7 +10,7 @@ from setuptools import setup
 
 setup(
     ext_modules=cythonize(
-        ["collector/_builders.pyx", "collector/_rows.pyx"],
+        ["collector/_builders.pyx", "collector/_keyset.pyx", "collector/_rows.pyx"],
         compiler_directives={"language_level": 3},
     ),
 )

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, Self
 
 from agentslo.errors import Overloaded, StorageError, StorageUnavailable
+from collector._keyset import KeySet
 
 log = logging.getLogger("agentslo.ingest")
 
@@ -58,28 +59,27 @@ class _Insert:
 class RecentSpans:
     """Keys of recently stored spans, to drop spans an exporter sends again.
 
-    Two generations of at most `size` keys each: memory stays bounded and a
-    span is remembered for at least `size` later spans.
+    Two generations of at most `size` keys each: memory stays bounded (16 bytes
+    a key, collector._keyset) and a span is remembered for at least `size` later
+    spans, or all the spans of the inserts since the older generation began.
     """
 
     def __init__(self, size: int) -> None:
-        self._size = size
-        self._current: set[int] = set()
-        self._previous: set[int] = set()
+        self._current = KeySet(size)
+        self._previous = KeySet(size)
 
     def __contains__(self, key: bytes) -> bool:
-        hashed = hash(key)
-        return hashed in self._current or hashed in self._previous
+        return key in self._current or key in self._previous
 
     def isdisjoint(self, keys: list[bytes]) -> bool:
-        """Whether none of `keys` is remembered: set operations, for a whole request at once."""
-        hashed = set(map(hash, keys))
-        return hashed.isdisjoint(self._current) and hashed.isdisjoint(self._previous)
+        """Whether none of `keys` is remembered."""
+        return self._current.isdisjoint(keys) and self._previous.isdisjoint(keys)
 
     def add_all(self, keys: list[bytes]) -> None:
-        self._current.update(map(hash, keys))
-        if len(self._current) >= self._size:
-            self._previous, self._current = self._current, set()
+        if len(self._current) + len(keys) > self._current.capacity:
+            self._previous, self._current = self._current, self._previous
+            self._current.clear()
+        self._current.add_all(keys)
 
 
 class BatchWriter:

@@ -201,3 +201,16 @@ def test_a_request_resending_some_stored_spans_stores_only_its_new_ones() -> Non
 
     assert asyncio.run(scenario()) == (2, 2)
     assert sorted(table.rows) == [b"a0", b"a1", b"a2", b"a3", b"a4"]
+
+
+def test_recent_spans_remember_two_generations_of_keys() -> None:
+    from collector._writer import RecentSpans
+
+    recent = RecentSpans(4)
+    first, second, third = ([bytes([g, k]) * 12 for k in range(3)] for g in range(3))
+    recent.add_all(first)
+    recent.add_all(second)  # would pass 4 keys: `first` becomes the older generation
+    assert all(key in recent for key in first + second)
+    assert not recent.isdisjoint([b"new" * 8, first[0]]) and recent.isdisjoint([b"new" * 8])
+    recent.add_all(third)  # `first` is forgotten
+    assert [key in recent for key in first + second + third] == [False] * 3 + [True] * 6
