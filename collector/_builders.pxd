@@ -46,5 +46,7 @@ cdef class Maps:
     cdef int add(self, const char* key, Py_ssize_t key_size, const char* value, Py_ssize_t value_size) except -1
     cdef int add_row_of(self, Maps other) except -1
     cdef int close_row(self) except -1
+    cdef int _end_row(self) except -1
+    cdef bint _has_repeated_key(self) except -1
     cdef int _keep_last_values(self) except -1
     cpdef object finish(self)

@@ -18,6 +18,8 @@ import pyarrow as pa
 _STRING = pa.string()
 _MAP = pa.map_(_STRING, pa.field("value", _STRING, nullable=False))
 cdef const char* HEX = b"0123456789abcdef"
+# Rows with more entries look for a repeated key with a set: a client may send thousands.
+cdef Py_ssize_t _PAIRWISE_MAX = 16
 
 
 cdef int _reserve(Buffer* buffer, Py_ssize_t extra) except -1:
@@ -170,7 +172,7 @@ cdef class Maps:
         return 0
 
     cdef int add_row_of(self, Maps other) except -1:
-        """Adds every entry of `other` (a one-row map) to the row being added."""
+        """Adds the entries of `other` (a map of one closed row: no key twice) as a row of its own."""
         cdef Py_ssize_t index, key_size, value_size
         cdef const char* key
         cdef const char* value
@@ -178,27 +180,36 @@ cdef class Maps:
             key = other.keys.at(index, &key_size)
             value = other.values.at(index, &value_size)
             self.add(key, key_size, value, value_size)
-        return 0
+        return self._end_row()
 
     cdef int close_row(self) except -1:
+        """Ends the row being added, keeping each of its keys once."""
+        if self._has_repeated_key():
+            self._keep_last_values()
+        return self._end_row()
+
+    cdef int _end_row(self) except -1:
+        self.rows.close(self.keys.length)
+        self.row_start = self.keys.length
+        return 0
+
+    cdef bint _has_repeated_key(self) except -1:
         cdef Py_ssize_t first, second, size, other_size
         cdef const char* key
         cdef const char* other
-        cdef bint repeated = False
+        if self.keys.length - self.row_start > _PAIRWISE_MAX:  # a set, not n^2/2 comparisons
+            seen = set()
+            for first in range(self.row_start, self.keys.length):
+                key = self.keys.at(first, &size)
+                seen.add(PyBytes_FromStringAndSize(key, size))
+            return len(seen) < self.keys.length - self.row_start
         for first in range(self.row_start, self.keys.length):
             key = self.keys.at(first, &size)
             for second in range(first + 1, self.keys.length):
                 other = self.keys.at(second, &other_size)
                 if other_size == size and memcmp(other, key, size) == 0:
-                    repeated = True
-                    break
-            if repeated:
-                break
-        if repeated:
-            self._keep_last_values()
-        self.rows.close(self.keys.length)
-        self.row_start = self.keys.length
-        return 0
+                    return True
+        return False
 
     cdef int _keep_last_values(self) except -1:
         cdef Py_ssize_t index, size

@@ -520,7 +520,6 @@ cdef class RowMapper:
         block.kind.add_str(SPAN_KINDS[kind] if 0 <= kind < 6 else "Unspecified")
         block.service.add_str(service)
         block.resource.add_row_of(resource)
-        block.resource.close_row()
         block.scope_name.add_str(scope_name)
         block.scope_version.add_str(scope_version)
         block.duration.add_u64(end_ns - start_ns if end_ns > start_ns else 0)
@@ -593,11 +592,13 @@ cdef class RowMapper:
         """Adds the KeyValue entries numbered `field` in buf[start:end] to the row being added to
         `out`, content dropped and values cut to the limit; the text of keys in `watched` goes to `found`."""
         cdef dict dropped = self._dropped_keys
-        cdef Py_ssize_t pos = start, size, value_at, value_end, text_size
+        cdef Py_ssize_t pos = start, size, text_size
         cdef const char* text
+        cdef Pair pair
         while _next(buf, &pos, end, field << 3 | LEN, &size):
-            key, value_at, value_end = _pair(buf, pos, pos + size)
+            _pair(buf, pos, pos + size, &pair)
             pos += size
+            key = _text(buf, pair.key_at, pair.key_size)
             drop = dropped.get(key)
             if drop is None:
                 if len(dropped) >= MAX_REMEMBERED:  # keys come from clients: bound the memo
@@ -605,23 +606,21 @@ cdef class RowMapper:
                 drop = dropped[key] = not self._capture and is_content_attribute(key)
             if drop:
                 continue
-            self._put_entry(buf, key, value_at, value_end, out)
+            self._put_entry(buf, &pair, out)
             if key in watched:
                 text = out.values.at(out.values.length - 1, &text_size)
                 found[key] = PyUnicode_DecodeUTF8(text, text_size, NULL)
         return 0
 
-    cdef int _put_entry(self, const unsigned char* buf, str key, Py_ssize_t start, Py_ssize_t end,
-                        Maps out) except -1:
-        """Adds `key` with the AnyValue in buf[start:end] as the Collector's AsString() writes it
-        (scalars as text; arrays, maps and bytes as JSON), cut to the limit."""
+    cdef int _put_entry(self, const unsigned char* buf, Pair* pair, Maps out) except -1:
+        """Adds the key and the AnyValue of `pair`, the value as the Collector's AsString() writes
+        it (scalars as text; arrays, maps and bytes as JSON), cut to the limit."""
         cdef Value value
         cdef char digits[24]
         cdef const char* text = ""
-        cdef const char* key_text
-        cdef Py_ssize_t size = 0, kept, key_size
+        cdef Py_ssize_t size = 0, kept
         holder = None  # keeps the object that owns `text` alive
-        _read_value(buf, start, end, &value)
+        _read_value(buf, pair.value_at, pair.value_end, &value)
         if value.kind == 1:
             text = <const char*>buf + value.at
             size = value.size
@@ -642,8 +641,7 @@ cdef class RowMapper:
         kept = _cut(text, size, self._limit)
         if kept < size:
             self._truncated += 1
-        key_text = PyUnicode_AsUTF8AndSize(key, &key_size)
-        out.add(key_text, key_size, text, kept)
+        out.add(<const char*>buf + pair.key_at, pair.key_size, text, kept)
         return 0
 
     cdef bint _late_event(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end) except -1:
@@ -765,6 +763,7 @@ cdef object _json(const unsigned char* buf, Value* value):
     """An AnyValue as a JSON value (for orjson): non-finite doubles and bytes (base64) as strings."""
     cdef Py_ssize_t pos, end, size
     cdef Value item
+    cdef Pair pair
     cdef double real
     if value.kind == 1:
         return _text(buf, value.at, value.size)
@@ -789,9 +788,9 @@ cdef object _json(const unsigned char* buf, Value* value):
         return items
     members = {}  # KeyValueList: values 1, each a KeyValue (key 1, value 2)
     while _next(buf, &pos, end, TAG_1_LEN, &size):
-        key, item_at, item_end = _pair(buf, pos, pos + size)
-        _read_value(buf, item_at, item_end, &item)
-        members[key] = _json(buf, &item)
+        _pair(buf, pos, pos + size, &pair)
+        _read_value(buf, pair.value_at, pair.value_end, &item)
+        members[_text(buf, pair.key_at, pair.key_size)] = _json(buf, &item)
         pos += size
     return members
 
@@ -811,20 +810,28 @@ cdef str _double_text(double number):
     return repr(number)
 
 
-cdef tuple _pair(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
-    """A KeyValue's key, and where its value is (an empty range when it has none)."""
-    cdef Py_ssize_t pos = start, key_at = 0, key_size = 0, value_at = 0, value_end = 0, size
+cdef struct Pair:  # where a KeyValue's key and value are (empty ranges when absent)
+    Py_ssize_t key_at
+    Py_ssize_t key_size
+    Py_ssize_t value_at
+    Py_ssize_t value_end
+
+
+cdef int _pair(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, Pair* pair) except -1:
+    """Where the key and the value of the KeyValue in buf[start:end] are."""
+    cdef Py_ssize_t pos = start, size
     cdef uint64_t tag
+    pair.key_at = pair.key_size = pair.value_at = pair.value_end = 0
     while pos < end:
         tag = _varint(buf, &pos, end)
         if tag == TAG_1_LEN:
-            key_size = _length(buf, &pos, end)
-            key_at = pos
-            pos += key_size
+            pair.key_size = _length(buf, &pos, end)
+            pair.key_at = pos
+            pos += pair.key_size
         elif tag == TAG_2_LEN:
             size = _length(buf, &pos, end)
-            value_at, value_end = pos, pos + size
-            pos = value_end
+            pair.value_at, pair.value_end = pos, pos + size
+            pos += size
         else:
             _skip(buf, &pos, end, tag)
-    return _text(buf, key_at, key_size), value_at, value_end
+    return 0

@@ -76,6 +76,7 @@ class RecentSpans:
         return self._current.isdisjoint(keys) and self._previous.isdisjoint(keys)
 
     def add_all(self, keys: list[bytes]) -> None:
+        keys = keys[-self._current.capacity:]  # an insert larger than a generation: its newest
         if len(self._current) + len(keys) > self._current.capacity:
             self._previous, self._current = self._current, self._previous
             self._current.clear()

@@ -111,3 +111,10 @@ def test_a_long_value_is_cut_at_the_limit_in_characters_not_bytes() -> None:
     chat = span(0, "chat", {"short": "é" * 16, "long": "é" * 17, "number": 10**17})
     row = mapped_row(chat, MappingPolicy(max_attribute_length=16))
     assert dict(row["SpanAttributes"]) == {"short": "é" * 16, "long": "é" * 16, "number": "1000000000000000"}
+
+
+def test_a_repeated_key_among_many_attributes_is_stored_once() -> None:
+    chat = span(0, "chat", {f"k{index}": str(index) for index in range(40)})
+    chat.attributes.append(KeyValue(key="k3", value=any_value("last")))
+    stored = mapped_row(chat)["SpanAttributes"]
+    assert len(stored) == 40 and stored[3] == ("k3", "last")

@@ -214,3 +214,12 @@ def test_recent_spans_remember_two_generations_of_keys() -> None:
     assert not recent.isdisjoint([b"new" * 8, first[0]]) and recent.isdisjoint([b"new" * 8])
     recent.add_all(third)  # `first` is forgotten
     assert [key in recent for key in first + second + third] == [False] * 3 + [True] * 6
+
+
+def test_an_insert_larger_than_a_generation_leaves_its_newest_keys_remembered() -> None:
+    from collector._writer import RecentSpans
+
+    recent = RecentSpans(4)
+    keys = [bytes([k]) * 24 for k in range(6)]
+    recent.add_all(keys)
+    assert [key in recent for key in keys] == [False, False, True, True, True, True]
