@@ -21,6 +21,7 @@ COPY agentslo ./agentslo
 COPY alerts ./alerts
 COPY collector ./collector
 COPY dashboards ./dashboards
+COPY ground ./ground
 COPY slo ./slo
 # A regular (not editable) install: the runtime image has no source tree, only the venv.
 RUN /opt/agentslo/bin/pip install .

@@ -8,8 +8,8 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from agentslo.errors import StorageError
 from alerts import AlertStore, Phase
+from ground.errors import StorageError
 
 __all__ = ["alerts_router"]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agentslo import __version__
-from agentslo.errors import AgentSloError, ConfigError
+from ground.errors import AgentSloError, ConfigError
 
 if TYPE_CHECKING:
     from agentslo.config import Config
@@ -214,14 +214,12 @@ def dashboards() -> None:
               help="Provisioning directory to write (default: dashboards/provisioning).")
 def dashboards_build(config_file: Path | None, out: Path | None) -> None:
     """Write every provisioning file; files no longer produced are removed."""
-    from dashboards import EXAMPLE_CONFIG, PROVISIONING_DIR, build
+    from dashboards import EXAMPLE_CONFIG, PROVISIONING_DIR, write_provisioning
+    from slo import slo_from_spec, spend_budget_from_spec
 
-    try:
-        written = build(config_file or EXAMPLE_CONFIG, out or PROVISIONING_DIR)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(1)
+    config = _load_or_exit(config_file or EXAMPLE_CONFIG, {}, env={})
+    written = write_provisioning(out or PROVISIONING_DIR, [slo_from_spec(spec) for spec in config.slos],
+                                 [spend_budget_from_spec(spec) for spec in config.budgets])
     for path in written:
         click.echo(str(path))
 

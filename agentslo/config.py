@@ -24,9 +24,10 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agentslo.errors import ConfigError
 from alerts import AlertsSpec
 from collector import DimensionAliases, ModelPrice, parse_price_entries
+from ground.errors import ConfigError
+from ground.storage import StorageSpec
 from slo import SloSpec, SpendBudgetSpec, parse_slo_specs, parse_spend_budgets
 
 __all__ = [
@@ -68,53 +69,6 @@ class ServerSpec(_Spec):
     # 0 asks the OS for a free port (used by tests and side-by-side instances).
     http_port: int = Field(default=4318, ge=0, le=65535)
     grpc_port: int = Field(default=4317, ge=0, le=65535)
-
-
-class StorageSpec(_Spec):
-    """Embedded chDB under `data_dir` unless `clickhouse_url` names a ClickHouse server."""
-
-    data_dir: Path = Path("var/clickhouse")
-    clickhouse_url: str | None = None
-    # Name of the environment variable holding the server password, when the URL has none.
-    password_env: str | None = None
-    database: str = "agentslo"
-
-    @field_validator("clickhouse_url")
-    @classmethod
-    def _check_url(cls, url: str | None) -> str | None:
-        if url is None:
-            return None
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://user@host:8123/agentslo")
-        try:
-            parts.port
-        except ValueError as exc:
-            raise ValueError(f"has an invalid port: {exc}") from None
-        database = parts.path.strip("/")
-        if database and not _IDENTIFIER.match(database):
-            raise ValueError(f"path must name a database (a plain identifier), got {parts.path!r}")
-        return url
-
-    @property
-    def server_database(self) -> str:
-        """The database on the server: the URL's path when it names one, else `database`."""
-        path = urlsplit(self.clickhouse_url or "").path.strip("/")
-        return path or self.database
-
-    @field_validator("database")
-    @classmethod
-    def _check_database(cls, name: str) -> str:
-        if not _IDENTIFIER.match(name):
-            raise ValueError("must be a plain identifier (letters, digits, underscore)")
-        return name
-
-    @field_validator("password_env")
-    @classmethod
-    def _check_env_name(cls, name: str | None) -> str | None:
-        if name is not None and not _IDENTIFIER.match(name):
-            raise ValueError("must be the name of an environment variable, not its value")
-        return name
 
 
 class RetentionSpec(_Spec):

@@ -17,7 +17,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from agentslo.config import EvaluationSpec
-from agentslo.storage import Storage
+from ground.storage import Storage
 from slo import SLO, SloStatus, SpendBudget, SpendStatus, evaluate_cycle, evaluate_spend, write_status
 
 __all__ = ["Evaluator"]

@@ -17,8 +17,8 @@ import uvicorn
 from agentslo.config import Config
 from agentslo.http_api import create_app
 from agentslo.service import Service
-from agentslo.storage import Storage, open_storage
 from collector import create_grpc_server
+from ground.storage import Storage, open_storage
 
 __all__ = ["AgentSloServer", "serve"]
 

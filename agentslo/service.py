@@ -16,11 +16,9 @@ from datetime import datetime
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from agentslo.config import Config
-from agentslo.errors import StorageError, StorageUnavailable
 from agentslo.evaluation import Evaluator
 from agentslo.metrics import Metrics
-from agentslo.storage import SCHEMA, TRACES, Storage, apply_retention, migrate
-from alerts import AlertStore, Alerting, DashboardLinks, Delivery
+from alerts import Alerting, AlertStore, DashboardLinks, Delivery
 from collector import (
     BatchWriter,
     BodyLimits,
@@ -31,6 +29,9 @@ from collector import (
     PriceTable,
     spans_insert_body,
 )
+from dashboards import SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID
+from ground.errors import StorageError, StorageUnavailable
+from ground.storage import SCHEMA, TRACES, Storage, apply_retention, migrate
 from slo import SloStatus, SpendStatus, slo_from_spec, spend_budget_from_spec
 
 __all__ = ["Service"]
@@ -74,7 +75,7 @@ class Service:
         alerts = config.alerts
         self.alert_store = AlertStore(storage)
         receivers = alerts.resolve_receivers(os.environ, where="alerts")
-        links = None if alerts.grafana_url is None else DashboardLinks(alerts.grafana_url)
+        links = None if alerts.grafana_url is None else DashboardLinks(alerts.grafana_url, SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID)
         self._alerting = Alerting(self.alert_store, receivers, policies=alerts.policies(),
                                   default_policy=alerts.default_policy(), external_url=alerts.external_url,
                                   dashboard_links=links)

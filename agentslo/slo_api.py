@@ -7,8 +7,8 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from agentslo.errors import StorageError
 from agentslo.evaluation import Evaluator
+from ground.errors import StorageError
 from slo import CalendarMonth, SloStatus, SpendStatus, Timeslices, format_duration
 
 __all__ = ["slo_router", "SloStatusOut", "SpendStatusOut"]

@@ -11,7 +11,7 @@ Receivers verify webhook signatures as `alerts._payload`'s docstring describes
 (`verify_signature` does it).
 """
 
-from alerts._alerting import SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID, Alerting, AlertingResult, DashboardLinks
+from alerts._alerting import Alerting, AlertingResult, DashboardLinks
 from alerts._delivery import Delivery, DeliveryReport
 from alerts._payload import (
     SIGNATURE_HEADER,
@@ -35,8 +35,8 @@ from alerts._rules import (
     burning,
     fingerprint,
 )
-from alerts._spend_rules import SPEND_BUDGET_ALERT, spend_conditions
 from alerts._spec import AlertingSpec, AlertsSpec, ReceiverSpec
+from alerts._spend_rules import SPEND_BUDGET_ALERT, spend_conditions
 from alerts._state import AlertState, Notification, NotificationStatus, Phase, advance, step
 from alerts._store import AlertStore, DeliveryState, OutboxEntry
 
@@ -47,9 +47,7 @@ __all__ = [
     "DEFAULT_REPEAT_INTERVAL",
     "NO_DATA_ALERT",
     "SIGNATURE_HEADER",
-    "SLO_DASHBOARD_UID",
     "SPEND_BUDGET_ALERT",
-    "SPEND_DASHBOARD_UID",
     "TIMESTAMP_HEADER",
     "AlertCondition",
     "AlertPolicy",

@@ -123,23 +123,18 @@ class Alerting:
                 )
 
 
-# The uids of the provisioned SLO and Spend dashboards (the dashboards package
-# gives them these), which alert annotations link to.
-SLO_DASHBOARD_UID = "agentslo-slos"
-SPEND_DASHBOARD_UID = "agentslo-spend"
-
-
 @dataclass(frozen=True)
 class DashboardLinks:
     """Where a receiver's reader clicks through: the Grafana dashboards of SLOs and of spend.
 
     Adds a `dashboard` annotation: the SLO dashboard showing the alert's SLO,
-    or the Spend dashboard for a spend budget.
+    or the Spend dashboard for a spend budget. The uids are the dashboards
+    package's (`dashboards.SLO_DASHBOARD_UID`), passed in by the service.
     """
 
     grafana_url: str
-    slo_dashboard_uid: str = SLO_DASHBOARD_UID
-    spend_dashboard_uid: str = SPEND_DASHBOARD_UID
+    slo_dashboard_uid: str
+    spend_dashboard_uid: str
 
     def add_to(self, condition: AlertCondition) -> AlertCondition:
         """The condition with its dashboard link among its annotations."""

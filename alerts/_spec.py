@@ -30,10 +30,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agentslo.errors import ConfigError
 from alerts._receiver import Receiver
 from alerts._retry import DEFAULT_GIVE_UP_AFTER, RetryPolicy
 from alerts._rules import DEFAULT_REPEAT_INTERVAL, AlertPolicy
+from ground.errors import ConfigError
 from slo import parse_duration
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from agentslo.storage import ALERT_DELIVERIES, ALERT_STATE, Storage
 from alerts._state import AlertState, NotificationStatus, Phase
+from ground.storage import ALERT_DELIVERIES, ALERT_STATE, Storage
 
 
 class DeliveryState(enum.Enum):

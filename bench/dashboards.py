@@ -54,9 +54,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from agentslo.config import StorageSpec, load_config
-from agentslo.storage import AGENT_TASKS, SLO_ROLLUPS, SLO_STATUS, TRACES, Storage, migrate, open_storage
+from agentslo.config import load_config
 from dashboards import ALL, DASHBOARDS, EXAMPLE_CONFIG, alert_rules, expand_macros, variable_queries
+from ground.storage import AGENT_TASKS, SLO_ROLLUPS, SLO_STATUS, TRACES, Storage, StorageSpec, migrate, open_storage
 from slo import SLO, SpendBudget, run_cycle, slo_from_spec, spend_budget_from_spec
 
 TARGET_MS = 500.0

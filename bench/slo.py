@@ -29,8 +29,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agentslo.config import StorageSpec
-from agentslo.storage import AGENT_TASKS, TRACES, Storage, migrate, open_storage
+from ground.storage import AGENT_TASKS, TRACES, Storage, StorageSpec, migrate, open_storage
 from slo import SLO, evaluate, parse_slo_specs, run_cycle, slo_from_spec, sync_rollups, sync_tasks, write_status
 
 TARGET_CYCLE_S = 2.0

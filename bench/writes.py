@@ -25,11 +25,11 @@ from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from agentslo.storage import MIGRATIONS, TRACES, migrate
-from agentslo.storage._backends import ChdbBackend
-from agentslo.storage._storage import Storage
 from bench._workload import SEED, build_pool
 from collector import MappingPolicy, PriceTable, SpanMapper, spans_insert_body
+from ground.storage import MIGRATIONS, TRACES, migrate
+from ground.storage._backends import ChdbBackend
+from ground.storage._storage import Storage
 
 _REQUESTS_PER_INSERT = 8  # of 512 spans: the bench's 8 senders, gathered into one insert
 # otel_traces' merge settings before migration 6.

@@ -14,9 +14,9 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from agentslo.errors import Overloaded, StorageError, StorageUnavailable
 from collector._ingest import Ingest
 from collector._otlp import OtlpError
+from ground.errors import Overloaded, StorageError, StorageUnavailable
 
 _SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 

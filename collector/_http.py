@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from agentslo.errors import Overloaded, StorageError, StorageUnavailable
 from collector._ingest import Ingest
 from collector._otlp import JSON, PROTOBUF, BodyLimits, OtlpError, encode_response, encode_status, media_type
+from ground.errors import Overloaded, StorageError, StorageUnavailable
 
 _RESPONSES = {
     200: {"description": "stored; partialSuccess lists spans rejected as invalid",

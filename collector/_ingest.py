@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from agentslo.errors import Overloaded, StorageError, StorageUnavailable
 from collector._mapping import MappedBatch
 from collector._workers import MappingPool
 from collector._writer import BatchWriter
+from ground.errors import Overloaded, StorageError, StorageUnavailable
 
 
 class IngestMetrics:

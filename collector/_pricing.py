@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from agentslo.errors import ConfigError
+from ground.errors import ConfigError
 
 _TOKENS_PER_PRICE_UNIT = 1_000_000  # list prices are quoted per million tokens
 _SHIPPED_FILE = "prices.yaml"

@@ -20,10 +20,10 @@ from concurrent.futures.process import BrokenProcessPool
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from agentslo.errors import Overloaded
 from collector._mapping import MappedBatch, MappingPolicy, SpanMapper
 from collector._otlp import BodyLimits, OtlpError, decode_body
 from collector._pricing import ModelPrice, PriceTable
+from ground.errors import Overloaded
 
 # The mapper of this process: set once per worker by _start_worker (or by MappingPool for workers=0).
 _mapper: SpanMapper | None = None

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, Self
 
-from agentslo.errors import Overloaded, StorageError, StorageUnavailable
 from collector._keyset import KeySet
+from ground.errors import Overloaded, StorageError, StorageUnavailable
 
 log = logging.getLogger("agentslo.ingest")
 

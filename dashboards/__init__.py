@@ -1,16 +1,24 @@
 """Grafana provisioning: dashboards, the ClickHouse datasource and alert rules, built with grafana-foundation-sdk.
 
-Regenerate the checked-in tree with `agentslo dashboards build` (`build()`):
+Regenerate the checked-in tree with `agentslo dashboards build`, which loads a config and calls:
 
-    build(Path("agentslo.yaml"), Path("dashboards/provisioning"))
+    write_provisioning(PROVISIONING_DIR, slos, budgets)
 """
 
 from dashboards._alert_rules import alert_rules, burn_rate_query
 from dashboards._budget_queries import budget_reached, budget_spend
-from dashboards._build import EXAMPLE_CONFIG, PROVISIONING_DIR, build
-from dashboards._dashboards import DASHBOARDS, DATASOURCE_UID, PLUGIN, ClickHouseQuery, PanelSpec, variable_queries
+from dashboards._dashboards import (
+    DASHBOARDS,
+    DATASOURCE_UID,
+    PLUGIN,
+    SLO_DASHBOARD_UID,
+    SPEND_DASHBOARD_UID,
+    ClickHouseQuery,
+    PanelSpec,
+    variable_queries,
+)
 from dashboards._macros import ALL, expand_macros
-from dashboards._provisioning import provisioning_files, write_provisioning
+from dashboards._provisioning import EXAMPLE_CONFIG, PROVISIONING_DIR, provisioning_files, write_provisioning
 from dashboards._queries import Format, PanelQuery
 
 __all__ = [
@@ -20,6 +28,8 @@ __all__ = [
     "EXAMPLE_CONFIG",
     "PLUGIN",
     "PROVISIONING_DIR",
+    "SLO_DASHBOARD_UID",
+    "SPEND_DASHBOARD_UID",
     "ClickHouseQuery",
     "Format",
     "PanelQuery",
@@ -27,7 +37,6 @@ __all__ = [
     "alert_rules",
     "budget_reached",
     "budget_spend",
-    "build",
     "burn_rate_query",
     "expand_macros",
     "provisioning_files",

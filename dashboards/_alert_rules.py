@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from agentslo.storage import SLO_STATUS
 from dashboards._budget_queries import budget_reached, sql_string
 from dashboards._dashboards import DATASOURCE_UID, PLUGIN
 from dashboards._queries import Format, PanelQuery
+from ground.storage import SLO_STATUS
 from slo import SLO, AlertWindow, SpendBudget, SpendLevel, SpendPeriod, format_duration
 
 FOLDER = "AgentSLO"

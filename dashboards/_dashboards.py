@@ -7,9 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from grafana_foundation_sdk.builders import common
+from grafana_foundation_sdk.builders import common, stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.builders import dashboard as db
-from grafana_foundation_sdk.builders import stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode
@@ -24,13 +23,15 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
-from alerts import SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID
 from dashboards import _budget_queries as bq
 from dashboards import _queries as q
 from dashboards._queries import Format, PanelQuery
 from slo import SpendBudget, SpendPeriod
 
 PLUGIN = "grafana-clickhouse-datasource"
+# The uids of the SLO and Spend dashboards: alert annotations link to them (alerts.DashboardLinks).
+SLO_DASHBOARD_UID = "agentslo-slos"
+SPEND_DASHBOARD_UID = "agentslo-spend"
 DATASOURCE_UID = "agentslo-clickhouse"
 DATASOURCE = DataSourceRef(type_val=PLUGIN, uid=DATASOURCE_UID)
 

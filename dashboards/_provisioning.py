@@ -15,10 +15,15 @@ from typing import Any
 import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from agentslo.storage import TRACES
 from dashboards._alert_rules import alert_rules
 from dashboards._dashboards import DASHBOARDS, DATASOURCE_UID, PLUGIN
+from ground.storage import TRACES
 from slo import SLO, SpendBudget
+
+PACKAGE_DIR = Path(__file__).parent
+# The checked-in tree, and the config its alert rules are built for.
+PROVISIONING_DIR = PACKAGE_DIR / "provisioning"
+EXAMPLE_CONFIG = PACKAGE_DIR / "example.yaml"
 
 DATABASE = "agentslo"
 # Where docker-compose mounts this tree in the Grafana container.

@@ -4,7 +4,7 @@ The plugin expands its macros before the query reaches ClickHouse
 (`$__timeFilter(col)`, `$__timeInterval(col)`, `$__fromTime`, `$__toTime`,
 `$__interval_s`, `$__conditionalAll(cond, $var)`) and Grafana interpolates the
 template variables (`${service:singlequote}`); `dashboards.expand_macros` does
-the same for tests. Table names come from `agentslo.storage`; which rows are
+the same for tests. Table names come from `ground.storage`; which rows are
 model calls or tool calls, what a successful span is and how cache hits count
 come from the SLO engine's own `compile_sli`, so a panel counts what an SLO counts.
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from agentslo.storage import AGENT_TASKS, SLO_ROLLUPS, SLO_STATUS, TRACES
 from collector import COST_UNPRICED
+from ground.storage import AGENT_TASKS, SLO_ROLLUPS, SLO_STATUS, TRACES
 from slo import DEGRADED_SPAN, Availability, CacheHitRate, Events, compile_sli
 
 # The engine's event definitions, taken from its SLI builder rather than restated.

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from agentslo.storage import SLO_STATUS, WATERMARKS, QueryResult, Storage
+from ground.storage import SLO_STATUS, WATERMARKS, QueryResult, Storage
 from slo._budget import EventCounts
 from slo._evaluation import (
     SloStatus,

@@ -46,7 +46,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeGuard
 
-from agentslo.errors import ConfigError
+from ground.errors import ConfigError
 from slo._spec import Loc, SloSpec, format_path, validate_slo_spec
 
 SOURCE_TYPE = "agentslo"

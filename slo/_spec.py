@@ -41,7 +41,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from agentslo.errors import ConfigError
+from ground.errors import ConfigError
 
 
 class _HasName(Protocol):

@@ -3,7 +3,7 @@
 Values never enter the SQL text. Thresholds, matcher values, attribute keys and
 times travel as query parameters (`{f0_0:String}`); the only names spliced into
 the text are columns from the allow-lists in `slo._spec` and table names from
-`agentslo.storage`.
+`ground.storage`.
 
 When an event happens: every event (span, model call, tool call, task) counts
 in the minute it *ends*, `Timestamp + Duration`. A span is exported when it
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agentslo.storage import AGENT_TASKS, SLO_ROLLUPS, TRACES
+from ground.storage import AGENT_TASKS, SLO_ROLLUPS, TRACES
 from slo._model import (
     Availability,
     CacheHitRate,

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agentslo.config import StorageSpec
-from agentslo.storage import Storage, open_storage
+from ground.storage import Storage, StorageSpec, open_storage
 from tests.support.clickhouse_http import ClickHouseHttpServer
 
 SERVER_USER = "agentslo"

@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from agentslo.config import load_config
-from agentslo.storage import open_storage
+from ground.storage import open_storage
 from tests.collector.otlp_requests import attr
 from tests.conftest import SERVER_ENV, storage_spec
 from tests.support.service import ServiceThread

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from agentslo.config import load_config
-from agentslo.errors import ConfigError
+from ground.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from agentslo.config import load_config
-from agentslo.storage import open_storage
+from ground.storage import open_storage
 from tests.collector.otlp_requests import agent_request
 from tests.conftest import SERVER_ENV, storage_spec
 from tests.support.service import ServiceThread

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from agentslo.config import load_config
-from agentslo.storage import open_storage
+from ground.storage import open_storage
 from tests.conftest import SERVER_ENV, storage_spec
 from tests.support.service import ServiceThread
 from tests.support.webhook_receiver import WebhookReceiver

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from agentslo.errors import ConfigError
 from alerts import AlertPolicy, AlertsSpec, Receiver, RetryPolicy
+from ground.errors import ConfigError
 
 BASE = {
     "external_url": "https://agentslo.example.com",

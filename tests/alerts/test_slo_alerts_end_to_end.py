@@ -7,17 +7,17 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agentslo.storage import Storage
 from alerts import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    AlertPolicy,
     Alerting,
+    AlertPolicy,
     AlertStore,
     Delivery,
     Receiver,
     verify_signature,
 )
+from ground.storage import Storage
 from slo import run_cycle
 from tests.slo.traces import MINUTE, SECOND, T0, chat, insert, make_slo
 from tests.support.webhook_receiver import WebhookReceiver

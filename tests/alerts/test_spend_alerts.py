@@ -54,12 +54,12 @@ def test_a_level_fires_once_per_period_and_resets_silently_when_the_period_start
 
 
 def test_alerts_link_to_the_dashboard_they_are_about() -> None:
-    links = DashboardLinks("https://grafana.example.com/")
+    links = DashboardLinks("https://grafana.example.com/", "agentslo-slos", "agentslo-spend")
     [eighty, _] = [links.add_to(c) for c in spend_conditions(alice(1, DAY))]
     assert eighty.annotations["dashboard"] == "https://grafana.example.com/d/agentslo-spend"
 
 
 def test_slo_alerts_link_to_the_slo_dashboard_showing_their_slo() -> None:
-    links = DashboardLinks("https://grafana.example.com")
+    links = DashboardLinks("https://grafana.example.com", "agentslo-slos", "agentslo-spend")
     [first, *_] = [links.add_to(c) for c in alert_conditions(status(), AlertPolicy())]
     assert first.annotations["dashboard"] == "https://grafana.example.com/d/agentslo-slos?var-slo=checkout-availability"

@@ -11,12 +11,11 @@ from datetime import timedelta
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agentslo.storage import SLO_STATUS, Storage
 from alerts import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    AlertPolicy,
     Alerting,
+    AlertPolicy,
     AlertStore,
     Delivery,
     DeliveryState,
@@ -25,6 +24,7 @@ from alerts import (
     RetryPolicy,
     verify_signature,
 )
+from ground.storage import SLO_STATUS, Storage
 from slo import write_status
 from tests.support.slo_status import NOW, H, M, status
 from tests.support.webhook_receiver import WebhookReceiver

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agentslo.config import Config, IngestSpec
-from agentslo.storage import Storage, open_storage
+from ground.storage import Storage, open_storage
 from tests.conftest import SERVER_ENV, storage_spec
 from tests.support.service import ServiceThread
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agentslo.errors import ConfigError
 from collector._pricing import ModelPrice, PriceTable, cost_usd, normalise_model_name, parse_price_entries
+from ground.errors import ConfigError
 
 SHIPPED = PriceTable.default()
 SOME_DAY = date(2025, 12, 1)  # every shipped model is priced on this day

@@ -29,7 +29,7 @@ def stored_span_ids(data_dir: Path) -> list[str]:
     """Span ids in the data directory, read by a separate process (chDB runs one directory per process)."""
     script = (
         "import json, sys; from pathlib import Path; "
-        "from agentslo.config import StorageSpec; from agentslo.storage import open_storage; "
+        "from ground.storage import StorageSpec; from ground.storage import open_storage; "
         "s = open_storage(StorageSpec(data_dir=Path(sys.argv[1]))); "
         "print(json.dumps([r[0] for r in s.query('SELECT SpanId FROM otel_traces').rows]))"
     )

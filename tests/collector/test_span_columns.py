@@ -9,11 +9,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from tests.collector.otlp_requests import START_NS, agent_request, span
 
-from agentslo.storage import TRACES, Storage, migrate
 from collector import MappingPolicy, PriceTable, SpanMapper, spans_insert_body
 from collector._columns import SCHEMA
+from ground.storage import TRACES, Storage, migrate
+from tests.collector.otlp_requests import START_NS, agent_request, span
 
 EPOCH_2262_NS = (1 << 63) - 1
 

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from agentslo.errors import Overloaded, StorageUnavailable
 from collector import BatchWriter
+from ground.errors import Overloaded, StorageUnavailable
 
 
 class Table:

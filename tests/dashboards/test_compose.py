@@ -11,6 +11,7 @@ import functools
 import json
 import re
 import shlex
+import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -307,5 +308,8 @@ def test_the_build_context_leaves_local_state_out_and_keeps_what_the_image_is_bu
     assert {".git", ".venv", "var", "build", "*.egg-info", "**/__pycache__", "tests", ".env", "**/*.so"} <= ignored
     copied = {source for arguments in instructions("COPY") if not arguments.startswith("--from")
               for source in arguments.split()[:-1]}
-    assert copied == {"pyproject.toml", "setup.py", "README.md", "agentslo", "alerts", "collector", "dashboards", "slo"}
+    # Every package the distribution installs (pyproject.toml) is in the image: a new one cannot be forgotten.
+    packages = {pattern.rstrip("*") for pattern in
+                tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert copied == {"pyproject.toml", "setup.py", "README.md"} | packages
     assert copied.isdisjoint(ignored)

@@ -19,10 +19,19 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from agentslo.config import load_config
-from agentslo.storage import SLO_STATUS, TRACES, Storage, migrate, open_storage
 from collector import MappingPolicy, PriceTable, SpanMapper, spans_insert_body
-from dashboards import (ALL, DASHBOARDS, EXAMPLE_CONFIG, PanelQuery, PanelSpec, budget_reached, burn_rate_query,
-                        expand_macros, variable_queries)
+from dashboards import (
+    ALL,
+    DASHBOARDS,
+    EXAMPLE_CONFIG,
+    PanelQuery,
+    PanelSpec,
+    budget_reached,
+    burn_rate_query,
+    expand_macros,
+    variable_queries,
+)
+from ground.storage import SLO_STATUS, TRACES, Storage, migrate, open_storage
 from slo import SLO, AlertWindow, evaluate_spend, run_cycle, slo_from_spec, spend_budget_from_spec
 from slo import format_duration as window_label
 from tests.collector.otlp_requests import attr

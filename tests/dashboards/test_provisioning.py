@@ -13,21 +13,24 @@ import pytest
 import yaml
 
 from agentslo.config import load_config
-from dashboards import DASHBOARDS, EXAMPLE_CONFIG, PROVISIONING_DIR, build, provisioning_files
-from slo import slo_from_spec, spend_budget_from_spec
+from dashboards import DASHBOARDS, EXAMPLE_CONFIG, PROVISIONING_DIR, provisioning_files, write_provisioning
+from slo import SLO, SpendBudget, slo_from_spec, spend_budget_from_spec
 
 REGENERATE = os.environ.get("AGENTSLO_REGENERATE") == "1"
 
 
-def example_files() -> dict[str, str]:
+def example_model() -> tuple[list[SLO], list[SpendBudget]]:
     config = load_config(EXAMPLE_CONFIG, env={})
-    return provisioning_files([slo_from_spec(spec) for spec in config.slos],
-                              [spend_budget_from_spec(spec) for spec in config.budgets])
+    return [slo_from_spec(spec) for spec in config.slos], [spend_budget_from_spec(spec) for spec in config.budgets]
+
+
+def example_files() -> dict[str, str]:
+    return provisioning_files(*example_model())
 
 
 def test_the_checked_in_provisioning_files_are_what_the_builder_produces() -> None:
     if REGENERATE:
-        build()
+        write_provisioning(PROVISIONING_DIR, *example_model())
     on_disk = {path.relative_to(PROVISIONING_DIR).as_posix(): path.read_text(encoding="utf-8")
                for path in sorted(PROVISIONING_DIR.rglob("*")) if path.is_file()}
     expected = example_files()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentslo.storage import Storage, migrate
+from ground.storage import Storage, migrate
 
 
 @pytest.fixture

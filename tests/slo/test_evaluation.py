@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agentslo.storage import SLO_ROLLUPS, SLO_STATUS, Storage
+from ground.storage import SLO_ROLLUPS, SLO_STATUS, Storage
 from slo import (
     SLO,
     EventCounts,

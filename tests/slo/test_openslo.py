@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agentslo.errors import ConfigError
+from ground.errors import ConfigError
 from slo import (
     SLO,
     Availability,

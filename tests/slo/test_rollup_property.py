@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentslo.storage import AGENT_TASKS, SLO_ROLLUPS, TRACES, WATERMARKS, Storage
+from ground.storage import AGENT_TASKS, SLO_ROLLUPS, TRACES, WATERMARKS, Storage
 from slo import (
     DEFAULT_GRACE,
     SLO,

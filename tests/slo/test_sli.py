@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agentslo.storage import migrate, open_storage
+from ground.storage import migrate, open_storage
 from slo import SLO, Availability, Events, Matcher, MatchOp, MatchSource, SloStatus, compile_sli, run_cycle
 from tests.conftest import SERVER_ENV, storage_spec
 from tests.slo.traces import MINUTE, SECOND, T0, agent, chat, insert, make_slo, tool

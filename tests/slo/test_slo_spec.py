@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agentslo.errors import ConfigError
+from ground.errors import ConfigError
 from slo import SloSpec, parse_slo_specs
 
 WHERE = "agentslo.yaml: slos"

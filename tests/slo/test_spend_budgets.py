@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agentslo.errors import ConfigError
-from agentslo.storage import Storage
+from ground.errors import ConfigError
+from ground.storage import Storage
 from slo import (
     Severity,
     SpendGroup,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentslo.storage import AGENT_TASKS, SLO_ROLLUPS, SLO_STATUS, WATERMARKS, Storage
+from ground.storage import AGENT_TASKS, SLO_ROLLUPS, SLO_STATUS, WATERMARKS, Storage
 
 AGENT_TASKS_COLUMNS = [
     ("TaskId", "String"), ("TraceId", "String"), ("Timestamp", "DateTime64(9, 'UTC')"), ("Duration", "UInt64"),

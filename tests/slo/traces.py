@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from agentslo.storage import TRACES, Storage
+from ground.storage import TRACES, Storage
 from slo import SLO, parse_slo_specs, slo_from_spec
 
 # A Monday, noon, UTC: tests place spans around it and evaluate as of times near it.

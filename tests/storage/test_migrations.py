@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from agentslo.storage import MIGRATIONS, SCHEMA, TRACES, Migration, Storage, apply_retention, migrate
+from ground.storage import MIGRATIONS, SCHEMA, TRACES, Migration, Storage, apply_retention, migrate
 
 # The OpenTelemetry Collector ClickHouse exporter's traces columns, which Grafana's
 # ClickHouse plugin and users' SQL read (DESIGN.md, Tables).

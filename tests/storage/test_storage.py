@@ -7,8 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from agentslo.errors import StorageError, StorageUnavailable
-from agentslo.storage import Storage
+from ground.errors import StorageError, StorageUnavailable
+from ground.storage import Storage
 
 
 @pytest.mark.parametrize(

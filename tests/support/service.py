@@ -15,7 +15,7 @@ import httpx
 
 from agentslo.config import Config
 from agentslo.serve import AgentSloServer
-from agentslo.storage import Storage
+from ground.storage import Storage
 
 
 def free_port() -> int:

@@ -7,9 +7,10 @@ Example::
     storage.query("SELECT count() FROM otel_traces").scalar()
 """
 
-from agentslo.storage._migrations import SCHEMA, Migration, apply_retention, migrate
-from agentslo.storage._storage import QueryResult, Storage, open_storage
-from agentslo.storage._tables import (
+from ground.storage._migrations import SCHEMA, Migration, apply_retention, migrate
+from ground.storage._spec import StorageSpec
+from ground.storage._storage import QueryResult, Storage, open_storage
+from ground.storage._tables import (
     AGENT_TASKS,
     ALERT_DELIVERIES,
     ALERT_STATE,
@@ -33,6 +34,7 @@ __all__ = [
     "Migration",
     "QueryResult",
     "Storage",
+    "StorageSpec",
     "apply_retention",
     "migrate",
     "open_storage",

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 import clickhouse_connect
 from clickhouse_connect.driver import exceptions as ch_errors
 
-from agentslo.errors import StorageError, StorageUnavailable
+from ground.errors import StorageError, StorageUnavailable
 
 # Settings every query runs with, on both backends, so that answers parse alike.
 QUERY_SETTINGS: dict[str, Any] = {

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agentslo.storage._storage import Storage
-from agentslo.storage._tables import (
+from ground.storage._storage import Storage
+from ground.storage._tables import (
     AGENT_TASKS,
     ALERT_DELIVERIES,
     ALERT_STATE,

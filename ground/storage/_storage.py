@@ -12,16 +12,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from agentslo.errors import ConfigError, StorageError
-from agentslo.storage._backends import Backend, ChdbBackend, HttpBackend
-
-if TYPE_CHECKING:  # the config model imports the SLO package, which names storage tables
-    from agentslo.config import StorageSpec
+from ground.errors import ConfigError, StorageError
+from ground.storage._backends import Backend, ChdbBackend, HttpBackend
+from ground.storage._spec import StorageSpec
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -1,0 +1,60 @@
+"""The `storage:` section of the config file: where ClickHouse is."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StorageSpec(BaseModel):
+    """Embedded chDB under `data_dir` unless `clickhouse_url` names a ClickHouse server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Path("var/clickhouse")
+    clickhouse_url: str | None = None
+    # Name of the environment variable holding the server password, when the URL has none.
+    password_env: str | None = None
+    database: str = "agentslo"
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _check_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://user@host:8123/agentslo")
+        try:
+            parts.port
+        except ValueError as exc:
+            raise ValueError(f"has an invalid port: {exc}") from None
+        database = parts.path.strip("/")
+        if database and not _IDENTIFIER.match(database):
+            raise ValueError(f"path must name a database (a plain identifier), got {parts.path!r}")
+        return url
+
+    @property
+    def server_database(self) -> str:
+        """The database on the server: the URL's path when it names one, else `database`."""
+        path = urlsplit(self.clickhouse_url or "").path.strip("/")
+        return path or self.database
+
+    @field_validator("database")
+    @classmethod
+    def _check_database(cls, name: str) -> str:
+        if not _IDENTIFIER.match(name):
+            raise ValueError("must be a plain identifier (letters, digits, underscore)")
+        return name
+
+    @field_validator("password_env")
+    @classmethod
+    def _check_env_name(cls, name: str | None) -> str | None:
+        if name is not None and not _IDENTIFIER.match(name):
+            raise ValueError("must be the name of an environment variable, not its value")
+        return name
