@@ -141,6 +141,9 @@ class EvaluationSpec(_Spec):
     interval_s: float = Field(default=60, ge=1, le=3600)
     # Children of a task exported up to this long after the task ended still count.
     grace_s: float = Field(default=120, ge=0, le=3600)
+    # Spans arriving up to this long after they ended (an exporter's backlog replayed) still
+    # count in every SLI; later ones are stored but counted in none. From an hour to 30 days.
+    lateness_horizon_s: float = Field(default=86_400, ge=3600, le=30 * 86_400)
 
 
 class Config(_Spec):

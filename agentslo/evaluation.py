@@ -1,7 +1,20 @@
-"""The evaluation cycle: derive tasks, roll up, evaluate every SLO and spend budget, alert, keep the latest status.
+"""The evaluation pipeline, and its one owner: derive and roll up, evaluate, write status, then alert.
 
-Run by the scheduler on its cadence and by `POST /api/v1/evaluate`; never two
-at once. The SLO engine is blocking (Storage calls), so it runs in a thread.
+Each cycle runs its steps in this order, each after the one before has kept
+its result:
+
+1. catch up: derive tasks, roll up new minutes and late spans (slo.catch_up);
+2. evaluate every SLO and spend budget;
+3. append slo_status (with the alert state the cycle leads to);
+4. advance the alert states and queue notifications in the outbox, then wake
+   the delivery loop, which sends them outside the evaluation.
+
+A failure in a later step never loses an earlier step's result: a cycle whose
+alerting fails has still written its status. The scheduler runs a cycle every
+`interval_s`; `POST /api/v1/evaluate` runs one now; never two at once. An
+evaluation as of another time (`at`, for backfills and tests) reads and
+writes status only: it never moves the live schedule's watermarks or alert
+states. The SLO engine is blocking (Storage calls), so it runs in a thread.
 """
 
 from __future__ import annotations
@@ -9,43 +22,81 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from agentslo.config import EvaluationSpec
+from alerts import Alerting
+from ground.errors import StorageError
 from ground.storage import Storage
-from slo import SLO, SloStatus, SpendBudget, SpendStatus, evaluate_cycle, evaluate_spend, write_status
+from slo import (
+    SLO,
+    CatchUp,
+    SloStatus,
+    SpendBudget,
+    SpendStatus,
+    catch_up,
+    evaluate,
+    evaluate_spend,
+    format_duration,
+    write_status,
+)
 
-__all__ = ["Evaluator"]
+__all__ = ["Evaluation", "Evaluator"]
 
 log = logging.getLogger("agentslo.evaluation")
 
-# How often due webhook notifications (new ones and retries) are sent.
-_DELIVERY_INTERVAL_S = 5
+# Per-member spend on /metrics: the top spenders of each group budget, so that
+# a budget per user does not add a series per user.
+TOP_MEMBERS_ON_METRICS = 10
 
 
-# After a cycle's statuses, alerting returns each SLO's alert state (for slo_status).
-Alert = Callable[[tuple[SloStatus, ...], tuple[SpendStatus, ...], datetime], Mapping[str, str]]
+@dataclass(frozen=True)
+class Evaluation:
+    """One cycle's results: every SLO's status and every spend-budget scope's, as of `evaluated_at`."""
+
+    evaluated_at: datetime
+    statuses: tuple[SloStatus, ...]
+    spend: tuple[SpendStatus, ...]
+    live: bool
+    caught_up: CatchUp
 
 
 class Evaluator:
-    """Runs evaluation cycles for a fixed set of SLOs and spend budgets and remembers the latest statuses."""
+    """Runs evaluation cycles for a fixed set of SLOs and spend budgets and remembers the latest live one.
+
+    `clock` gives the current time; `alerting` (None: no alerting) turns each
+    live cycle's statuses into alert states and outbox entries, and `queued`
+    is called when a cycle queued notifications (the delivery loop's wake).
+    `retention` bounds how far back `at` may go.
+    """
 
     def __init__(self, storage: Storage, slos: tuple[SLO, ...], spec: EvaluationSpec,
                  registry: CollectorRegistry, *, budgets: tuple[SpendBudget, ...] = (),
-                 alert: Alert = lambda statuses, spend, now: {}) -> None:
+                 alerting: Alerting | None = None, queued: Callable[[], None] = lambda: None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 retention: timedelta = timedelta(days=30)) -> None:
         self._storage = storage
-        self._alert = alert
+        self._alerting = alerting
+        self._queued = queued
+        self._clock = clock
         self.slos = slos
         self.budgets = budgets
-        self._spec = spec
+        self.spec = spec
+        self._grace = timedelta(seconds=spec.grace_s)
+        self.lateness_horizon = timedelta(seconds=spec.lateness_horizon_s)
+        self._oldest_at = retention + max((slo.window.nominal_length for slo in slos), default=timedelta(0))
         self._lock = asyncio.Lock()
         self.latest: dict[str, SloStatus] = {}
         self.latest_spend: tuple[SpendStatus, ...] = ()
+        self.alert_states: Mapping[str, str] = {}
         self.evaluated_at: datetime | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._duration = Histogram(
@@ -59,44 +110,71 @@ class Evaluator:
             "agentslo_evaluation_last_success_timestamp_seconds", "Unix time of the last successful cycle.",
             registry=registry,
         )
+        # Since start: spans stored after their minute was rolled up (then counted), and spans stored
+        # later than the lateness horizon after they ended (stored, but in no SLI).
+        self.late_spans = 0
+        self.beyond_horizon_spans = 0
+        registry.register(_StatusCollector(self))
 
-    async def cycle(self, now: datetime | None = None) -> tuple[SloStatus, ...]:
-        """Run one cycle as of `now` (default: the current time) and return every SLO's status."""
-        now = now or datetime.now(UTC)
+    def check_at(self, at: datetime) -> None:
+        """Refuse an `at` that could hurt: without a time zone, in the future, or older than any window
+        plus the retention could reach. Raises ValueError saying which."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("at must carry a time zone, e.g. 2026-11-23T12:00:00Z")
+        now = self._clock()
+        if at > now:
+            raise ValueError(f"at must not be in the future: it is {_iso(at)}, and now is {_iso(now)}")
+        if at < now - self._oldest_at:
+            raise ValueError(f"at must be after {_iso(now - self._oldest_at)}: older evaluations read nothing "
+                             f"the retention keeps (the longest SLO window plus the retention)")
+
+    async def cycle(self, at: datetime | None = None) -> Evaluation:
+        """Run one cycle: a live one as of now, or, given `at` (checked by `check_at`), one as of then."""
+        if at is not None:
+            self.check_at(at)
         async with self._lock:
+            now = at or self._clock()
             started = time.perf_counter()
             try:
-                statuses, spend = await asyncio.to_thread(self._run, now)
+                evaluation, queued = await asyncio.to_thread(self._run, now, at is None)
             except Exception:
                 self._failures.inc()
                 raise
             self._duration.observe(time.perf_counter() - started)
             self._last_success.set(time.time())
+        if queued:
+            self._queued()
+        return evaluation
+
+    def _run(self, now: datetime, live: bool) -> tuple[Evaluation, bool]:
+        caught_up = catch_up(self._storage, self.slos, now, grace=self._grace, horizon=self.lateness_horizon,
+                             budgets=self.budgets, live=live)
+        statuses = evaluate(self._storage, self.slos, now, grace=self._grace)
+        spend = evaluate_spend(self._storage, self.budgets, now)
+        evaluation = Evaluation(now, statuses, spend, live, caught_up)
+        if not live:
+            write_status(self._storage, statuses)
+            return evaluation, False
+        self.late_spans += caught_up.late_spans
+        self.beyond_horizon_spans += caught_up.beyond_horizon_spans
         self.latest = {status.slo.name: status for status in statuses}
         self.latest_spend = spend
         self.evaluated_at = now
-        return statuses
+        if self._alerting is None:
+            write_status(self._storage, statuses)
+            return evaluation, False
+        try:
+            planned = self._alerting.plan(statuses, now, spend=spend)
+        except StorageError:
+            write_status(self._storage, statuses)  # the status stands without its alert state
+            raise
+        write_status(self._storage, statuses, planned.slo_alert_states)
+        self.alert_states = planned.slo_alert_states
+        self._alerting.commit(planned)
+        return evaluation, bool(planned.queued)
 
-    def _run(self, now: datetime) -> tuple[tuple[SloStatus, ...], tuple[SpendStatus, ...]]:
-        statuses = evaluate_cycle(self._storage, self.slos, now, grace=timedelta(seconds=self._spec.grace_s),
-                                  budgets=self.budgets)
-        spend = evaluate_spend(self._storage, self.budgets, now)
-        # Alerting runs in the same critical section: two at once would notify twice.
-        # It comes before slo_status is written, so each row carries the state it led to.
-        write_status(self._storage, statuses, self._alert(statuses, spend, now))
-        return statuses, spend
-
-    def start(self, ready: Callable[[], bool], deliver: Callable[[datetime], object]) -> None:
-        """Run a cycle every `interval_s`, from now on, skipping ticks until `ready()` is true;
-        and `deliver` due webhook notifications every few seconds, so retries do not wait for a cycle."""
-
-        async def deliver_due() -> None:
-            if not ready():
-                return
-            try:
-                await asyncio.to_thread(deliver, datetime.now(UTC))
-            except Exception:
-                log.exception("webhook delivery pass failed; the next one retries")
+    def start(self, ready: Callable[[], bool]) -> None:
+        """Run a cycle every `interval_s`, from now on, skipping ticks until `ready()` is true."""
 
         async def tick() -> None:
             if not ready():
@@ -107,10 +185,8 @@ class Evaluator:
                 log.exception("evaluation cycle failed; the next one retries")
 
         self._scheduler = AsyncIOScheduler(timezone=UTC)
-        self._scheduler.add_job(tick, IntervalTrigger(seconds=self._spec.interval_s), id="evaluate",
+        self._scheduler.add_job(tick, IntervalTrigger(seconds=self.spec.interval_s), id="evaluate",
                                 max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
-        self._scheduler.add_job(deliver_due, IntervalTrigger(seconds=_DELIVERY_INTERVAL_S), id="deliver",
-                                max_instances=1, coalesce=True)
         self._scheduler.start()
 
     async def stop(self) -> None:
@@ -119,3 +195,72 @@ class Evaluator:
             self._scheduler.shutdown(wait=False)
         async with self._lock:
             pass
+
+
+class _StatusCollector(Collector):
+    """The latest live cycle's figures on /metrics, as Pyrra's and Sloth's users read them: ratios 0-1,
+    an `slo` label, burn rates by the API's window labels; spend and caps in USD."""
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self._evaluator = evaluator
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        evaluator = self._evaluator
+        yield CounterMetricFamily("agentslo_evaluation_late_spans", "Spans stored after their minute was rolled "
+                                  "up, counted by the next cycle.", value=evaluator.late_spans)
+        yield CounterMetricFamily("agentslo_evaluation_spans_beyond_horizon", "Spans stored later than the "
+                                  "lateness horizon after they ended: stored and shown, but counted in no SLI.",
+                                  value=evaluator.beyond_horizon_spans)
+        statuses = [evaluator.latest[slo.name] for slo in evaluator.slos if slo.name in evaluator.latest]
+        sli = GaugeMetricFamily("agentslo_slo_sli", "The SLI over the SLO's window (0-1); absent with no data.",
+                                labels=["slo"])
+        objective = GaugeMetricFamily("agentslo_slo_objective", "The SLO's objective (0-1).", labels=["slo"])
+        remaining = GaugeMetricFamily("agentslo_slo_error_budget_remaining",
+                                      "Share of the error budget left (1 untouched, below 0 overspent).", labels=["slo"])
+        burn = GaugeMetricFamily("agentslo_slo_burn_rate", "Error budget burn rate over the window "
+                                 "(1 spends the budget exactly by the window's end).", labels=["slo", "window"])
+        through = GaugeMetricFamily("agentslo_slo_data_through_timestamp_seconds",
+                                    "Unix time up to which the SLI counts every event.", labels=["slo"])
+        alert = GaugeMetricFamily("agentslo_slo_alert_state", "1 for the SLO's loudest alert state, 0 for the others.",
+                                  labels=["slo", "state"])
+        for status in statuses:
+            name = status.slo.name
+            objective.add_metric([name], status.slo.target)
+            through.add_metric([name], status.data_through.timestamp())
+            if status.sli is not None:
+                sli.add_metric([name], status.sli)
+            if status.error_budget_remaining is not None:
+                remaining.add_metric([name], status.error_budget_remaining)
+            for rate in status.burn_rates:
+                if rate.burn_rate is not None:
+                    burn.add_metric([name, format_duration(rate.window)], rate.burn_rate)
+            current = evaluator.alert_states.get(name, "") or "ok"
+            for state in ("ok", "pending", "no_data", "ticket", "page"):
+                alert.add_metric([name, state], float(state == current))
+        yield from (sli, objective, remaining, burn, through, alert)
+        yield from _spend_families(evaluator.budgets, evaluator.latest_spend)
+
+
+def _spend_families(budgets: tuple[SpendBudget, ...], spend: tuple[SpendStatus, ...]) -> Iterator[GaugeMetricFamily]:
+    spent = GaugeMetricFamily("agentslo_budget_spent_usd", "Spend so far this period, in USD: the budget's, or "
+                              f"each of its top {TOP_MEMBERS_ON_METRICS} members' for a budget per user, tenant "
+                              "or agent.", labels=["budget", "period", "member"])
+    limit = GaugeMetricFamily("agentslo_budget_limit_usd", "The budget's cap per period (per member for a "
+                              "budget per user, tenant or agent), in USD.", labels=["budget", "period"])
+    members = GaugeMetricFamily("agentslo_budget_members", "Members with spend this period, for a budget per "
+                                "user, tenant or agent.", labels=["budget", "period"])
+    for budget in budgets:
+        period = budget.period.value
+        limit.add_metric([budget.name, period], budget.limit_usd)
+        scopes = sorted((s for s in spend if s.budget.name == budget.name), key=lambda s: -s.spent_usd)
+        if budget.per is None:
+            spent.add_metric([budget.name, period, ""], scopes[0].spent_usd if scopes else 0.0)
+            continue
+        members.add_metric([budget.name, period], len(scopes))
+        for scope in scopes[:TOP_MEMBERS_ON_METRICS]:
+            spent.add_metric([budget.name, period, scope.member or ""], scope.spent_usd)
+    yield from (spent, limit, members)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,8 +1,10 @@
 """`agentslo serve`: one process running the HTTP app, the gRPC receiver, storage and background work.
 
 Shutdown order on SIGTERM or Ctrl-C: stop accepting HTTP and let in-flight
-requests finish, let in-flight gRPC exports finish, store what ingest still
-holds, stop background work, close storage; then exit 0.
+requests finish, let in-flight gRPC exports finish, let a running evaluation
+finish, stop the delivery loop (webhook sends in flight get a few seconds,
+then are cut and stay in the outbox), store what ingest still holds, close
+storage; then exit 0. Nothing writes to storage after it is closed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import uvicorn
 
@@ -37,9 +41,10 @@ async def serve(config: Config) -> None:
 class AgentSloServer:
     """The service's listeners and background work around one Storage, which it closes at the end."""
 
-    def __init__(self, config: Config, storage: Storage) -> None:
+    def __init__(self, config: Config, storage: Storage, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.config = config
-        self.service = Service(config, storage)
+        self.service = Service(config, storage, clock=clock)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self) -> None:
@@ -67,7 +72,8 @@ class AgentSloServer:
         log.info("storage: %s", service.storage.description)
         schema = asyncio.create_task(service.prepare_schema())
         service.ingest.writer.start()
-        service.evaluator.start(ready=lambda: service.schema_ready, deliver=service.delivery.deliver_due)
+        service.evaluator.start(ready=lambda: service.schema_ready)
+        service.delivery.start(ready=lambda: service.schema_ready)
         await grpc_server.start()
         log.info("OTLP/gRPC on %s:%d", config.server.host, grpc_port)
         log.info("OTLP/HTTP and API on http://%s:%d", config.server.host, config.server.http_port)
@@ -80,7 +86,7 @@ class AgentSloServer:
             await watcher
             await grpc_server.stop(_GRPC_GRACE_S)
             await service.evaluator.stop()
-            await asyncio.to_thread(service.delivery.close)
+            await service.delivery.stop()
             await service.ingest.writer.close()
             await asyncio.to_thread(service.ingest.mapping.close)
             await schema

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
@@ -32,7 +32,7 @@ from collector import (
 from dashboards import SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID
 from ground.errors import StorageError, StorageUnavailable
 from ground.storage import SCHEMA, TRACES, Storage, apply_retention, migrate
-from slo import SloStatus, SpendStatus, slo_from_spec, spend_budget_from_spec
+from slo import slo_from_spec, spend_budget_from_spec
 
 __all__ = ["Service"]
 
@@ -42,7 +42,8 @@ log = logging.getLogger("agentslo")
 class Service:
     """Config, storage, ingest and metrics of one running AgentSLO, and whether it is ready."""
 
-    def __init__(self, config: Config, storage: Storage) -> None:
+    def __init__(self, config: Config, storage: Storage, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.config = config
         self.storage = storage
         self.metrics = Metrics(storage_backend="server" if config.storage.clickhouse_url else "embedded")
@@ -75,24 +76,18 @@ class Service:
         alerts = config.alerts
         self.alert_store = AlertStore(storage)
         receivers = alerts.resolve_receivers(os.environ, where="alerts")
-        links = None if alerts.grafana_url is None else DashboardLinks(alerts.grafana_url, SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID)
-        self._alerting = Alerting(self.alert_store, receivers, policies=alerts.policies(),
-                                  default_policy=alerts.default_policy(), external_url=alerts.external_url,
-                                  dashboard_links=links)
+        links = (None if alerts.grafana_url is None
+                 else DashboardLinks(alerts.grafana_url, SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID))
+        alerting = Alerting(self.alert_store, receivers, policies=alerts.policies(),
+                            default_policy=alerts.default_policy(), external_url=alerts.external_url,
+                            dashboard_links=links)
         self.delivery = Delivery(self.alert_store, receivers, registry=self.metrics.registry,
-                                 retry=alerts.retry_policy())
+                                 retry=alerts.retry_policy(), clock=clock)
         self.evaluator = Evaluator(
             storage, tuple(slo_from_spec(spec) for spec in config.slos), config.evaluation, self.metrics.registry,
-            budgets=tuple(spend_budget_from_spec(spec) for spec in config.budgets), alert=self._alert,
+            budgets=tuple(spend_budget_from_spec(spec) for spec in config.budgets), alerting=alerting,
+            queued=self.delivery.wake, clock=clock, retention=timedelta(days=config.retention.traces_days),
         )
-
-    def _alert(self, statuses: tuple[SloStatus, ...], spend: tuple[SpendStatus, ...],
-               now: datetime) -> Mapping[str, str]:
-        """After each evaluation: advance alert states, queue notifications, send what is due;
-        return each SLO's alert state."""
-        result = self._alerting.process(statuses, now, spend=spend)
-        self.delivery.deliver_due(now)
-        return result.slo_alert_states
 
     def _insert_spans(self, body: bytes, dedup_token: str) -> None:
         if not self.schema_ready:

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from agentslo.evaluation import Evaluator
-from ground.errors import StorageError
+from agentslo.evaluation import Evaluation, Evaluator
+from ground.errors import StorageError, StorageUnavailable
 from slo import CalendarMonth, SloStatus, SpendStatus, Timeslices, format_duration
 
 __all__ = ["slo_router", "SloStatusOut", "SpendStatusOut"]
 
+log = logging.getLogger("agentslo.api")
+
 
 class BurnRateOut(BaseModel):
-    """Burn rate over one look-back window: 1.0 spends exactly the budget over the SLO window."""
+    """Burn rate over one look-back window: 1.0 spends exactly the budget over the SLO window.
+
+    `good` and `total` are what the rate is computed from: events, or slices under
+    timeslice budgeting; `events` counts the window's events in either case.
+    """
 
     window: str
     burn_rate: float | None
     good: float
     total: float
+    events: float
 
 
 class SloStatusOut(BaseModel):
@@ -34,6 +42,7 @@ class SloStatusOut(BaseModel):
     evaluated_at: datetime
     window_start: datetime
     window_end: datetime
+    data_through: datetime
     good_events: float
     total_events: float
     sli: float | None
@@ -44,6 +53,7 @@ class SloStatusOut(BaseModel):
     time_to_exhaustion_s: float | None
     enough_data: bool
     state: str
+    alert_state: str
 
 
 class SpendStatusOut(BaseModel):
@@ -66,11 +76,25 @@ class SpendStatusOut(BaseModel):
 
 
 class EvaluationOut(BaseModel):
-    """The result of one evaluation cycle."""
+    """The result of one evaluation cycle: live (now), or as of `at` (status only, no alerting)."""
 
     evaluated_at: datetime
+    live: bool
+    late_spans: int
+    spans_beyond_horizon: int
     slos: list[SloStatusOut]
     budgets: list[SpendStatusOut]
+
+
+class PipelineOut(BaseModel):
+    """How the evaluation runs, and what the live cycles have seen since the service started."""
+
+    evaluated_at: datetime | None
+    interval_s: float
+    grace_s: float
+    lateness_horizon_s: float
+    late_spans: int
+    spans_beyond_horizon: int
 
 
 def spend_out(status: SpendStatus) -> SpendStatusOut:
@@ -86,8 +110,8 @@ def spend_out(status: SpendStatus) -> SpendStatusOut:
     )
 
 
-def status_out(status: SloStatus) -> SloStatusOut:
-    """The API form of an evaluated SLO."""
+def status_out(status: SloStatus, alert_state: str = "") -> SloStatusOut:
+    """The API form of an evaluated SLO, with its loudest alert state ('' when none is pending or firing)."""
     slo = status.slo
     if status.sli is None:
         state = "no data"
@@ -106,6 +130,7 @@ def status_out(status: SloStatus) -> SloStatusOut:
         evaluated_at=status.evaluated_at,
         window_start=status.window_start,
         window_end=status.window_end,
+        data_through=status.data_through,
         good_events=status.counts.good_events,
         total_events=status.counts.total_events,
         sli=status.sli,
@@ -114,13 +139,15 @@ def status_out(status: SloStatus) -> SloStatusOut:
         error_budget_remaining_events=status.error_budget_remaining_events,
         burn_rates=[
             BurnRateOut(window=format_duration(rate.window), burn_rate=rate.burn_rate,
-                        good=rate.counts.good_events, total=rate.counts.total_events)
+                        good=rate.counts.good_events, total=rate.counts.total_events,
+                        events=rate.events.total_events)
             for rate in status.burn_rates
         ],
         time_to_exhaustion_s=(None if status.time_to_exhaustion is None
                               else status.time_to_exhaustion.total_seconds()),
         enough_data=status.enough_data,
         state=state,
+        alert_state=alert_state,
     )
 
 
@@ -128,22 +155,47 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
     """Routes reading and refreshing SLO status through `evaluator`."""
     router = APIRouter(prefix="/api/v1", tags=["slos"])
 
-    async def run(at: datetime | None) -> tuple[SloStatus, ...]:
-        if at is not None and at.tzinfo is None:
-            raise HTTPException(422, "at must carry a time zone, e.g. 2026-11-23T12:00:00Z")
+    async def run(at: datetime | None) -> Evaluation:
         try:
             return await evaluator.cycle(at)
-        except StorageError as exc:
-            raise HTTPException(503, f"evaluation failed, storage unavailable: {exc}") from exc
+        except ValueError as exc:  # an `at` refused by Evaluator.check_at
+            raise HTTPException(422, str(exc)) from None
+        except StorageUnavailable as exc:
+            log.warning("evaluation failed, storage unavailable: %s", exc)
+            raise HTTPException(503, "evaluation failed: storage unavailable, retry later",
+                                headers={"Retry-After": str(exc.retry_after_s)}) from None
+        except StorageError:
+            log.exception("evaluation failed")
+            raise HTTPException(500, "evaluation failed; the service log says why") from None
 
-    @router.post("/evaluate", response_model=EvaluationOut)
-    async def evaluate(at: datetime | None = Query(None, description="evaluate as of this time (ISO 8601)")):
-        """Derive tasks, roll up and evaluate every SLO and spend budget now (or as of `at`), append to
-        slo_status, and alert."""
-        statuses = await run(at)
-        evaluated_at = statuses[0].evaluated_at if statuses else (at or datetime.now().astimezone())
-        return EvaluationOut(evaluated_at=evaluated_at, slos=[status_out(s) for s in statuses],
-                             budgets=[spend_out(s) for s in evaluator.latest_spend])
+    def alert_state(status: SloStatus) -> str:
+        return evaluator.alert_states.get(status.slo.name, "")
+
+    @router.post("/evaluate", response_model=EvaluationOut,
+                 responses={422: {"description": "`at` without a time zone, in the future, or older than "
+                                                 "the longest SLO window plus the retention"},
+                            503: {"description": "storage unavailable; retry after Retry-After seconds"}})
+    async def evaluate(at: datetime | None = Query(
+            None, description="evaluate as of this past time (ISO 8601 with a time zone) instead of now: a "
+                              "backfill, which appends slo_status rows dated `at` and neither alerts nor moves "
+                              "the live schedule")):
+        """Derive tasks, roll up and evaluate every SLO and spend budget now, append to slo_status, and alert
+        (or, given `at`, evaluate as of then)."""
+        evaluation = await run(at)
+        return EvaluationOut(
+            evaluated_at=evaluation.evaluated_at, live=evaluation.live,
+            late_spans=evaluation.caught_up.late_spans,
+            spans_beyond_horizon=evaluation.caught_up.beyond_horizon_spans,
+            slos=[status_out(s, alert_state(s) if evaluation.live else "") for s in evaluation.statuses],
+            budgets=[spend_out(s) for s in evaluation.spend])
+
+    @router.get("/evaluation", response_model=PipelineOut)
+    async def pipeline() -> PipelineOut:
+        """The evaluation's cadence, grace period and lateness horizon, and the late spans seen since start."""
+        spec = evaluator.spec
+        return PipelineOut(evaluated_at=evaluator.evaluated_at, interval_s=spec.interval_s, grace_s=spec.grace_s,
+                           lateness_horizon_s=spec.lateness_horizon_s, late_spans=evaluator.late_spans,
+                           spans_beyond_horizon=evaluator.beyond_horizon_spans)
 
     @router.get("/budgets", response_model=list[SpendStatusOut])
     async def list_budgets() -> list[SpendStatusOut]:
@@ -158,7 +210,8 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
         """Every SLO's latest status (evaluating once if no cycle has run yet)."""
         if evaluator.slos and not evaluator.latest:
             await run(None)
-        return [status_out(evaluator.latest[slo.name]) for slo in evaluator.slos if slo.name in evaluator.latest]
+        return [status_out(evaluator.latest[slo.name], alert_state(evaluator.latest[slo.name]))
+                for slo in evaluator.slos if slo.name in evaluator.latest]
 
     @router.get("/slos/{name}", response_model=SloStatusOut, responses={404: {"description": "no such SLO"}})
     async def get_slo(name: str) -> SloStatusOut:
@@ -168,6 +221,6 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
             raise HTTPException(404, f"no SLO named {name!r}; configured: {known}")
         if name not in evaluator.latest:
             await run(None)
-        return status_out(evaluator.latest[name])
+        return status_out(evaluator.latest[name], alert_state(evaluator.latest[name]))
 
     return router

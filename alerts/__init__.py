@@ -4,15 +4,17 @@ The core is pure (`alert_conditions`, `spend_conditions`, `advance`,
 `webhook_payload`, the retry decision): values and `now` in, values out. `Alerting` and `Delivery` are the
 edges, on Storage and on HTTP. After each evaluation cycle::
 
-    result = alerting.process(statuses, now, spend=spend)   # states saved, notifications in the outbox
-    delivery.deliver_due(now)                   # and on a short timer, for retries
+    result = alerting.plan(statuses, now, spend=spend)   # the states and notifications owed
+    write_status(storage, statuses, result.slo_alert_states)
+    alerting.commit(result)                              # notifications in the outbox, states saved
+    delivery.wake()                                      # the delivery loop sends them (and retries on its timer)
 
 Receivers verify webhook signatures as `alerts._payload`'s docstring describes
 (`verify_signature` does it).
 """
 
 from alerts._alerting import Alerting, AlertingResult, DashboardLinks
-from alerts._delivery import Delivery, DeliveryReport
+from alerts._delivery import DELIVERY_ID_HEADER, Delivery, DeliveryReport
 from alerts._payload import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -45,6 +47,7 @@ __all__ = [
     "BURN_RATE_ALERT",
     "DEFAULT_GIVE_UP_AFTER",
     "DEFAULT_REPEAT_INTERVAL",
+    "DELIVERY_ID_HEADER",
     "NO_DATA_ALERT",
     "SIGNATURE_HEADER",
     "SPEND_BUDGET_ALERT",

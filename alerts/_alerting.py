@@ -1,19 +1,21 @@
-"""The step the scheduler runs after each evaluation: statuses in, alert states and outbox entries out.
+"""The step the evaluation pipeline runs after each evaluation: statuses in, alert states and outbox entries out.
 
     alerting = Alerting(AlertStore(storage), receivers, policies=..., external_url=...)
-    result = alerting.process(statuses, now, spend=spend)   # after evaluate_cycle and evaluate_spend
+    result = alerting.plan(statuses, now, spend=spend)      # reads the states; writes nothing
     write_status(storage, statuses, result.slo_alert_states)
-    delivery.deliver_due(now)                                # sends what the outbox holds
+    alerting.commit(result)                                  # queues the notifications, saves the states
+    delivery.wake()                                          # the delivery loop sends them
 
 Notifications are written to the outbox before the new states are saved: a
 crash in between sends a notification again on the next cycle rather than
-never (at least once, never lost).
+never (at least once, never lost). Times are kept to the millisecond, as
+stored, so that an alert's startsAt is the same in every message about it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import quote
 
@@ -33,6 +35,17 @@ class AlertingResult:
     states: Mapping[str, AlertState]
     notifications: tuple[Notification, ...]
     queued: tuple[OutboxEntry, ...]
+    previous: Mapping[str, AlertState] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> tuple[AlertState, ...]:
+        """The states to save: those that changed, except instances that never held.
+
+        An instance that never held has nothing to remember: not writing it keeps
+        every member of a group budget from costing a row each cycle.
+        """
+        return tuple(state for key, state in self.states.items()
+                     if self.previous.get(key) != state and (key in self.previous or state.phase is not Phase.INACTIVE))
 
     @property
     def slo_alert_states(self) -> dict[str, str]:
@@ -89,18 +102,28 @@ class Alerting:
             conditions = [self._links.add_to(c) for c in conditions]
         return tuple(conditions)
 
-    def process(self, statuses: Iterable[SloStatus], now: datetime, *,
-                spend: Iterable[SpendStatus] = ()) -> AlertingResult:
-        """Advance every alert instance to `now`, queue the notifications owed, save the states."""
+    def plan(self, statuses: Iterable[SloStatus], now: datetime, *,
+             spend: Iterable[SpendStatus] = ()) -> AlertingResult:
+        """Every alert instance advanced to `now` and the outbox entries owed, from the saved states.
+
+        Reads storage, writes nothing: `commit` does.
+        """
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the precision states are stored with
         previous = self._store.load_states()
         states, notifications = advance(previous, self.conditions(statuses, spend), now)
-        queued = tuple(self._entries(notifications))
-        self._store.enqueue(queued)
-        # An instance that never held has nothing to remember: not writing it keeps
-        # every member of a group budget from costing a row each cycle.
-        self._store.save_states(state for key, state in states.items()
-                                if previous.get(key) != state and (key in previous or state.phase is not Phase.INACTIVE))
-        return AlertingResult(states, notifications, queued)
+        return AlertingResult(states, notifications, tuple(self._entries(notifications)), previous)
+
+    def commit(self, result: AlertingResult) -> None:
+        """Queue the planned notifications, then save the changed states."""
+        self._store.enqueue(result.queued)
+        self._store.save_states(result.changed)
+
+    def process(self, statuses: Iterable[SloStatus], now: datetime, *,
+                spend: Iterable[SpendStatus] = ()) -> AlertingResult:
+        """`plan` then `commit`: advance every alert instance to `now`, queue what is owed, save the states."""
+        result = self.plan(statuses, now, spend=spend)
+        self.commit(result)
+        return result
 
     def _entries(self, notifications: Iterable[Notification]) -> Iterable[OutboxEntry]:
         for notification in notifications:

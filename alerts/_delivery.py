@@ -1,26 +1,41 @@
-"""Webhook delivery: sends the outbox's due entries to their receivers with httpx. The I/O edge.
+"""Webhook delivery: the only sender of the outbox's entries, with httpx. The I/O edge.
 
-Each pass (`deliver_due`) reads the pending entries from storage, so entries
-written before a restart are sent after it. An entry is sent when its
-`next_attempt_at` has come; a failed attempt schedules the next one by the
-retry policy (exponential backoff, full jitter) or gives the entry up once it
-is older than the give-up age. Receivers are served in parallel; one that
-fails is skipped for the rest of the pass, leaving the others unaffected, and
-one that hangs holds up only its own notifications; an alert's entry that is
-not due holds back that alert's later ones, so a resolved notification never
-overtakes its firing one.
+One loop sends (`start`): it runs a pass when woken (`wake`, after an
+evaluation queued something) and on its timer (for retries), never two at
+once, never inside an evaluation. A pass (`deliver_due`) reads the pending
+entries from storage, so entries written before a restart are sent after it;
+each entry is claimed before it is sent, so two passes (the loop and a test,
+or a second loop) never send it twice. An entry is sent when its
+`next_attempt_at` has come, signed with the time of sending; a failed attempt
+schedules the next one by the retry policy (exponential backoff, full jitter)
+or gives the entry up once it is older than the give-up age. Receivers are
+served at once; one that fails is skipped for the rest of the pass, leaving
+the others unaffected, and one that hangs holds up only its own
+notifications; an alert's entry that is not due holds back that alert's later
+ones, so a resolved notification never overtakes its firing one.
+
+Every request carries `X-AgentSLO-Delivery-Id`, the entry's id: the same on
+every retry of one notification to one receiver, so a receiver can drop the
+rare second copy (a crash between a send and its record).
+
+`stop` ends the loop: sends still running after its grace are cut (their
+entries stay pending and are sent again, with the same id, after a restart),
+and nothing writes to storage once it returns.
 
     delivery = Delivery(store, receivers, registry=registry)
-    delivery.deliver_due(datetime.now(UTC))
+    delivery.start()            # on the service's event loop
+    delivery.wake()             # after alerting queued notifications
+    await delivery.stop()
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter
@@ -32,9 +47,12 @@ from alerts._store import AlertStore, DeliveryState, OutboxEntry
 
 log = logging.getLogger("agentslo.alerts")
 
+DELIVERY_ID_HEADER = "X-AgentSLO-Delivery-Id"
 _USER_AGENT = "AgentSLO-Alerts/1"
-# Receivers served at once in a pass; more wait for a free thread.
-_MAX_PARALLEL_RECEIVERS = 8
+# How often the loop looks for due retries when nothing wakes it.
+DEFAULT_INTERVAL_S = 5.0
+# How long `stop` lets sends in flight finish before cutting them.
+DEFAULT_STOP_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -51,20 +69,33 @@ class DeliveryReport:
                               self.given_up + other.given_up, self.waiting + other.waiting)
 
 
+class _Interrupted(Exception):
+    """A send cut by `stop`: its entry stays pending, untouched."""
+
+
 class Delivery:
     """Sends pending outbox entries to their webhook receivers.
 
+    `clock` gives the current time (what is due, the signature's timestamp);
     `transport` replaces the network (e.g. `httpx.MockTransport`) where a test
     needs no real receiver.
     """
 
     def __init__(self, store: AlertStore, receivers: Sequence[Receiver], *, registry: CollectorRegistry,
-                 retry: RetryPolicy = RetryPolicy(), transport: httpx.BaseTransport | None = None) -> None:
+                 retry: RetryPolicy = RetryPolicy(), clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._store = store
         self._receivers = {receiver.name: receiver for receiver in receivers}
         self._retry = retry
-        self._client = httpx.Client(transport=transport, headers={"User-Agent": _USER_AGENT},
-                                    follow_redirects=False)
+        self._clock = clock
+        self._transport = transport
+        self._claimed: set[str] = set()
+        self._claims = threading.Lock()
+        self._stopping = False
+        self._sends: set[asyncio.Task[httpx.Response]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
         self._attempts = Counter("agentslo_alert_delivery_attempts", "Webhook delivery attempts.",
                                  ["receiver"], registry=registry)
         self._failures = Counter("agentslo_alert_delivery_failures", "Webhook delivery attempts that failed.",
@@ -73,92 +104,157 @@ class Delivery:
                                  "Webhook notifications abandoned: refused, or past the give-up age.",
                                  ["receiver"], registry=registry)
 
-    def deliver_due(self, now: datetime) -> DeliveryReport:
-        """Try every pending entry due at `now`, at most once each; return what happened.
+    # ------------------------------------------------------------------ the loop
 
-        Each receiver's entries go out in a thread of their own, so a receiver
-        that hangs until its timeout delays nobody else's notifications.
-        """
+    def start(self, *, ready: Callable[[], bool] = lambda: True, interval_s: float = DEFAULT_INTERVAL_S) -> None:
+        """Run the delivery loop on the running event loop: a pass when woken, and every `interval_s`,
+        once `ready()` (storage migrated)."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(ready, interval_s), name="agentslo-delivery")
+
+    def wake(self) -> None:
+        """Ask the loop for a pass now (new notifications were queued); callable from any thread."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def stop(self, grace_s: float = DEFAULT_STOP_GRACE_S) -> None:
+        """End the loop: let sends in flight finish for `grace_s`, then cut them; return once nothing runs."""
+        self._stopping = True
+        if self._task is None:
+            return
+        self.wake()
+        done, _ = await asyncio.wait({self._task}, timeout=grace_s)
+        if not done:
+            for send in list(self._sends):
+                send.cancel()
+            await self._task
+
+    async def _run(self, ready: Callable[[], bool], interval_s: float) -> None:
+        assert self._wake is not None
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                if ready():
+                    await self.deliver_due()
+            except Exception:
+                log.exception("webhook delivery pass failed; the next one retries")
+            try:
+                await asyncio.wait_for(self._wake.wait(), interval_s)
+            except TimeoutError:
+                pass
+
+    # ------------------------------------------------------------------ a pass
+
+    async def deliver_due(self) -> DeliveryReport:
+        """Try every pending entry due now and not claimed by another pass, at most once each."""
         by_receiver: dict[str, list[OutboxEntry]] = {}
-        for entry in self._store.pending():
+        for entry in await asyncio.to_thread(self._store.pending):
             by_receiver.setdefault(entry.receiver, []).append(entry)
-        if not by_receiver:
+        claimed = self._claim(by_receiver)
+        if not claimed:
             return DeliveryReport()
-        with ThreadPoolExecutor(max_workers=min(len(by_receiver), _MAX_PARALLEL_RECEIVERS),
-                                thread_name_prefix="alert-delivery") as pool:
-            return sum(pool.map(lambda item: self._deliver_to(*item, now), by_receiver.items()), DeliveryReport())
+        try:
+            async with httpx.AsyncClient(transport=self._transport, headers={"User-Agent": _USER_AGENT},
+                                         follow_redirects=False) as client:
+                reports = await asyncio.gather(*(self._deliver_to(client, name, entries)
+                                                 for name, entries in by_receiver.items()))
+        finally:
+            self._release(claimed)
+        return sum(reports, DeliveryReport())
 
-    def _deliver_to(self, name: str, entries: list[OutboxEntry], now: datetime) -> DeliveryReport:
+    def _claim(self, by_receiver: dict[str, list[OutboxEntry]]) -> set[str]:
+        """Take the entries no other pass holds (dropping the others from `by_receiver`); return their ids."""
+        with self._claims:
+            for name, entries in list(by_receiver.items()):
+                mine = [entry for entry in entries if entry.id not in self._claimed]
+                if mine:
+                    by_receiver[name] = mine
+                else:
+                    del by_receiver[name]
+            taken = {entry.id for entries in by_receiver.values() for entry in entries}
+            self._claimed |= taken
+        return taken
+
+    def _release(self, ids: set[str]) -> None:
+        with self._claims:
+            self._claimed -= ids
+
+    async def _deliver_to(self, client: httpx.AsyncClient, name: str, entries: list[OutboxEntry]) -> DeliveryReport:
         """One receiver's due entries, oldest first, until one fails: the rest wait for the next pass."""
         receiver = self._receivers.get(name)
         if receiver is None:
             # Removed from the config: nobody to deliver to any more.
             for entry in entries:
                 self._given_up.labels(name).inc()
-                self._finish(entry, DeliveryState.GIVEN_UP, now, "receiver no longer configured")
+                await self._record(replace(entry, state=DeliveryState.GIVEN_UP,
+                                           last_error="receiver no longer configured"))
             return DeliveryReport(given_up=len(entries))
         delivered = failed = given_up = waiting = 0
         failing = False
         # An alert's notifications reach a receiver in order: one not yet due holds back the later ones.
         held: set[str] = set()
         for entry in entries:
+            now = self._clock()
             due = entry.next_attempt_at is None or entry.next_attempt_at <= now
-            if not due or failing or entry.fingerprint in held:
+            if not due or failing or self._stopping or entry.fingerprint in held:
                 held.add(entry.fingerprint)
                 waiting += 1
                 continue
-            error, status_code = self._send(receiver, entry, now)
+            try:
+                error, status_code = await self._send(client, receiver, entry)
+            except _Interrupted:
+                waiting += 1
+                break
+            attempts = entry.attempts + 1
             if error is None:
-                self._finish(entry, DeliveryState.DELIVERED, now, "")
+                await self._record(replace(entry, state=DeliveryState.DELIVERED, attempts=attempts,
+                                           last_attempt_at=now, last_error=""))
                 delivered += 1
                 continue
             failed += 1
             failing = True
-            if self._retry_later(entry, now, error, status_code):
-                waiting += 1
-            else:
+            at = None
+            if retryable(status_code):
+                at = self._retry.next_attempt(created_at=entry.created_at, attempts=attempts, now=now)
+            if at is None:
                 given_up += 1
+                self._given_up.labels(entry.receiver).inc()
+                await self._record(replace(entry, state=DeliveryState.GIVEN_UP, attempts=attempts,
+                                           last_attempt_at=now, last_error=error))
+            else:
+                waiting += 1
+                await self._record(replace(entry, attempts=attempts, next_attempt_at=at, last_attempt_at=now,
+                                           last_error=error))
         return DeliveryReport(delivered, failed, given_up, waiting)
 
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self._client.close()
-
-    def _send(self, receiver: Receiver, entry: OutboxEntry, now: datetime) -> tuple[str | None, int | None]:
+    async def _send(self, client: httpx.AsyncClient, receiver: Receiver,
+                    entry: OutboxEntry) -> tuple[str | None, int | None]:
         """POST the entry; return (None, status) on success, else (the reason, the status if any)."""
-        headers = {"Content-Type": "application/json", **receiver.headers}
+        headers = {"Content-Type": "application/json", DELIVERY_ID_HEADER: entry.id, **receiver.headers}
         if receiver.secret is not None:
-            headers.update(signature_headers(receiver.secret, entry.body, int(now.timestamp())))
+            headers.update(signature_headers(receiver.secret, entry.body, int(self._clock().timestamp())))
         self._attempts.labels(receiver.name).inc()
+        send = asyncio.ensure_future(client.post(receiver.url, content=entry.body, headers=headers,
+                                                 timeout=receiver.timeout_s))
+        self._sends.add(send)
         try:
-            response = self._client.post(receiver.url, content=entry.body, headers=headers,
-                                         timeout=receiver.timeout_s)
+            response = await send
+        except asyncio.CancelledError:
+            if self._stopping and send.cancelled():
+                raise _Interrupted from None
+            raise
         except httpx.HTTPError as exc:
             self._failures.labels(receiver.name).inc()
             log.warning("alert delivery to %s failed: %s", receiver.name, exc)
             return f"{type(exc).__name__}: {exc}", None
+        finally:
+            self._sends.discard(send)
         if response.is_success:
             return None, response.status_code
         self._failures.labels(receiver.name).inc()
         log.warning("alert delivery to %s answered %d", receiver.name, response.status_code)
         return f"HTTP {response.status_code}: {response.text[:200]}", response.status_code
 
-    def _retry_later(self, entry: OutboxEntry, now: datetime, error: str, status_code: int | None) -> bool:
-        attempts = entry.attempts + 1
-        at = None
-        if retryable(status_code):
-            at = self._retry.next_attempt(created_at=entry.created_at, attempts=attempts, now=now)
-        if at is None:
-            self._given_up.labels(entry.receiver).inc()
-            self._store.record(replace(entry, state=DeliveryState.GIVEN_UP, attempts=attempts,
-                                       last_attempt_at=now, last_error=error))
-            return False
-        self._store.record(replace(entry, attempts=attempts, next_attempt_at=at, last_attempt_at=now,
-                                   last_error=error))
-        return True
-
-    def _finish(self, entry: OutboxEntry, state: DeliveryState, now: datetime, error: str) -> None:
-        attempted = state is DeliveryState.DELIVERED
-        self._store.record(replace(entry, state=state, attempts=entry.attempts + attempted,
-                                   last_attempt_at=now if attempted else entry.last_attempt_at,
-                                   last_error=error))
+    async def _record(self, entry: OutboxEntry) -> None:
+        await asyncio.to_thread(self._store.record, entry)

@@ -95,9 +95,12 @@ def alert_conditions(status: SloStatus, policy: AlertPolicy) -> tuple[AlertCondi
 
 
 def burning(status: SloStatus, window: AlertWindow, min_events: int) -> bool:
-    """Whether the budget burns at least the pair's factor over both windows, with enough events."""
-    long_counts = _counts(status, window.long_window)
-    if long_counts < max(min_events, 1) or not _counts(status, window.short_window):
+    """Whether the budget burns at least the pair's factor over both windows, with enough events.
+
+    Events, not slices: under timeslice budgeting too, `min_events` counts the
+    long window's events, and a short window without events does not burn.
+    """
+    if _events(status, window.long_window) < max(min_events, 1) or not _events(status, window.short_window):
         return False
     long_rate = status.burn_rate(window.long_window)
     short_rate = status.burn_rate(window.short_window)
@@ -146,7 +149,7 @@ def _no_data_condition(status: SloStatus, policy: AlertPolicy, after: timedelta)
         labels={**_slo_labels(slo), "alertname": NO_DATA_ALERT, "severity": Severity.TICKET.value},
         annotations={"summary": f"{slo.name} has received no events for {format_duration(after)}; "
                                 "its SLI cannot be evaluated"},
-        active=not _counts(status, shortest),
+        active=not _events(status, shortest),
         pending_for=max(after - shortest, timedelta(0)),
         repeat_interval=policy.repeat_interval,
     )
@@ -185,10 +188,10 @@ def _service(slo: SLO) -> str | None:
     return None
 
 
-def _counts(status: SloStatus, window: timedelta) -> float:
+def _events(status: SloStatus, window: timedelta) -> float:
     for rate in status.burn_rates:
         if rate.window == window:
-            return rate.counts.total_events
+            return rate.events.total_events
     raise KeyError(f"{status.slo.name}: no burn rate over {window}")
 
 

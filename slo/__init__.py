@@ -2,11 +2,12 @@
 
 The core is pure: no storage, no clock; `now` and counts come in as values.
 SLIs and task derivation compile to parameterised SQL (`compile_sli`); the
-engine (`run_cycle` and its steps) is the edge that runs it on a Storage.
+engine (`catch_up`, `evaluate`, `write_status`) is the edge that runs it on a Storage.
 
     specs = parse_slo_specs(yaml_data["slos"], where="agentslo.yaml: slos")
     slos = [slo_from_spec(spec) for spec in specs]
-    statuses = run_cycle(storage, slos, now=datetime.now(UTC))
+    catch_up(storage, slos, now)                 # derive tasks, roll up, count late spans
+    statuses = evaluate(storage, slos, now)
 """
 
 
@@ -34,11 +35,13 @@ from slo._budget import (
     timeslice_budget,
 )
 from slo._evaluation import (
+    DEFAULT_GRACE,
     EXHAUSTION_BURN_WINDOW,
     REPORTED_BURN_WINDOWS,
     BurnRate,
     SloStatus,
     burn_windows,
+    data_through,
     earliest_read,
     evaluation_end,
     occurrences_status,
@@ -83,11 +86,12 @@ from slo._spend import (
 )
 
 from slo._engine import (
-    DEFAULT_GRACE,
+    DEFAULT_LATENESS_HORIZON,
+    CatchUp,
     Watermark,
+    catch_up,
     derive_tasks,
     evaluate,
-    evaluate_cycle,
     evaluate_spend,
     read_watermarks,
     run_cycle,
@@ -99,6 +103,7 @@ from slo._sql import DEGRADED_SPAN, LONGEST_EVENT, SliSql, compile_sli, spend_qu
 
 __all__ = [
     "DEFAULT_GRACE",
+    "DEFAULT_LATENESS_HORIZON",
     "DEFAULT_SPEND_LEVELS",
     "DEGRADED_SPAN",
     "EXHAUSTION_BURN_WINDOW",
@@ -111,6 +116,7 @@ __all__ = [
     "Availability",
     "Budgeting",
     "BurnRate",
+    "CatchUp",
     "CacheHitRate",
     "CalendarMonth",
     "Cost",
@@ -146,8 +152,10 @@ __all__ = [
     "burn_rate",
     "burn_windows",
     "calendar_month_bounds",
+    "catch_up",
     "compile_sli",
     "count_slices",
+    "data_through",
     "derive_tasks",
     "earliest_read",
     "error_budget",
@@ -155,7 +163,6 @@ __all__ = [
     "error_budget_remaining",
     "error_budget_remaining_events",
     "evaluate",
-    "evaluate_cycle",
     "evaluate_spend",
     "evaluation_end",
     "format_duration",

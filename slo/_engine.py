@@ -1,10 +1,13 @@
 """The SLO engine's I/O edge: derives tasks, keeps the rollups, evaluates SLOs, writes their status.
 
-Time comes in as `now`; nothing here reads the clock. The scheduler calls
-`run_cycle` on its cadence; the other functions are its steps, for backfills
-and tests. Each step is idempotent: a failed cycle is simply run again.
+Time comes in as `now`; nothing here reads the clock. A cycle is `catch_up`
+(derive tasks, bring every SLO's rollups up to `now`), then `evaluate`, then
+`write_status`; `run_cycle` runs the three. Each step is idempotent: a failed
+cycle is simply run again.
 
-    statuses = run_cycle(storage, slos, now=datetime.now(UTC))
+    catch_up(storage, slos, now=datetime.now(UTC))
+    statuses = evaluate(storage, slos, now)
+    write_status(storage, statuses)
 
 How far tasks are derived and each SLO rolled up is kept in the watermarks
 table, so a cycle does only what is new, and catches up after downtime:
@@ -12,11 +15,21 @@ table, so a cycle does only what is new, and catches up after downtime:
 - tasks whose span ended in [through, now - grace) are derived, where
   `through` is where the previous cycle stopped: children exported up to
   `grace` after their task's span ended are counted;
-- each SLO's minutes from `through - grace` to now are recomputed, so spans
-  exported up to `grace` late are counted, and tasks in the minutes just derived;
+- each SLO's new minutes, up to where its data is complete (`data_through`),
+  are rolled up;
 - an SLO that is new, or whose SLI's SQL changed (its fingerprint), is
   backfilled over everything its evaluation reads; so is an SLO whose window
   grew, over the part not yet rolled up.
+
+Late data counts. A live cycle (the scheduler's) asks which spans were stored
+since the previous one, by the server's clock (otel_traces.InsertedAt): the
+tasks of their traces are derived again, and every minute in which a span or
+a (re)derived task ends, if it was rolled up already, is rolled up again for
+each SLO that reads it. So an SLI never depends on when its spans arrived,
+within the lateness horizon (default a day): spans that end before it are
+stored and shown, counted in `CatchUp.beyond_horizon_spans`, but in no SLI.
+An evaluation as of another time (a backfill, a test) is not live: it never
+moves the live schedule's marks.
 """
 
 from __future__ import annotations
@@ -27,13 +40,14 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from ground.storage import SLO_STATUS, WATERMARKS, QueryResult, Storage
+from ground.storage import AGENT_TASKS, SLO_STATUS, TRACES, WATERMARKS, QueryResult, Storage
 from slo._budget import EventCounts
 from slo._evaluation import (
+    DEFAULT_GRACE,
     SloStatus,
     burn_windows,
+    data_through,
     earliest_read,
-    evaluation_end,
     occurrences_status,
     timeslices_status,
     window_bounds,
@@ -47,17 +61,19 @@ from slo._sql import (
     Statement,
     compile_sli,
     derive_tasks_statements,
+    rederive_stored_since_statements,
     rollup_insert,
+    server_clock_query,
     slice_sums_query,
     spans_per_hour_query,
     spend_query,
+    stored_since_query,
     window_sums_query,
 )
 
-# How long after a task's span ends its last spans may still arrive and be
-# counted: the OTel SDK's batch span processor exports every 5 s, and a
-# collector between agent and AgentSLO batches again; two minutes leaves room.
-DEFAULT_GRACE = timedelta(minutes=2)
+# Spans arriving later than this after they ended are stored but counted in no
+# SLI: re-counting them would re-open evaluations the alerts have long acted on.
+DEFAULT_LATENESS_HORIZON = timedelta(days=1)
 
 # A statement reads about this many spans at most, so that a backfill over
 # months of a busy store holds a bounded part of them in memory at a time
@@ -67,10 +83,20 @@ _SPANS_PER_STATEMENT = 2_000_000
 # And at most this many SLOs' rollups per INSERT: a steady-state cycle writes
 # the new minutes of up to 20 SLOs in one statement.
 _ROLLUPS_PER_STATEMENT = 20
+# A row is stamped when its insert starts and seen when it commits: the scan for
+# rows stored since the previous cycle reaches this far before that cycle began,
+# so an insert that ran across it is not missed (the overlap is rolled up twice).
+_STORED_OVERLAP = timedelta(minutes=2)
+# Minutes to roll up again that lie this close together are rolled up as one
+# range: a few clean minutes recomputed cost less than another statement.
+_RANGE_GAP = timedelta(minutes=10)
+_MINUTE = timedelta(minutes=1)
 _HOUR = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TASKS_MARK = "agent_tasks"
 _ROLLUPS_MARK = "slo_rollups/"
+# The server's clock when the last live cycle began: rows stored after it are new to the engine.
+_STORED_MARK = "stored"
 
 # The SLI kinds as the config file names them, for slo_status.
 _KINDS = {Availability: "availability", ErrorRate: "error_rate", Latency: "latency", Cost: "cost",
@@ -86,28 +112,85 @@ class Watermark:
     through: datetime
 
 
+@dataclass(frozen=True)
+class CatchUp:
+    """What a cycle's catch-up found stored since the previous live cycle.
+
+    `late_spans`: spans that ended in a minute already rolled up, now counted;
+    `beyond_horizon_spans`: spans that ended before the lateness horizon,
+    stored but counted in no SLI; `rerolled_minutes`: minutes rolled up again.
+    """
+
+    late_spans: int = 0
+    beyond_horizon_spans: int = 0
+    rerolled_minutes: int = 0
+
+
 def run_cycle(storage: Storage, slos: Sequence[SLO], now: datetime, *,
               grace: timedelta = DEFAULT_GRACE) -> tuple[SloStatus, ...]:
-    """One scheduler tick: derive tasks, bring every SLO's rollups up to `now`, evaluate, append slo_status."""
-    statuses = evaluate_cycle(storage, slos, now, grace=grace)
+    """Catch up, evaluate every SLO as of `now` and append their slo_status rows (no alerting)."""
+    catch_up(storage, slos, now, grace=grace)
+    statuses = evaluate(storage, slos, now, grace=grace)
     write_status(storage, statuses)
     return statuses
 
 
-def evaluate_cycle(storage: Storage, slos: Sequence[SLO], now: datetime, *, grace: timedelta = DEFAULT_GRACE,
-                   budgets: Sequence[SpendBudget] = ()) -> tuple[SloStatus, ...]:
-    """`run_cycle` without writing slo_status, for a caller that adds the alert state first.
+def catch_up(storage: Storage, slos: Sequence[SLO], now: datetime, *, grace: timedelta = DEFAULT_GRACE,
+             horizon: timedelta = DEFAULT_LATENESS_HORIZON, budgets: Sequence[SpendBudget] = (),
+             live: bool = True) -> CatchUp:
+    """Derive tasks and bring every SLO's rollups up to `now`, late data included when `live`.
 
     Tasks are derived as far back as any SLO reads them and, for `budgets`
-    counted per member, to the start of their current period.
+    counted per member, to the start of their current period. A cycle that is
+    not `live` (an evaluation as of another time) neither looks for late data
+    nor moves the mark of what the live cycles have seen.
     """
-    since = min((*(earliest_read(slo, now) for slo in slos), *(budget.period.bounds(now)[0]
+    marks = read_watermarks(storage)
+    stored_at = _from_millis(_query(storage, server_clock_query()).scalar()) if live else None
+    previous = marks.get(_STORED_MARK) if live else None
+    horizon_start = _floor_minute(_utc(now) - horizon)
+    since = min((*(earliest_read(slo, now, grace) for slo in slos), *(budget.period.bounds(now)[0]
                  for budget in budgets if budget.per is not None)), default=now - grace)
+    tasks = marks.get(_TASKS_MARK)
+    if previous is not None and tasks is not None and horizon_start < tasks.through:
+        for statement in rederive_stored_since_statements(previous.through - _STORED_OVERLAP, horizon_start,
+                                                          tasks.through):
+            _command(storage, statement)
     sync_tasks(storage, now, since=since, grace=grace)
-    sync_rollups(storage, slos, now, grace=grace)
-    return evaluate(storage, slos, now)
+    report, stored = CatchUp(), {}
+    if previous is not None:
+        report, stored = _stored_minutes(storage, previous.through, horizon_start, marks, slos)
+    rerolled = sync_rollups(storage, slos, now, grace=grace, stored=stored)
+    if stored_at is not None:
+        _write_watermarks(storage, {_STORED_MARK: Watermark("", stored_at, stored_at)})
+    return CatchUp(report.late_spans, report.beyond_horizon_spans, rerolled)
 
 
+def _stored_minutes(storage: Storage, previous: datetime, horizon_start: datetime,
+                    marks: Mapping[str, Watermark], slos: Sequence[SLO],
+                    ) -> tuple[CatchUp, dict[str, list[datetime]]]:
+    """The minutes, since the horizon, in which rows stored since `previous` end, per table; and the
+    spans among them that are late (their minute was rolled up) or past the horizon."""
+    rolled = [marks[_ROLLUPS_MARK + slo.name].through for slo in slos
+              if compile_sli(slo.indicator).table == TRACES and _ROLLUPS_MARK + slo.name in marks]
+    spans_rolled_through = min(rolled, default=None)
+    stored: dict[str, list[datetime]] = {}
+    late = beyond = 0
+    for table in (TRACES, AGENT_TASKS):
+        minutes = []
+        for seconds, _, counted in _query(storage, stored_since_query(table, previous - _STORED_OVERLAP,
+                                                                      previous)).rows:
+            minute = _EPOCH + timedelta(seconds=seconds)
+            if minute >= horizon_start:
+                minutes.append(minute)
+            if table != TRACES:
+                continue
+            if minute < horizon_start:
+                beyond += counted
+            elif spans_rolled_through is not None and minute < spans_rolled_through:
+                late += counted
+        stored[table] = minutes
+    return CatchUp(late_spans=late, beyond_horizon_spans=beyond), stored
 def evaluate_spend(storage: Storage, budgets: Sequence[SpendBudget], now: datetime) -> tuple[SpendStatus, ...]:
     """What each budget's scope spent so far in its period holding `now`: one status for a global
     budget, one per member with spend for a group budget (tasks as far as `sync_tasks` derived them)."""
@@ -147,29 +230,35 @@ def sync_tasks(storage: Storage, now: datetime, *, since: datetime, grace: timed
     _write_watermarks(storage, {_TASKS_MARK: mark})
 
 
-def sync_rollups(storage: Storage, slos: Iterable[SLO], now: datetime, *,
-                 grace: timedelta = DEFAULT_GRACE) -> None:
-    """Bring each SLO's per-minute rollups up to the evaluation at `now`: new minutes, late data, backfills."""
+def sync_rollups(storage: Storage, slos: Iterable[SLO], now: datetime, *, grace: timedelta = DEFAULT_GRACE,
+                 stored: Mapping[str, Sequence[datetime]] | None = None) -> int:
+    """Bring each SLO's per-minute rollups up to the evaluation at `now`: new minutes and backfills,
+    and the minutes already rolled up in which rows `stored` late end (by table, from `catch_up`).
+
+    Returns how many minutes were rolled up again.
+    """
     marks = read_watermarks(storage)
-    end = evaluation_end(now)
+    stored = stored or {}
     done: dict[str, Watermark] = {}
     todo: list[tuple[SliSql, str, datetime, datetime]] = []
+    rerolled = 0
     for slo in slos:
         sli = compile_sli(slo.indicator)
-        earliest = earliest_read(slo, now)
+        earliest, end = earliest_read(slo, now, grace), data_through(slo, now, grace)
         key = _ROLLUPS_MARK + slo.name
         mark = marks.get(key)
         if mark is None or mark.fingerprint != sli.fingerprint:
             ranges = [(earliest, end)]
             mark = Watermark(sli.fingerprint, earliest, end)
         else:
-            recent = _floor_minute(mark.through - grace)
-            ranges = [(earliest, min(mark.since, recent)), (recent, end)]
+            late = [m for m in stored.get(sli.table, ()) if max(earliest, mark.since) <= m < min(mark.through, end)]
+            rerolled += len(late)
+            ranges = [(earliest, min(mark.since, end)), *_ranges(late), (mark.through, end)]
             mark = Watermark(sli.fingerprint, min(earliest, mark.since), max(end, mark.through))
         todo.extend((sli, slo.name, start, stop) for start, stop in ranges if start < stop)
         done[key] = mark
     if todo:
-        volume = _SpanVolume(storage, min(start for _, _, start, _ in todo), end)
+        volume = _SpanVolume(storage, min(start for _, _, start, _ in todo), max(stop for *_, stop in todo))
         batch: list[RollupRange] = []
         batch_spans = 0
         for sli, name, start, stop in todo:
@@ -182,16 +271,37 @@ def sync_rollups(storage: Storage, slos: Iterable[SLO], now: datetime, *,
                 batch_spans += spans
         _command(storage, rollup_insert(batch))
     _write_watermarks(storage, done)
+    return rerolled
 
 
-def evaluate(storage: Storage, slos: Sequence[SLO], now: datetime) -> tuple[SloStatus, ...]:
+def _ranges(minutes: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """Whole-minute ranges covering `minutes` (sorted), merging those less than _RANGE_GAP apart."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for minute in minutes:
+        if ranges and minute - ranges[-1][1] < _RANGE_GAP:
+            ranges[-1] = (ranges[-1][0], minute + _MINUTE)
+        else:
+            ranges.append((minute, minute + _MINUTE))
+    return ranges
+
+
+def evaluate(storage: Storage, slos: Sequence[SLO], now: datetime, *,
+             grace: timedelta = DEFAULT_GRACE) -> tuple[SloStatus, ...]:
     """Each SLO's status as of `now`, from its rollups (which `sync_rollups` must have brought that far)."""
-    if not slos:
-        return ()
-    end = evaluation_end(now)
+    ends = {slo.name: data_through(slo, now, grace) for slo in slos}
+    by_name: dict[str, SloStatus] = {}
+    for end in set(ends.values()):
+        group = [slo for slo in slos if ends[slo.name] == end]
+        by_name.update((status.slo.name, status) for status in _evaluate_ending(storage, group, now, end, grace))
+    return tuple(by_name[slo.name] for slo in slos)
+
+
+def _evaluate_ending(storage: Storage, slos: Sequence[SLO], now: datetime, end: datetime,
+                     grace: timedelta) -> list[SloStatus]:
+    """The statuses of SLOs whose windows all end at `end` (their `data_through`)."""
     fingerprints = [compile_sli(slo.indicator).fingerprint for slo in slos]
-    # Every window ends at `end`; the SLOs share most of their starts, and one query reads them all.
-    starts = {slo.name: (window_bounds(slo, now)[0], *(end - w for w in burn_windows(slo))) for slo in slos}
+    # The SLOs share most of their starts, and one query reads them all.
+    starts = {slo.name: (window_bounds(slo, now, grace)[0], *(end - w for w in burn_windows(slo))) for slo in slos}
     union = sorted({start for own in starts.values() for start in own})
     result = _query(storage, window_sums_query(list(zip(starts, fingerprints)), union, end))
     sums = {(name, fingerprint): (good, total) for name, fingerprint, good, total in result.rows}
@@ -201,13 +311,14 @@ def evaluate(storage: Storage, slos: Sequence[SLO], now: datetime) -> tuple[SloS
         good, total = sums.get((slo.name, fingerprint), ([0] * len(union), [0] * len(union)))
         counts = [EventCounts(good[column[start]], total[column[start]]) for start in starts[slo.name]]
         if isinstance(slo.budgeting, Timeslices):
-            query = slice_sums_query(slo.name, fingerprint, slo.budgeting.slice, earliest_read(slo, now), end)
+            query = slice_sums_query(slo.name, fingerprint, slo.budgeting.slice, earliest_read(slo, now, grace), end)
             slices = [(_EPOCH + timedelta(seconds=slice_start), EventCounts(g, t))
                       for slice_start, g, t in _query(storage, query).rows]
-            statuses.append(timeslices_status(slo, now, counts[0], slices))
+            statuses.append(timeslices_status(slo, now, counts[0], slices, grace=grace))
         else:
-            statuses.append(occurrences_status(slo, now, counts[0], dict(zip(burn_windows(slo), counts[1:]))))
-    return tuple(statuses)
+            statuses.append(occurrences_status(slo, now, counts[0], dict(zip(burn_windows(slo), counts[1:])),
+                                               grace=grace))
+    return statuses
 
 
 def write_status(storage: Storage, statuses: Iterable[SloStatus],
@@ -262,6 +373,8 @@ def _status_row(status: SloStatus, alert_state: str) -> dict[str, object]:
         "TimeToExhaustionSeconds": None if exhaustion is None else exhaustion.total_seconds(),
         "EnoughData": int(status.enough_data),
         "AlertState": alert_state,
+        "DataThrough": _text(status.data_through),
+        "WindowEvents": {format_duration(rate.window): rate.events.total_events for rate in status.burn_rates},
     }
 
 
@@ -321,6 +434,10 @@ def _utc(moment: datetime) -> datetime:
 
 def _from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
+
+
+def _from_millis(millis: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=millis)
 
 
 def _text(moment: datetime) -> str:

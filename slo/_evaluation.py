@@ -1,8 +1,13 @@
 """An SLO's status as of a moment, from counts read out of the rollups: pure.
 
-Evaluation covers whole minutes: as of `now`, a window ends at the start of
-the current minute, so that the same `now` always reads the same minutes and a
-minute is only read once it is over.
+Evaluation covers whole minutes whose events are all known, and says up to
+where (`data_through`). Spans count once their minute is over: as of `now`, a
+span SLO's windows end at the start of the current minute. A task is known only
+once it is derived, `grace` after it ends (its late children still count), so a
+task SLO's windows end at the start of the minute holding `now - grace`. Every
+window, short alert windows included, ends there: a 1-minute window then holds
+a whole minute of tasks, never the minute not derived yet. The same `now`
+always reads the same minutes.
 """
 
 from __future__ import annotations
@@ -20,14 +25,20 @@ from slo._budget import (
     error_budget_remaining,
     error_budget_remaining_events,
     slices_in,
+    sum_counts,
     time_to_exhaustion,
     timeslice_budget,
 )
-from slo._model import SLO, Timeslices
+from slo._model import SLO, Events, Timeslices
 
 _MINUTE = timedelta(minutes=1)
 
-# Burn rates reported for every SLO, besides its own alert windows (issue 4): the
+# How long after a task's span ends its last spans may still arrive and be
+# counted: the OTel SDK's batch span processor exports every 5 s, and a
+# collector between agent and AgentSLO batches again; two minutes leaves room.
+DEFAULT_GRACE = timedelta(minutes=2)
+
+# Burn rates reported for every SLO, besides its own alert windows: the
 # SRE Workbook's long and short alert windows for a 30-day SLO (ch. 5, table of
 # multiwindow, multi-burn-rate alerts), so that dashboards compare SLOs alike.
 REPORTED_BURN_WINDOWS: tuple[timedelta, ...] = (
@@ -35,7 +46,7 @@ REPORTED_BURN_WINDOWS: tuple[timedelta, ...] = (
     timedelta(hours=6), timedelta(days=1), timedelta(days=3),
 )
 
-# Time to exhaustion projects the burn rate of the last hour (issue 4): recent
+# Time to exhaustion projects the burn rate of the last hour: recent
 # enough to follow an incident, long enough not to swing with every minute.
 EXHAUSTION_BURN_WINDOW = timedelta(hours=1)
 
@@ -44,18 +55,22 @@ EXHAUSTION_BURN_WINDOW = timedelta(hours=1)
 class BurnRate:
     """How fast the budget burned over the last `window`; None without events in it.
 
-    Under timeslice budgeting `counts` are slices: good and total slices of the window.
+    `events` are the good and total events in the window. The rate is computed
+    from `counts`: the events, or under timeslice budgeting the window's slices.
     """
 
     window: timedelta
     counts: EventCounts
     burn_rate: float | None
+    events: EventCounts
 
 
 @dataclass(frozen=True)
 class SloStatus:
     """An SLO evaluated as of `evaluated_at`, over the minutes [window_start, window_end).
 
+    `window_end` is where the data is complete (`data_through`): the start of
+    the current minute for span SLOs, the task watermark's minute for task SLOs.
     `sli`, `error_budget_remaining` and `error_budget_remaining_events` are None
     when the window had no events: no data is not good data. Under timeslice
     budgeting the SLI is the share of good slices, `slices` says how many, and the
@@ -80,6 +95,11 @@ class SloStatus:
         """The share of events (or slices) allowed to be bad: 1 - target."""
         return self.slo.error_budget
 
+    @property
+    def data_through(self) -> datetime:
+        """Up to where the SLI counts every event: the end of every window."""
+        return self.window_end
+
     def burn_rate(self, window: timedelta) -> float | None:
         """The burn rate over the last `window`, one of `burn_windows(slo)`."""
         for rate in self.burn_rates:
@@ -89,15 +109,26 @@ class SloStatus:
 
 
 def evaluation_end(now: datetime) -> datetime:
-    """Where windows evaluated at `now` end: the start of its minute, in UTC."""
+    """Where span windows evaluated at `now` end: the start of its minute, in UTC."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     return now.astimezone(UTC).replace(second=0, microsecond=0)
 
 
-def window_bounds(slo: SLO, now: datetime) -> tuple[datetime, datetime]:
-    """The minutes of the SLO's window as of `now`: [start, end), end on a minute."""
-    end = evaluation_end(now)
+def data_through(slo: SLO, now: datetime, grace: timedelta = DEFAULT_GRACE) -> datetime:
+    """Where the SLO's windows end as of `now`: the last minute boundary up to which every event is known.
+
+    Tasks are derived up to `now - grace` (the task watermark), spans are known
+    once their minute is over.
+    """
+    if slo.indicator.events is Events.TASKS:
+        return evaluation_end(now - grace)
+    return evaluation_end(now)
+
+
+def window_bounds(slo: SLO, now: datetime, grace: timedelta = DEFAULT_GRACE) -> tuple[datetime, datetime]:
+    """The minutes of the SLO's window as of `now`: [start, end), end on a minute (`data_through`)."""
+    end = data_through(slo, now, grace)
     start, _ = slo.window.bounds(end)
     return start, end
 
@@ -108,9 +139,9 @@ def burn_windows(slo: SLO) -> tuple[timedelta, ...]:
     return tuple(sorted(set(REPORTED_BURN_WINDOWS) | own))
 
 
-def earliest_read(slo: SLO, now: datetime) -> datetime:
+def earliest_read(slo: SLO, now: datetime, grace: timedelta = DEFAULT_GRACE) -> datetime:
     """The oldest minute an evaluation at `now` reads: the window's start or the longest burn window's."""
-    start, end = window_bounds(slo, now)
+    start, end = window_bounds(slo, now, grace)
     longest = max(burn_windows(slo))
     if isinstance(slo.budgeting, Timeslices):
         longest = max(longest, slo.budgeting.slice)
@@ -118,11 +149,12 @@ def earliest_read(slo: SLO, now: datetime) -> datetime:
 
 
 def occurrences_status(slo: SLO, now: datetime, counts: EventCounts,
-                       burn_counts: Mapping[timedelta, EventCounts]) -> SloStatus:
+                       burn_counts: Mapping[timedelta, EventCounts], *,
+                       grace: timedelta = DEFAULT_GRACE) -> SloStatus:
     """The status of an SLO budgeted by occurrences from the window's counts and each burn window's."""
-    start, end = window_bounds(slo, now)
+    start, end = window_bounds(slo, now, grace)
     remaining = error_budget_remaining(counts, slo.target)
-    rates = tuple(_burn(slo, window, burn_counts[window]) for window in burn_windows(slo))
+    rates = tuple(_burn(slo, window, burn_counts[window], burn_counts[window]) for window in burn_windows(slo))
     return SloStatus(
         slo=slo,
         evaluated_at=now,
@@ -141,23 +173,27 @@ def occurrences_status(slo: SLO, now: datetime, counts: EventCounts,
 
 
 def timeslices_status(slo: SLO, now: datetime, counts: EventCounts,
-                      slices: Sequence[tuple[datetime, EventCounts]]) -> SloStatus:
+                      slices: Sequence[tuple[datetime, EventCounts]], *,
+                      grace: timedelta = DEFAULT_GRACE) -> SloStatus:
     """The status of an SLO budgeted by timeslices.
 
     `slices` holds each slice with events from `earliest_read` on, in order of
     start (slices lie on multiples of their length since the epoch). The window's
     slices are those starting in it; a burn window over w judges the slices
-    starting in its last max(w, slice), slices without events counting as good.
+    starting in its last max(w, slice), slices without events counting as good;
+    its `events` are those of the slices it judges.
     """
     if not isinstance(slo.budgeting, Timeslices):
         raise ValueError(f"{slo.name}: not budgeted by timeslices")
     length, target = slo.budgeting.slice, slo.budgeting.slice_target
-    start, end = window_bounds(slo, now)
+    start, end = window_bounds(slo, now, grace)
     starts = [slice_start for slice_start, _ in slices]
 
+    def in_range(since: datetime) -> list[EventCounts]:
+        return [c for _, c in slices[bisect_left(starts, since):bisect_left(starts, end)]]
+
     def judged(since: datetime) -> SliceCounts:
-        first, last = bisect_left(starts, since), bisect_left(starts, end)
-        return count_slices((c for _, c in slices[first:last]), target)
+        return count_slices(in_range(since), target)
 
     in_window = judged(start)
     whole_window = slo.window.bounds(end)
@@ -167,7 +203,8 @@ def timeslices_status(slo: SLO, now: datetime, counts: EventCounts,
     for window in burn_windows(slo):
         since = end - max(window, length)
         grid = _grid_starts(since, end, length)
-        rates.append(_burn(slo, window, EventCounts(grid - judged(since).bad_slices, grid)))
+        rates.append(_burn(slo, window, EventCounts(grid - judged(since).bad_slices, grid),
+                           sum_counts(in_range(since))))
     return SloStatus(
         slo=slo,
         evaluated_at=now,
@@ -185,9 +222,9 @@ def timeslices_status(slo: SLO, now: datetime, counts: EventCounts,
     )
 
 
-def _burn(slo: SLO, window: timedelta, counts: EventCounts) -> BurnRate:
+def _burn(slo: SLO, window: timedelta, counts: EventCounts, events: EventCounts) -> BurnRate:
     ratio = counts.error_ratio
-    return BurnRate(window, counts, None if ratio is None else burn_rate(ratio, slo.target))
+    return BurnRate(window, counts, None if ratio is None else burn_rate(ratio, slo.target), events)
 
 
 def _exhaustion(slo: SLO, remaining: float | None, rates: tuple[BurnRate, ...]) -> timedelta | None:

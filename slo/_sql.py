@@ -303,7 +303,7 @@ ORDER BY Hour"""
 
 # The traces with a span that may be a task (a root or an invoke_agent span)
 # ending in [start, end).
-_TASK_TRACES = f"""
+_TRACES_ENDING_IN = f"""
     SELECT DISTINCT TraceId FROM {TRACES}
     WHERE Timestamp >= {{scan_start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
       AND (ParentSpanId = '' OR GenAiOperation = 'invoke_agent')
@@ -333,7 +333,7 @@ _TASK_COLUMNS = ("TaskId, TraceId, Timestamp, Duration, Success, ErrorType, LlmC
 _DERIVE_TASKS = f"""
 INSERT INTO {AGENT_TASKS} ({_TASK_COLUMNS}, DerivedAt)
 WITH
-task_traces AS ({_TASK_TRACES}
+task_traces AS ({{task_traces}}
 ),
 traces AS (
     SELECT TraceId, arraySort(s -> s.4, groupArray((
@@ -415,7 +415,7 @@ WHERE Timestamp >= {{scan_start:{_TIME}}} AND Timestamp + toIntervalNanosecond(D
 # no longer a task, because an outer agent span arrived. They get a deleted row.
 _DELETE_STALE_TASKS = f"""
 INSERT INTO {AGENT_TASKS} ({_TASK_COLUMNS}, DerivedAt, Deleted)
-WITH task_traces AS ({_TASK_TRACES}
+WITH task_traces AS ({{task_traces}}
 )
 SELECT {_TASK_COLUMNS}, now64(9), 1
 FROM {AGENT_TASKS} FINAL
@@ -430,8 +430,58 @@ def derive_tasks_statements(start: datetime, end: datetime) -> tuple[Statement, 
     Run in order. Each task of those traces that ended before `end` is written
     again from all its spans stored now, replacing the earlier row.
     """
-    params = _range_params(start, end)
-    return Statement(_DERIVE_TASKS, params), Statement(_DELETE_STALE_TASKS, params)
+    return _derivation(_TRACES_ENDING_IN, _range_params(start, end))
+
+
+# The traces with a span stored since a moment that started before `end`: a span
+# that may belong to a task derived already (tasks end after their spans start).
+_TRACES_STORED_SINCE = f"""
+    SELECT DISTINCT TraceId FROM {TRACES}
+    WHERE InsertedAt >= {{stored_since:{_TIME}}}
+      AND Timestamp >= {{scan_start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}"""
+
+
+def rederive_stored_since_statements(stored_since: datetime, start: datetime, end: datetime,
+                                     ) -> tuple[Statement, ...]:
+    """Derive again the tasks ending in [start, end) of every trace with a span stored since `stored_since`.
+
+    For spans that arrive after their task was derived (an exporter's backlog
+    replayed, a collector's retry queue draining): the task is written again
+    from all its spans stored now. Run in order.
+    """
+    return _derivation(_TRACES_STORED_SINCE, {**_range_params(start, end), "stored_since": stored_since})
+
+
+def _derivation(task_traces: str, params: Mapping[str, Any]) -> tuple[Statement, ...]:
+    return (Statement(_DERIVE_TASKS.replace("{task_traces}", task_traces), params),
+            Statement(_DELETE_STALE_TASKS.replace("{task_traces}", task_traces), params))
+
+
+# When each table's rows were stored, by the server's clock: otel_traces fills
+# InsertedAt at insert, agent_tasks stamps each derivation's rows DerivedAt.
+STORED_AT: dict[str, str] = {TRACES: "InsertedAt", AGENT_TASKS: "DerivedAt"}
+
+
+def stored_since_query(table: str, stored_since: datetime, counted_since: datetime) -> Statement:
+    """The minutes in which the rows of `table` stored since `stored_since` end, as Unix seconds, with how
+    many rows end in each: all of them, and those stored since `counted_since`.
+
+    Every version of a task counts, deletions included: each changes its minute's count.
+    """
+    stamp = STORED_AT[table]
+    sql = f"""
+SELECT toUnixTimestamp(toStartOfMinute({_END_TIME})) AS Minute, count() AS Stored,
+       countIf({stamp} >= {{counted_since:{_TIME}}}) AS Counted
+FROM {table}
+WHERE {stamp} >= {{stored_since:{_TIME}}}
+GROUP BY Minute
+ORDER BY Minute"""
+    return Statement(sql, {"stored_since": stored_since.astimezone(UTC), "counted_since": counted_since.astimezone(UTC)})
+
+
+def server_clock_query() -> Statement:
+    """The server's clock, in Unix milliseconds: what it stamps stored rows with."""
+    return Statement("SELECT toUnixTimestamp64Milli(now64(3))")
 
 
 def spend_query(budget: SpendBudget, start: datetime, end: datetime) -> Statement:

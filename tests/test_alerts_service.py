@@ -19,7 +19,8 @@ from agentslo.config import load_config
 from ground.storage import open_storage
 from tests.collector.otlp_requests import attr
 from tests.conftest import SERVER_ENV, storage_spec
-from tests.support.service import ServiceThread
+from tests.support.clock import Clock
+from tests.support.service import ServiceThread, wait_for
 from tests.support.webhook_receiver import WebhookReceiver
 
 SECRET = "webhook-test-secret"
@@ -49,6 +50,9 @@ def receiver():
     running.stop()
 
 
+NOW_S = int(time.time())
+
+
 @pytest.fixture
 def service(tmp_path: Path, chdb_dir: Path, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TEST_WEBHOOK_SECRET", SECRET)
@@ -68,7 +72,9 @@ alerts:
 """)
     config = load_config(path, env={})
     spec = storage_spec("embedded", f"alerts_{uuid.uuid4().hex[:10]}", None, chdb_dir)
-    running = ServiceThread(config.model_copy(update={"storage": spec}), open_storage(spec, env=SERVER_ENV)).start()
+    clock = Clock(datetime.fromtimestamp(NOW_S, UTC) + timedelta(minutes=3))
+    running = ServiceThread(config.model_copy(update={"storage": spec}), open_storage(spec, env=SERVER_ENV),
+                            clock=clock).start()
     yield running
     running.stop()
 
@@ -76,13 +82,12 @@ alerts:
 def test_an_outage_pages_the_receiver_once_with_a_signed_alertmanager_payload(
     service: ServiceThread, receiver: WebhookReceiver
 ) -> None:
-    now_s = int(time.time())
-    assert httpx.post(service.http_url + "/v1/traces", content=failing_tasks(now_s, 60),
+    assert httpx.post(service.http_url + "/v1/traces", content=failing_tasks(NOW_S, 60),
                       headers={"content-type": "application/x-protobuf"}).status_code == 200
-    at = datetime.fromtimestamp(now_s, UTC) + timedelta(minutes=3)
     for _ in range(2):  # a second evaluation must not notify again
-        response = httpx.post(service.http_url + "/api/v1/evaluate", params={"at": at.isoformat()}, timeout=60)
+        response = httpx.post(service.http_url + "/api/v1/evaluate", timeout=60)
         assert response.status_code == 200, response.text
+    wait_for(lambda: len(receiver.received) >= 2)  # the delivery loop sends, woken by the evaluation
 
     pages = [r for r in receiver.received if r.json()["commonLabels"]["severity"] == "page"]
     pairs = sorted((r.json()["commonLabels"]["long_window"], r.json()["commonLabels"]["short_window"]) for r in pages)

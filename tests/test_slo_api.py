@@ -15,6 +15,7 @@ from agentslo.config import load_config
 from ground.storage import open_storage
 from tests.collector.otlp_requests import agent_request
 from tests.conftest import SERVER_ENV, storage_spec
+from tests.support.clock import Clock
 from tests.support.service import ServiceThread
 
 CONFIG = """
@@ -45,7 +46,8 @@ def service(tmp_path: Path, chdb_dir: Path):
     config = load_config(path, env={})
     spec = storage_spec("embedded", f"api_{uuid.uuid4().hex[:10]}", None, chdb_dir)
     config = config.model_copy(update={"storage": spec})
-    running = ServiceThread(config, open_storage(spec, env=SERVER_ENV)).start()
+    running = ServiceThread(config, open_storage(spec, env=SERVER_ENV),
+                            clock=Clock(datetime.now(UTC) + timedelta(minutes=5))).start()
     yield running
     running.stop()
 
@@ -54,8 +56,7 @@ def test_evaluate_reports_each_slo_from_ingested_spans(service: ServiceThread) -
     body = agent_request().SerializeToString()
     assert httpx.post(service.http_url + "/v1/traces", content=body,
                       headers={"content-type": "application/x-protobuf"}).status_code == 200
-    at = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
-    response = httpx.post(service.http_url + "/api/v1/evaluate", params={"at": at}, timeout=60)
+    response = httpx.post(service.http_url + "/api/v1/evaluate", timeout=60)
     assert response.status_code == 200, response.text
     by_name = {slo["name"]: slo for slo in response.json()["slos"]}
     triage = by_name["triage-availability"]

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from agentslo.config import load_config
 from ground.storage import open_storage
 from tests.conftest import SERVER_ENV, storage_spec
+from tests.support.clock import Clock
 from tests.support.service import ServiceThread
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -55,7 +56,8 @@ alerts:
 """)
     config = load_config(path, env={})
     spec = storage_spec("embedded", f"spend_{uuid.uuid4().hex[:10]}", None, chdb_dir)
-    running = ServiceThread(config.model_copy(update={"storage": spec}), open_storage(spec, env=SERVER_ENV)).start()
+    running = ServiceThread(config.model_copy(update={"storage": spec}), open_storage(spec, env=SERVER_ENV),
+                            clock=Clock(DAY)).start()
     yield running
     running.stop()
 
@@ -83,8 +85,11 @@ def agent_run(tracer: trace.Tracer, user: str, cost_usd: float, at: timedelta) -
 
 
 def evaluate(service: ServiceThread, at: timedelta) -> dict:
-    response = httpx.post(service.http_url + "/api/v1/evaluate", params={"at": (DAY + at).isoformat()}, timeout=60)
+    """A cycle with the service's clock at DAY + `at`, and the delivery loop's sends done."""
+    service.clock.set(DAY + at)
+    response = httpx.post(service.http_url + "/api/v1/evaluate", timeout=60)
     assert response.status_code == 200, response.text
+    service.delivered()
     return response.json()
 
 

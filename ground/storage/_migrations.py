@@ -279,6 +279,33 @@ ALTER TABLE {TRACES} ADD COLUMN IF NOT EXISTS Environment LowCardinality(String)
 _TRACES_MERGE_SELECTOR_V6 = f"ALTER TABLE {TRACES} MODIFY SETTING merge_selector_base = 20"
 _TRACES_MIN_PARTS_V6 = f"ALTER TABLE {TRACES} RESET SETTING min_parts_to_merge_at_once"
 
+# When each span was stored, by the server's clock, so that the SLO engine finds
+# the spans that arrived after their minute was rolled up (an exporter's backlog
+# replayed, a collector's retry queue draining) and counts them: slo/_engine.py.
+# Parts stored before this migration get the epoch, written into them (MATERIALIZE),
+# before the default becomes now64(3): a default computed at read time would make
+# every old span look just stored. A minmax index lets the engine's scan for the
+# spans stored since its last cycle skip the granules stored before.
+# Derived tasks carry their DerivedAt already; they get the same index.
+_TRACES_INSERTED_AT_V7 = (
+    f"ALTER TABLE {TRACES} ADD COLUMN IF NOT EXISTS InsertedAt DateTime64(3, 'UTC') "
+    f"DEFAULT toDateTime64(0, 3, 'UTC') CODEC(Delta, ZSTD(1))",
+    f"ALTER TABLE {TRACES} MATERIALIZE COLUMN InsertedAt SETTINGS mutations_sync = 2",
+    f"ALTER TABLE {TRACES} MODIFY COLUMN InsertedAt DEFAULT now64(3)",
+    f"ALTER TABLE {TRACES} ADD INDEX IF NOT EXISTS idx_inserted_at InsertedAt TYPE minmax GRANULARITY 1",
+    f"ALTER TABLE {TRACES} MATERIALIZE INDEX idx_inserted_at SETTINGS mutations_sync = 2",
+    f"ALTER TABLE {AGENT_TASKS} ADD INDEX IF NOT EXISTS idx_derived_at DerivedAt TYPE minmax GRANULARITY 1",
+    f"ALTER TABLE {AGENT_TASKS} MATERIALIZE INDEX idx_derived_at SETTINGS mutations_sync = 2",
+)
+
+# Where each evaluation's data ends (tasks lag spans by the grace period), and the
+# events in each burn window: Grafana's alert rules gate on them as the service does
+# (alerts' min_events).
+_SLO_STATUS_WINDOWS_V7 = (
+    f"ALTER TABLE {SLO_STATUS} ADD COLUMN IF NOT EXISTS DataThrough Nullable(DateTime('UTC'))",
+    f"ALTER TABLE {SLO_STATUS} ADD COLUMN IF NOT EXISTS WindowEvents Map(LowCardinality(String), Float64)",
+)
+
 MIGRATIONS_TABLE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
     version UInt32,
@@ -298,6 +325,8 @@ SCHEMA: tuple[Migration, ...] = (
     Migration(5, "otel_traces.Environment: deployment.environment(.name) as a column", (_TRACES_ENVIRONMENT_V5,)),
     Migration(6, "otel_traces merges wider (merge_selector_base = 20): fewer rewrites of each span",
               (_TRACES_MERGE_SELECTOR_V6, _TRACES_MIN_PARTS_V6)),
+    Migration(7, "otel_traces.InsertedAt, slo_status.DataThrough and WindowEvents: late spans, Grafana's gates",
+              _TRACES_INSERTED_AT_V7 + _SLO_STATUS_WINDOWS_V7),
 )
 
 

@@ -7,8 +7,10 @@ from dataclasses import replace
 import pytest
 
 from alerts import BUDGET_EXHAUSTED_ALERT, BURN_RATE_ALERT, NO_DATA_ALERT, AlertPolicy, alert_conditions
-from slo import Availability, EventCounts, Events, burn_windows, occurrences_status
+from slo import Availability, EventCounts, Events, Timeslices, burn_windows, occurrences_status, timeslices_status
 from tests.support.slo_status import CHECKOUT, NOW, D, H, M, status
+
+S = M / 60
 
 PAGE_1H, PAGE_6H, TICKET_1D, TICKET_3D = ("1h", "5m"), ("6h", "30m"), ("1d", "2h"), ("3d", "6h")
 
@@ -122,3 +124,14 @@ def test_the_budget_exhausted_alert_holds_while_the_windows_budget_is_used_up(ba
 def test_the_budget_exhausted_alert_is_off_unless_asked_for() -> None:
     names = {c.labels["alertname"] for c in alert_conditions(exhausted_status(50), AlertPolicy())}
     assert names == {BURN_RATE_ALERT}
+
+
+def test_the_minimum_events_counts_events_under_timeslice_budgeting_not_slices() -> None:
+    # A rare tool: one failure among three calls in five minutes, objective 99.9 with 5-minute slices.
+    # Every burn window holds a bad slice, and many empty slices, which are not events.
+    slo = replace(CHECKOUT, budgeting=Timeslices(5 * M, 0.999))
+    slices = [(NOW - 5 * M, EventCounts(2, 3))]
+    rare = timeslices_status(slo, NOW + 30 * S, EventCounts(2, 3), slices)
+    assert active_pairs(alert_conditions(rare, AlertPolicy(min_events=10))) == set()
+    busy = timeslices_status(slo, NOW + 30 * S, EventCounts(20, 30), [(NOW - 5 * M, EventCounts(20, 30))])
+    assert active_pairs(alert_conditions(busy, AlertPolicy(min_events=10))) == {PAGE_1H, PAGE_6H, TICKET_1D, TICKET_3D}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +21,7 @@ from alerts import (
 from ground.storage import Storage
 from slo import run_cycle
 from tests.slo.traces import MINUTE, SECOND, T0, chat, insert, make_slo
+from tests.support.clock import Clock
 from tests.support.webhook_receiver import WebhookReceiver
 
 SECRET = "s3cret"
@@ -47,12 +49,13 @@ def test_an_outage_pages_with_a_signed_alertmanager_payload_and_recovery_resolve
     alert_store = AlertStore(store)
     alerting = Alerting(alert_store, receivers, default_policy=AlertPolicy(ticket=False),
                         external_url="http://agentslo.test:4318")
-    delivery = Delivery(alert_store, receivers, registry=CollectorRegistry())
+    clock = Clock(T0)
+    delivery = Delivery(alert_store, receivers, registry=CollectorRegistry(), clock=clock)
 
     def cycle(minutes_after_t0: int) -> None:
-        now = T0 + minutes_after_t0 * MINUTE
+        now = clock.set(T0 + minutes_after_t0 * MINUTE).now
         alerting.process(run_cycle(store, (SLO,), now), now)
-        delivery.deliver_due(now)
+        asyncio.run(delivery.deliver_due())
 
     insert(store, calls(0, 120, status_code="Ok"))
     cycle(121)
@@ -60,7 +63,6 @@ def test_an_outage_pages_with_a_signed_alertmanager_payload_and_recovery_resolve
     cycle(131)
     insert(store, calls(130, 10, status_code="Ok"))
     cycle(141)
-    delivery.close()
 
     messages = [r.json() for r in receiver.received]
     assert [(m["status"], m["commonLabels"]["long_window"]) for m in messages] == [

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
 from alerts import (
+    DELIVERY_ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     Alerting,
     AlertPolicy,
     AlertStore,
     Delivery,
+    DeliveryReport,
     DeliveryState,
     Phase,
     Receiver,
@@ -26,7 +30,8 @@ from alerts import (
 )
 from ground.storage import SLO_STATUS, Storage
 from slo import write_status
-from tests.support.slo_status import NOW, H, M, status
+from tests.support.clock import Clock
+from tests.support.slo_status import NOW, D, H, M, status
 from tests.support.webhook_receiver import WebhookReceiver
 
 SECRET = "s3cret"
@@ -46,12 +51,24 @@ def receiver() -> Iterator[WebhookReceiver]:
     hook.stop()
 
 
+class Sender:
+    """A Delivery on a hand-set clock: `deliver_due(now)` runs one pass as of `now`."""
+
+    def __init__(self, delivery: Delivery, clock: Clock) -> None:
+        self.delivery, self.clock = delivery, clock
+
+    def deliver_due(self, now: datetime) -> DeliveryReport:
+        self.clock.set(now)
+        return asyncio.run(self.delivery.deliver_due())
+
+
 def setup(store: Storage, receivers: list[Receiver], *, retry: RetryPolicy = QUICK_RETRY,
-          registry: CollectorRegistry | None = None) -> tuple[Alerting, Delivery, CollectorRegistry]:
+          registry: CollectorRegistry | None = None) -> tuple[Alerting, Sender, CollectorRegistry]:
     registry = registry or CollectorRegistry()
     alert_store = AlertStore(store)
     alerting = Alerting(alert_store, receivers, default_policy=AlertPolicy(ticket=False), external_url=EXTERNAL_URL)
-    return alerting, Delivery(alert_store, receivers, registry=registry, retry=retry), registry
+    clock = Clock(NOW)
+    return alerting, Sender(Delivery(alert_store, receivers, registry=registry, retry=retry, clock=clock), clock), registry
 
 
 def statuses_of(received) -> list[str]:
@@ -68,7 +85,6 @@ def test_an_outage_pages_once_signed_and_its_end_resolves_once(store: Storage, r
         delivery.deliver_due(now)
     alerting.process([recovered(NOW + 3 * M)], NOW + 3 * M)
     delivery.deliver_due(NOW + 3 * M)
-    delivery.close()
 
     assert statuses_of(receiver.received) == ["firing", "resolved"]
     first = receiver.received[0]
@@ -96,7 +112,6 @@ def test_a_receiver_down_at_first_still_gets_exactly_one_firing_and_one_resolved
         assert receiver.received == [], "the firing one waits out its backoff, and the resolved one waits for it"
         report = delivery.deliver_due(NOW + 5 * M)
         delivery.deliver_due(NOW + 10 * M)
-        delivery.close()
     finally:
         up.stop()
 
@@ -111,13 +126,11 @@ def test_the_outbox_survives_a_restart(store: Storage, receiver: WebhookReceiver
     alerting, delivery, _ = setup(store, receivers)
     alerting.process([OUTAGE], NOW)
     delivery.deliver_due(NOW)  # receiver down
-    delivery.close()
 
     receiver.start()
     alerting, restarted, _ = setup(store, receivers)
     alerting.process([OUTAGE], NOW + M)  # the persisted state is firing: nothing new is queued
     restarted.deliver_due(NOW + 5 * M)
-    restarted.close()
 
     assert statuses_of(receiver.received) == ["firing"]
     assert [e.state for e in AlertStore(store).recent()] == [DeliveryState.DELIVERED]
@@ -140,7 +153,6 @@ def test_a_delivery_older_than_the_give_up_age_is_given_up(store: Storage, recei
     alerting.process([OUTAGE], NOW)
     delivery.deliver_due(NOW)
     report = delivery.deliver_due(NOW + 10 * M)
-    delivery.close()
     assert report.given_up == 1
     assert AlertStore(store).pending() == []
     assert registry.get_sample_value("agentslo_alert_deliveries_given_up_total", {"receiver": "oncall"}) == 1
@@ -152,7 +164,6 @@ def test_a_refusing_receiver_is_not_retried(store: Storage) -> None:
         alerting, delivery, _ = setup(store, [Receiver("oncall", refusing.url)])
         alerting.process([OUTAGE], NOW)
         report = delivery.deliver_due(NOW)
-        delivery.close()
     finally:
         refusing.stop()
     assert (report.failed, report.given_up) == (1, 1)
@@ -201,8 +212,72 @@ def test_a_receiver_that_hangs_delays_nobody_else(store: Storage, receiver: Webh
         received_after_s = time.monotonic() - started
         passing.join()
         pass_s = time.monotonic() - started
-    delivery.close()
     assert statuses_of(receiver.received) == ["firing"]
     assert received_after_s < 1.5 < 3 <= pass_s
     assert {e.receiver: e.state for e in AlertStore(store).recent()} == {"hanging": DeliveryState.PENDING,
                                                                           "oncall": DeliveryState.DELIVERED}
+
+
+EVERY_TIER = status({w: 20 for w in (5 * M, 30 * M, H, 2 * H, 6 * H, D, 3 * D)})
+
+
+def test_two_passes_at_once_against_a_slow_receiver_send_each_notification_once(store: Storage) -> None:
+    slow = WebhookReceiver(delay_s=1).start()
+    try:
+        alert_store = AlertStore(store)
+        alerting = Alerting(alert_store, [Receiver("oncall", slow.url)], external_url=EXTERNAL_URL)
+        assert len(alerting.process([EVERY_TIER], NOW).queued) == 4   # every tier fires: four notifications
+        delivery = Delivery(alert_store, [Receiver("oncall", slow.url)], registry=CollectorRegistry(),
+                            clock=Clock(NOW))
+        passes = [threading.Thread(target=asyncio.run, args=(delivery.deliver_due(),)) for _ in range(2)]
+        for thread in passes:
+            thread.start()
+        for thread in passes:
+            thread.join()
+        asyncio.run(delivery.deliver_due())   # and a later pass finds nothing left to send
+    finally:
+        slow.stop()
+    assert len(slow.requests) == 4
+    assert len({r.headers[DELIVERY_ID_HEADER] for r in slow.requests}) == 4
+
+
+def test_every_retry_of_a_notification_carries_the_same_delivery_id(store: Storage) -> None:
+    flaky = WebhookReceiver(status=503).start()
+    try:
+        alerting, delivery, _ = setup(store, [Receiver("oncall", flaky.url)])
+        alerting.process([OUTAGE], NOW)
+        delivery.deliver_due(NOW)
+        flaky.status = 200
+        delivery.deliver_due(NOW + 5 * M)
+        alerting.process([recovered(NOW + 6 * M)], NOW + 6 * M)
+        delivery.deliver_due(NOW + 7 * M)
+    finally:
+        flaky.stop()
+    ids = [r.headers[DELIVERY_ID_HEADER] for r in flaky.requests]
+    assert [r.json()["status"] for r in flaky.requests] == ["firing", "firing", "resolved"]
+    assert ids[0] == ids[1] != ids[2]
+    assert sorted(set(ids)) == sorted(e.id for e in AlertStore(store).recent())
+
+
+def test_messages_are_signed_when_sent_not_when_queued(store: Storage, receiver: WebhookReceiver) -> None:
+    receiver.start()
+    alerting, delivery, _ = setup(store, [Receiver("oncall", receiver.url, secret=SECRET)])
+    alerting.process([OUTAGE], NOW)
+    delivery.deliver_due(NOW + 5 * M)
+    [sent] = receiver.received
+    assert sent.headers[TIMESTAMP_HEADER] == str(int((NOW + 5 * M).timestamp()))
+    assert verify_signature(SECRET, sent.body, timestamp=sent.headers[TIMESTAMP_HEADER],
+                            signature=sent.headers[SIGNATURE_HEADER], now=(NOW + 5 * M).timestamp())
+
+
+def test_starts_at_is_the_same_in_the_firing_repeat_and_resolved_messages(store: Storage) -> None:
+    # Alertmanager keeps startsAt for an alert's life; receivers pair messages by it. The state is
+    # stored to the millisecond and read back between cycles, as after a restart.
+    alerting, _, _ = setup(store, [Receiver("oncall", "http://127.0.0.1:9/hook")])
+    fired = NOW.replace(second=25, microsecond=58_098)
+    for now, burning in [(fired, True), (fired + 4 * H + M, True), (fired + 5 * H, False)]:
+        alerting = setup(store, [Receiver("oncall", "http://127.0.0.1:9/hook")])[0]
+        alerting.process([status({H: 15, 5 * M: 20 if burning else 0}, now=now)], now)
+    messages = sorted((orjson.loads(e.body) for e in AlertStore(store).recent()), key=lambda m: m["alerts"][0]["endsAt"])
+    assert [m["status"] for m in messages] == ["firing", "firing", "resolved"]
+    assert {m["alerts"][0]["startsAt"] for m in messages} == {"2026-11-23T12:00:25.058000Z"}

@@ -15,6 +15,7 @@ from slo import (
     burn_windows,
     compile_sli,
     evaluate,
+    format_duration,
     occurrences_status,
     read_watermarks,
     run_cycle,
@@ -190,6 +191,8 @@ def test_each_cycle_appends_one_status_row_per_slo_for_grafana(store: Storage) -
         "ErrorBudgetRemaining": pytest.approx(-4), "ErrorBudgetRemainingEvents": pytest.approx(-0.8),
         "BurnRates": {window: pytest.approx(5.0) for window in with_data},
         "TimeToExhaustionSeconds": 0, "EnoughData": 0, "AlertState": "",
+        "DataThrough": "2026-03-02 12:15:00",
+        "WindowEvents": {format_duration(w): 2 if format_duration(w) in with_data else 0 for w in burn_windows(slos[0])},
     }
     assert rows[1] == {
         "Timestamp": "2026-03-02 12:15:00.000", "SloName": "tasks", "Kind": "availability", "Events": "tasks",
@@ -197,6 +200,9 @@ def test_each_cycle_appends_one_status_row_per_slo_for_grafana(store: Storage) -
         "TotalEvents": 0, "GoodSlices": None, "BadSlices": None, "ErrorBudget": pytest.approx(0.005),
         "ErrorBudgetRemaining": None, "ErrorBudgetRemainingEvents": None, "BurnRates": {},
         "TimeToExhaustionSeconds": None, "EnoughData": 0, "AlertState": "",
+        # Tasks are derived two minutes (the grace period) behind: their data ends there.
+        "DataThrough": "2026-03-02 12:13:00",
+        "WindowEvents": {format_duration(w): 0 for w in burn_windows(slos[1])},
     }
 
 

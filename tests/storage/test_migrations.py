@@ -55,6 +55,7 @@ LLM_COLUMNS = [
     ("FallbackSource", "LowCardinality(String)"),
     ("Degraded", "UInt8"),
     ("Environment", "LowCardinality(String)"),
+    ("InsertedAt", "DateTime64(3, 'UTC')"),
 ]
 
 
@@ -98,6 +99,17 @@ def test_the_environment_column_is_computed_from_either_semantic_conventions_nam
     ])]
     storage.insert_json_rows(TRACES, b"\n".join(orjson.dumps(row) for row in rows))
     assert storage.query(f"SELECT Environment FROM {TRACES} ORDER BY TraceId").rows == [("prod",), ("staging",), ("",)]
+
+
+def test_spans_stored_before_inserted_at_existed_read_as_stored_at_the_epoch(storage: Storage) -> None:
+    # A default computed at read time would make every old span look just stored, every cycle.
+    migrate(storage, schema=tuple(m for m in SCHEMA if m.version < 7))
+    storage.insert_json_rows(TRACES, orjson.dumps({"TraceId": "old", "SpanId": "1"}))
+    migrate(storage)
+    storage.insert_json_rows(TRACES, orjson.dumps({"TraceId": "new", "SpanId": "2"}))
+    stored = dict(storage.query(f"SELECT TraceId, toYear(InsertedAt) FROM {TRACES}").rows)
+    assert stored["old"] == 1970
+    assert stored["new"] >= 2026
 
 
 def test_traces_are_partitioned_by_day_and_sorted_as_the_exporter_does(storage: Storage) -> None:

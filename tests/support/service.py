@@ -10,6 +10,8 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
+from datetime import datetime
 
 import httpx
 
@@ -25,14 +27,19 @@ def free_port() -> int:
 
 
 class ServiceThread:
-    """Runs AgentSloServer(config, storage) until `stop()`; `http_url` and `grpc_endpoint` reach it."""
+    """Runs AgentSloServer(config, storage) until `stop()`; `http_url` and `grpc_endpoint` reach it.
 
-    def __init__(self, config: Config, storage: Storage) -> None:
+    `clock`, when given, is the service's time (a tests.support.clock.Clock moved by the test).
+    """
+
+    def __init__(self, config: Config, storage: Storage, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.clock = clock
         config = config.model_copy(update={
             "server": config.server.model_copy(update={"http_port": free_port(), "grpc_port": free_port()}),
         })
         self.config = config
-        self.server = AgentSloServer(config, storage)
+        self.server = AgentSloServer(config, storage) if clock is None else AgentSloServer(config, storage,
+                                                                                             clock=clock)
         self.http_url = f"http://127.0.0.1:{config.server.http_port}"
         self.grpc_endpoint = f"127.0.0.1:{config.server.grpc_port}"
         self._thread = threading.Thread(target=lambda: asyncio.run(self.server.run()), daemon=True)
@@ -57,3 +64,19 @@ class ServiceThread:
     @property
     def metrics(self) -> str:
         return httpx.get(self.http_url + "/metrics", timeout=5).text
+
+    def delivered(self, timeout_s: float = 30) -> None:
+        """Wait until the delivery loop has tried every notification queued so far."""
+        def tried() -> bool:
+            deliveries = httpx.get(self.http_url + "/api/v1/alerts", params={"limit": 1000}, timeout=10).json()
+            return all(d["attempts"] or d["state"] != "pending" for d in deliveries["deliveries"])
+        wait_for(tried, timeout_s)
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 30) -> None:
+    """Poll `condition` until it holds; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s} s: {condition}")
+        time.sleep(0.02)

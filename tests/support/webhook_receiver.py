@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,11 +27,16 @@ class Received:
 
 
 class WebhookReceiver:
-    """Records POSTed bodies; answers `status` (200 by default)."""
+    """Records POSTed bodies; answers `status` (200 by default), after `delay_s` (a slow receiver).
 
-    def __init__(self, *, status: int = 200) -> None:
+    `received` holds the requests it accepted, `requests` every request.
+    """
+
+    def __init__(self, *, status: int = 200, delay_s: float = 0) -> None:
         self.status = status
+        self.delay_s = delay_s
         self.received: list[Received] = []
+        self.requests: list[Received] = []
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -47,8 +53,11 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                request = Received(dict(self.headers.items()), body)
+                owner.requests.append(request)
+                time.sleep(owner.delay_s)
                 if owner.status < 300:
-                    owner.received.append(Received(dict(self.headers.items()), body))
+                    owner.received.append(request)
                 self.send_response(owner.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
