@@ -88,7 +88,7 @@ class IngestSpec(_Spec):
     max_decompressed_bytes: int = Field(default=64 * _MIB, ge=1024)
     # Prompt and completion texts are dropped unless asked for: they are large and often personal.
     capture_content: bool = False
-    # Longer attribute values are truncated, not refused.
+    # Longer attribute values, span names and event names are truncated, not refused.
     max_attribute_length: int = Field(default=8192, ge=16)
     # Group commit: most spans per insert, and most spans waiting before 503s start
     # (a mapped span is about 1.2 KB, so the default bounds the queue near 120 MB).

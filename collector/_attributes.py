@@ -76,39 +76,132 @@ class DimensionAliases:
     feature: tuple[str, ...] = ("agentslo.feature",)
 
 
-# Prompt and completion contents: dropped at ingest unless capture_content is on.
-CONTENT_ATTRIBUTES = frozenset({
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
-    "gen_ai.tool.call.arguments",
-    "gen_ai.tool.call.result",
-    "input.value",  # OpenInference
-    "output.value",
-})
-CONTENT_PREFIXES = (
-    "gen_ai.prompt",  # deprecated indexed form: gen_ai.prompt.0.content
-    "gen_ai.completion",
-    "llm.input_messages",  # OpenInference
-    "llm.output_messages",
-    "llm.prompts",
+@dataclass(frozen=True)
+class ContentNames:
+    """Where one instrumentation family records message text: attribute names, name prefixes, event names."""
+
+    family: str
+    attributes: frozenset[str] = frozenset()  # exact attribute names
+    prefixes: tuple[str, ...] = ()  # every attribute name starting so: flattened lists (`llm.prompts.0.content`)
+    events: frozenset[str] = frozenset()  # span events that are message text, dropped whole
+
+
+# Prompts, completions, tool arguments and results, retrieved documents: what users
+# and models wrote. Dropped at ingest unless `ingest.capture_content` is on: from
+# span, event, link and resource attributes alike, and whole events. One entry per
+# instrumentation family we read, each with where its names come from. A check is a
+# set look-up and one `str.startswith` over the prefixes, and the mapper remembers
+# each key's answer: never a pattern per attribute.
+CONTENT: tuple[ContentNames, ...] = (
+    # OpenTelemetry GenAI semantic conventions (open-telemetry/semantic-conventions-genai,
+    # model/gen-ai/registry.yaml): the attributes it marks "may contain sensitive
+    # information", the retrieved documents and the evaluator's free-form explanation
+    # (it quotes what it judges). The inference details event carries the messages.
+    ContentNames(
+        "OpenTelemetry GenAI",
+        attributes=frozenset({
+            "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
+            "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
+            "gen_ai.retrieval.query.text", "gen_ai.retrieval.documents",
+            "gen_ai.memory.query.text", "gen_ai.memory.records", "gen_ai.evaluation.explanation",
+        }),
+        events=frozenset({"gen_ai.client.inference.operation.details"}),
+    ),
+    # Their deprecated forms: span attributes gen_ai.prompt / gen_ai.completion (semconv
+    # up to 1.27), then the content events of semconv 1.28-1.36 (gen-ai-events.md), which
+    # OpenLLMetry also emits with use_legacy_attributes=False.
+    ContentNames(
+        "OpenTelemetry GenAI, deprecated",
+        attributes=frozenset({"gen_ai.prompt", "gen_ai.completion"}),
+        events=frozenset({
+            "gen_ai.content.prompt", "gen_ai.content.completion", "gen_ai.system.message",
+            "gen_ai.user.message", "gen_ai.assistant.message", "gen_ai.tool.message", "gen_ai.choice",
+        }),
+    ),
+    # OpenInference (Arize-ai/openinference, openinference-semantic-conventions,
+    # semconv/trace/__init__.py): a span's input and output, messages and their contents,
+    # prompt templates and their variables, completions-API prompts and choices, function
+    # calls, retrieved, reranked and embedded documents. Not tool definitions
+    # (`llm.tools`, `tool.parameters`: a JSON schema written by the developer).
+    ContentNames(
+        "OpenInference",
+        attributes=frozenset({
+            "input.value", "output.value", "llm.prompts", "llm.choices", "llm.function_call",
+            "llm.prompt_template.template", "llm.prompt_template.variables", "reranker.query",
+            "embedding.embeddings",
+        }),
+        prefixes=(
+            "llm.input_messages.", "llm.output_messages.", "llm.prompts.", "llm.choices.",
+            "retrieval.documents.", "reranker.input_documents.", "reranker.output_documents.",
+            "embedding.embeddings.",
+        ),
+    ),
+    # OpenLLMetry / Traceloop (traceloop/openllmetry, opentelemetry-semantic-conventions-ai,
+    # semconv_ai/__init__.py): indexed prompts and completions (gen_ai.prompt.0.content,
+    # llm.prompts.0.content and llm.completions.0.content before 0.4), a workflow's entity
+    # input and output, managed prompt templates, MCP requests and responses, vector DB
+    # result documents.
+    ContentNames(
+        "OpenLLMetry",
+        attributes=frozenset({
+            "traceloop.entity.input", "traceloop.entity.output", "traceloop.prompt.template",
+            "traceloop.prompt.template_variables", "mcp.request.argument", "mcp.response.value",
+            "db.query.result.document", "llm.completions",
+        }),
+        prefixes=("gen_ai.prompt.", "gen_ai.completion.", "llm.prompts.", "llm.completions."),
+    ),
+    # Vercel AI SDK (vercel/ai, content/docs/03-ai-sdk-core/60-telemetry.mdx): what it
+    # records under recordInputs / recordOutputs: the prompt and everything under
+    # ai.prompt. (messages, tools, tool choice), the response's text, reasoning, object,
+    # files and tool calls, tool call arguments and results, embedded values and their
+    # embeddings, reranked documents; ai.result.* in AI SDK 3.
+    ContentNames(
+        "Vercel AI SDK",
+        attributes=frozenset({
+            "ai.prompt", "ai.response.text", "ai.response.reasoning", "ai.response.object",
+            "ai.response.files", "ai.response.toolCalls", "ai.toolCall.args", "ai.toolCall.result",
+            "ai.value", "ai.values", "ai.embedding", "ai.embeddings", "ai.documents", "ai.ranking",
+        }),
+        prefixes=("ai.prompt.", "ai.result."),
+    ),
+    # MLflow tracing (mlflow/mlflow, mlflow/tracing/constant.py: SpanAttributeKey and
+    # TraceMetadataKey): a span's inputs and outputs, the chat messages of LLM spans,
+    # a trace's inputs and outputs. Not mlflow.chat.tools (tool definitions).
+    ContentNames(
+        "MLflow",
+        attributes=frozenset({
+            "mlflow.spanInputs", "mlflow.spanOutputs", "mlflow.chat.messages",
+            "mlflow.traceInputs", "mlflow.traceOutputs",
+        }),
+    ),
+    # Sentry's AI monitoring (getsentry/sentry-javascript, packages/core/src/utils/ai/
+    # gen-ai-attributes.ts): the gen_ai.* names outside the conventions that it records
+    # under recordInputs / recordOutputs, and a tool call's input and output.
+    ContentNames(
+        "Sentry AI monitoring",
+        attributes=frozenset({
+            "gen_ai.request.messages", "gen_ai.response.text", "gen_ai.response.tool_calls",
+            "gen_ai.tool.input", "gen_ai.tool.output",
+        }),
+    ),
+    # Hand-written instrumentation: the event names such code gives a prompt and its
+    # answer (span.add_event("llm.prompt", {"prompt": ...}), common in public code).
+    ContentNames(
+        "hand-written spans",
+        events=frozenset({"prompt", "completion", "llm.prompt", "llm.completion", "llm.response"}),
+    ),
 )
-# Events that carry message contents (deprecated GenAI event API and its successor).
-CONTENT_EVENTS = frozenset({
-    "gen_ai.content.prompt",
-    "gen_ai.content.completion",
-    "gen_ai.system.message",
-    "gen_ai.user.message",
-    "gen_ai.assistant.message",
-    "gen_ai.tool.message",
-    "gen_ai.choice",
-    "gen_ai.client.inference.operation.details",
-})
+CONTENT_ATTRIBUTES = frozenset().union(*(names.attributes for names in CONTENT))
+CONTENT_PREFIXES = tuple(prefix for names in CONTENT for prefix in names.prefixes)
+CONTENT_EVENTS = frozenset().union(*(names.events for names in CONTENT))
+# Names under a content prefix that are not content: the conventions' gen_ai.prompt.name
+# identifies a prompt template ("analyze-code"), beside OpenLLMetry's gen_ai.prompt.0.content.
+NOT_CONTENT = frozenset({"gen_ai.prompt.name"})
 
 
 def is_content_attribute(key: str) -> bool:
-    """Whether an attribute holds prompt or completion text."""
-    return key in CONTENT_ATTRIBUTES or key.startswith(CONTENT_PREFIXES)
+    """Whether an attribute holds prompt or completion text (CONTENT)."""
+    return key in CONTENT_ATTRIBUTES or (key.startswith(CONTENT_PREFIXES) and key not in NOT_CONTENT)
 
 
 def alias_index(tables: Sequence[tuple[str, ...]]) -> dict[str, tuple[tuple[int, int], ...]]:

@@ -32,7 +32,8 @@ class IngestMetrics:
             "has no price.", ["model"], registry=registry,
         )
         self.truncated = Counter(
-            "agentslo_ingest_truncated_values", "Attribute values cut to ingest.max_attribute_length.",
+            "agentslo_ingest_truncated_values", "Attribute values, span names and event names cut to "
+            "ingest.max_attribute_length.",
             registry=registry,
         )
         self.insert_seconds = Histogram(

@@ -43,7 +43,7 @@ class MappedBatch:
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
     unpriced_models: Counter[str] = field(default_factory=Counter)
-    truncated_values: int = 0
+    truncated_values: int = 0  # attribute values, span names and event names cut to the limit
 
     @property
     def accepted(self) -> int:

@@ -516,7 +516,7 @@ cdef class RowMapper:
         block.span_id.add_hex(buf + span_at, span_size)
         block.parent_id.add_hex(buf + parent_at, parent_size)
         block.trace_state.add(<const char*>buf + state_at, state_size)
-        block.name.add(<const char*>buf + name_at, name_size)
+        self._put_cut(block.name, <const char*>buf + name_at, name_size)
         block.kind.add_str(SPAN_KINDS[kind] if 0 <= kind < 6 else "Unspecified")
         block.service.add_str(service)
         block.resource.add_row_of(resource)
@@ -612,6 +612,14 @@ cdef class RowMapper:
                 found[key] = PyUnicode_DecodeUTF8(text, text_size, NULL)
         return 0
 
+    cdef int _put_cut(self, Strings out, const char* text, Py_ssize_t size) except -1:
+        """Adds the UTF-8 `text` to `out`, cut to the limit like attribute values (a span or event name)."""
+        cdef Py_ssize_t kept = _cut(text, size, self._limit)
+        if kept < size:
+            self._truncated += 1
+        out.add(text, kept)
+        return 0
+
     cdef int _put_entry(self, const unsigned char* buf, Pair* pair, Maps out) except -1:
         """Adds the key and the AnyValue of `pair`, the value as the Collector's AsString() writes
         it (scalars as text; arrays, maps and bytes as JSON), cut to the limit."""
@@ -658,7 +666,8 @@ cdef class RowMapper:
     cdef str _events(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
         """Adds the kept events; returns the type of the first recorded exception, or ''."""
         cdef _Block block = self._block
-        cdef Py_ssize_t pos = start, size, event_end
+        cdef Py_ssize_t pos = start, size, event_end, name_size
+        cdef const char* name_text
         cdef uint64_t time_ns
         exception_type = ""
         found = {}
@@ -674,7 +683,8 @@ cdef class RowMapper:
             if watched is _EXCEPTION_TYPE:
                 exception_type = found.get("exception.type", "")
             block.event_time.add_u64(time_ns)
-            block.event_name.add_str(name)
+            name_text = PyUnicode_AsUTF8AndSize(name, &name_size)
+            self._put_cut(block.event_name, name_text, name_size)
             pos = event_end
         return exception_type
 

@@ -74,5 +74,6 @@ def _interpolate(match: re.Match[str], variables: Mapping[str, str | Sequence[st
     if values == ALL:
         raise ValueError(f"variable {name!r} is All outside $__conditionalAll: the panel would read every value")
     if match[2] == "singlequote":
-        return ",".join("'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'" for value in values)
+        # Grafana's formatter escapes quotes only, not backslashes (grafana/scenes, formatRegistry.ts).
+        return ",".join("'" + value.replace("'", "\\'") + "'" for value in values)
     return ",".join(values)

@@ -244,7 +244,8 @@ ORDER BY time""", Format.TIME_SERIES, ("time", "succeeded", "failed", "degraded"
 
 # ----------------------------------------------------------------------------- SLOs (slo_status, slo_rollups)
 
-_STATUS_FILTER = "$__timeFilter(Timestamp) AND SloName = '${slo}'"
+# The SLO of the row's repeat, quoted by Grafana (`:singlequote` escapes quotes in the value).
+_STATUS_FILTER = "$__timeFilter(Timestamp) AND SloName = ${slo:singlequote}"
 
 
 def sli_vs_objective() -> PanelQuery:
@@ -310,9 +311,9 @@ def slo_events() -> PanelQuery:
     return PanelQuery(f"""SELECT $__timeInterval(Minute) AS time, sum(GoodEvents) AS good_events,
        sum(TotalEvents) - sum(GoodEvents) AS bad_events
 FROM {SLO_ROLLUPS} FINAL
-WHERE $__timeFilter(Minute) AND SloName = '${{slo}}'
+WHERE $__timeFilter(Minute) AND SloName = ${{slo:singlequote}}
   -- The SLI as defined now: a changed SLO starts a new series (its Fingerprint).
-  AND Fingerprint = (SELECT argMax(Fingerprint, UpdatedAt) FROM {SLO_ROLLUPS} WHERE SloName = '${{slo}}')
+  AND Fingerprint = (SELECT argMax(Fingerprint, UpdatedAt) FROM {SLO_ROLLUPS} WHERE SloName = ${{slo:singlequote}})
 GROUP BY time
 ORDER BY time""", Format.TIME_SERIES, ("time", "good_events", "bad_events"))
 

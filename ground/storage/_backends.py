@@ -43,9 +43,26 @@ _RETRYABLE_CODES = frozenset({
 })
 _CODE = re.compile(r"Code: (\d+)\.")
 
+# ClickHouse reads a query parameter's value as text in its escaped format, the
+# TabSeparated one: a backslash starts an escape sequence, a tab or a line feed ends
+# the value (docs: Formats, TabSeparated, "Data formatting"). Values sent over HTTP
+# must be written so, and clickhouse-connect does it (driver/binding.py, escape_str);
+# chDB passes a value to the same parser as it gets it. So the embedded backend
+# writes each value as TabSeparated output writes a string (the escapes that page
+# lists), and both backends bind the very same strings.
+_ESCAPES = str.maketrans({
+    "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "\b": "\\b", "\f": "\\f",
+    "'": "\\'",
+})
+
 
 class Backend(Protocol):
-    """Runs statements on one ClickHouse, in the given database."""
+    """Runs statements on one ClickHouse, in the given database.
+
+    `params` are the values of the statement's `{name:Type}` placeholders as
+    Python text or numbers; each backend binds them so that ClickHouse reads
+    exactly those values.
+    """
 
     def command(self, sql: str, params: Mapping[str, Any]) -> None: ...
     def query(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes: ...
@@ -139,9 +156,15 @@ class ChdbBackend:
         return connection
 
 
+def _escaped(value: Any) -> str:
+    """A query parameter's value in ClickHouse's escaped text format: a backslash doubled, a tab as `\\t`, ..."""
+    return str(value).translate(_ESCAPES)
+
+
 def _run_on(connection: Any, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
+    bound = {name: _escaped(value) for name, value in params.items()}
     try:
-        result = connection.query(sql, fmt, params=dict(params) or None)
+        result = connection.query(sql, fmt, params=bound or None)
     except RuntimeError as exc:  # chdb.ChdbError is a RuntimeError
         raise classify(str(exc)) from exc
     return result.bytes()

@@ -113,6 +113,18 @@ def test_a_long_value_is_cut_at_the_limit_in_characters_not_bytes() -> None:
     assert dict(row["SpanAttributes"]) == {"short": "é" * 16, "long": "é" * 16, "number": "1000000000000000"}
 
 
+def test_span_and_event_names_are_cut_at_the_limit_like_values() -> None:
+    chat = span(0, "é" * 17, {})
+    chat.events.add(time_unix_nano=chat.start_time_unix_nano, name="ü" * 17)
+    chat.events.add(time_unix_nano=chat.start_time_unix_nano, name="ü" * 16)
+    request = ExportTraceServiceRequest()
+    request.resource_spans.add().scope_spans.add().spans.append(chat)
+    batch = SpanMapper(MappingPolicy(max_attribute_length=16), PriceTable.default()).map(request)
+    [row] = batch.block.to_table().to_pylist()
+    assert (row["SpanName"], row["Events.Name"]) == ("é" * 16, ["ü" * 16, "ü" * 16])
+    assert batch.truncated_values == 2
+
+
 def test_a_repeated_key_among_many_attributes_is_stored_once() -> None:
     chat = span(0, "chat", {f"k{index}": str(index) for index in range(40)})
     chat.attributes.append(KeyValue(key="k3", value=any_value("last")))

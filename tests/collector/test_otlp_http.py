@@ -8,10 +8,13 @@ import httpx
 import orjson
 import pytest
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 from tests.collector.conftest import StartService
-from tests.collector.otlp_requests import agent_request, otlp_json
+from tests.collector.otlp_requests import START_NS, agent_request, otlp_json, span
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
 JSON = {"content-type": "application/json"}
@@ -157,6 +160,17 @@ def test_content_is_kept_only_when_asked_and_long_values_are_truncated(start_ser
         "WHERE SpanName = 'chat gpt-4o-mini'"
     ).rows
     assert kept == [('[{"role":"user","content":"Where', "x" * 32)]
+
+
+def test_a_million_character_span_name_is_stored_cut_to_the_limit(start_service: StartService, reader) -> None:
+    service = start_service(max_attribute_length=32)
+    request = ExportTraceServiceRequest()
+    chat = span(0, "é" * 1_000_000, {})
+    chat.events.add(time_unix_nano=START_NS, name="ü" * 1_000_000)
+    request.resource_spans.add().scope_spans.add().spans.append(chat)
+    assert post(service, request.SerializeToString(), PROTOBUF).status_code == 200
+    assert reader(service).query("SELECT SpanName, Events.Name FROM otel_traces").rows == [("é" * 32, ["ü" * 32])]
+    assert "agentslo_ingest_truncated_values_total 2.0" in service.metrics
 
 
 def test_content_is_dropped_by_default(start_service: StartService, reader) -> None:

@@ -38,6 +38,8 @@ END = START + timedelta(hours=1)  # 1772456400
                      id="a template variable is replaced by its value"),
         pytest.param("x IN (${v:singlequote})", {"v": ["it's"]}, "x IN ('it\\'s')",
                      id="singlequote escapes quotes in values"),
+        pytest.param("x IN (${v:singlequote})", {"v": ["a\\b", "c"]}, "x IN ('a\\b','c')",
+                     id="singlequote leaves a backslash as it is, as Grafana does"),
     ],
 )
 def test_macro_expansion(sql: str, variables: dict[str, object], expected: str) -> None:

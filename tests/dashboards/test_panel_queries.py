@@ -31,7 +31,7 @@ from dashboards import (
     expand_macros,
     variable_queries,
 )
-from ground.storage import SLO_STATUS, TRACES, Storage, migrate, open_storage
+from ground.storage import SLO_ROLLUPS, SLO_STATUS, TRACES, Storage, migrate, open_storage
 from slo import SLO, AlertWindow, evaluate_spend, run_cycle, slo_from_spec, spend_budget_from_spec
 from slo import format_duration as window_label
 from tests.collector.otlp_requests import attr
@@ -131,6 +131,19 @@ def test_every_panel_query_returns_the_columns_the_panel_reads(store: Storage, p
 def test_every_template_variable_lists_values(store: Storage, query: PanelQuery) -> None:
     columns, rows = run(store, query, ALL_VALUES)
     assert columns == ("value",) and rows
+
+
+SLO_PANELS = [panel for panel in PANELS if "${slo" in panel.query.sql]
+
+
+@pytest.mark.parametrize("panel", SLO_PANELS, ids=[f"{panel.title} [{panel.ref_id}]" for panel in SLO_PANELS])
+def test_an_slo_panel_shows_an_slo_whose_name_has_a_quote_as_any_other(store: Storage, panel: PanelSpec) -> None:
+    quoted = "o'brien-availability"
+    for table in (SLO_STATUS, SLO_ROLLUPS):
+        if not store.query(f"SELECT count() FROM {table} WHERE SloName = {{name:String}}", {"name": quoted}).scalar():
+            store.command(f"INSERT INTO {table} SELECT * REPLACE ({{name:String}} AS SloName) "
+                          f"FROM (SELECT * FROM {table} WHERE SloName = 'model-availability')", {"name": quoted})
+    assert run(store, panel.query, {**ALL_VALUES, "slo": [quoted]}) == run(store, panel.query, ALL_VALUES)
 
 
 def test_the_spend_panels_price_what_ingest_priced_and_list_what_it_could_not(store: Storage) -> None:

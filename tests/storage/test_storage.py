@@ -9,6 +9,7 @@ import pytest
 
 from ground.errors import StorageError, StorageUnavailable
 from ground.storage import Storage
+from tests.support.values import ADVERSARIAL_VALUES
 
 
 @pytest.mark.parametrize(
@@ -25,6 +26,12 @@ from ground.storage import Storage
 )
 def test_parameters_are_bound_not_spliced(storage: Storage, placeholder: str, value: object, expected: object) -> None:
     assert storage.query(f"SELECT {placeholder} AS v", {"v": value}).scalar() == expected
+
+
+@pytest.mark.parametrize("value", ADVERSARIAL_VALUES)
+def test_a_string_parameter_arrives_as_it_was_sent(storage: Storage, value: str) -> None:
+    assert storage.query("SELECT {v:String} AS v, length(v) AS bytes", {"v": value}).rows == [
+        (value, len(value.encode()))]
 
 
 def test_query_returns_columns_and_typed_rows(storage: Storage) -> None:
