@@ -141,8 +141,9 @@ def status(url: str, as_json: bool) -> None:
 
     slos = _get(url, "/api/v1/slos")
     budgets = _get(url, "/api/v1/budgets")
+    pipeline = _get(url, "/api/v1/evaluation")
     if as_json:
-        click.echo(json.dumps({"slos": slos, "budgets": budgets}, indent=2))
+        click.echo(json.dumps({"slos": slos, "budgets": budgets, "evaluation": pipeline}, indent=2))
         return
     console = Console(width=None if sys.stdout.isatty() else 160)
     if not slos and not budgets:
@@ -151,6 +152,10 @@ def status(url: str, as_json: bool) -> None:
         console.print(_slo_table(slos, url))
     if budgets:
         console.print(_budget_table(budgets, url))
+    if pipeline["spans_beyond_horizon"]:
+        hours = pipeline["lateness_horizon_s"] / 3600
+        click.echo(f"{pipeline['spans_beyond_horizon']:,} spans arrived more than {hours:g} h after they ended: "
+                   "stored, but counted in no SLI (evaluation.lateness_horizon_s)")
 
 
 def _get(url: str, path: str) -> Any:
@@ -169,13 +174,14 @@ def _slo_table(slos: list[dict[str, Any]], url: str) -> Any:
     from rich.table import Table
 
     view = Table(title=f"SLOs at {url}")
-    for heading in ("SLO", "SLI", "objective", "budget left", "burn 1h", "burn 6h", "state"):
+    for heading in ("SLO", "SLI", "objective", "budget left", "burn 1h", "burn 6h", "state", "data through"):
         view.add_column(heading, justify="left" if heading in ("SLO", "state") else "right", no_wrap=True)
     for slo in slos:
         burns = {rate["window"]: rate["burn_rate"] for rate in slo["burn_rates"]}
+        state = slo["state"] if not slo["alert_state"] else f"{slo['state']}, alert: {slo['alert_state']}"
         view.add_row(slo["name"], _percent(slo["sli"]), _percent(slo["objective"]),
                      _percent(slo["error_budget_remaining"]), _rate(burns.get("1h")), _rate(burns.get("6h")),
-                     slo["state"])
+                     state, _through(slo["data_through"]))
     return view
 
 
@@ -192,6 +198,11 @@ def _budget_table(budgets: list[dict[str, Any]], url: str) -> Any:
                      f"${budget['limit_usd']:,.2f}", f"{budget['used'] * 100:.1f}%",
                      f"${budget['projected_usd']:,.2f}", ", ".join(budget["levels_reached"]) or "-")
     return view
+
+
+def _through(moment: str) -> str:
+    """When an SLO's data runs to, in UTC to the minute: tasks lag spans by the grace period."""
+    return moment[:16].replace("T", " ") + " UTC"
 
 
 def _percent(ratio: float | None) -> str:
@@ -219,7 +230,8 @@ def dashboards_build(config_file: Path | None, out: Path | None) -> None:
 
     config = _load_or_exit(config_file or EXAMPLE_CONFIG, {}, env={})
     written = write_provisioning(out or PROVISIONING_DIR, [slo_from_spec(spec) for spec in config.slos],
-                                 [spend_budget_from_spec(spec) for spec in config.budgets])
+                                 [spend_budget_from_spec(spec) for spec in config.budgets],
+                                 policies=config.alerts.policies(), default_policy=config.alerts.default_policy())
     for path in written:
         click.echo(str(path))
 

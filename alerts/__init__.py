@@ -32,10 +32,13 @@ from alerts._rules import (
     DEFAULT_REPEAT_INTERVAL,
     NO_DATA_ALERT,
     AlertCondition,
+    AlertKind,
     AlertPolicy,
+    SloAlert,
     alert_conditions,
     burning,
     fingerprint,
+    slo_alerts,
 )
 from alerts._spec import AlertingSpec, AlertsSpec, ReceiverSpec
 from alerts._spend_rules import SPEND_BUDGET_ALERT, spend_conditions
@@ -53,6 +56,7 @@ __all__ = [
     "SPEND_BUDGET_ALERT",
     "TIMESTAMP_HEADER",
     "AlertCondition",
+    "AlertKind",
     "AlertPolicy",
     "AlertState",
     "AlertStore",
@@ -71,6 +75,7 @@ __all__ = [
     "Receiver",
     "ReceiverSpec",
     "RetryPolicy",
+    "SloAlert",
     "advance",
     "alert_conditions",
     "burning",
@@ -79,6 +84,7 @@ __all__ = [
     "retryable",
     "signature",
     "signature_headers",
+    "slo_alerts",
     "spend_conditions",
     "step",
     "verify_signature",

@@ -1,21 +1,29 @@
-"""Alert rules: from an SLO's status to the condition of each of its alert instances. Pure.
+"""Alert rules: which alerts an SLO has under its policy, and from its status each one's condition. Pure.
 
-Per SLO there is one instance per burn-rate window pair of `SLO.alert_windows`
-(the SRE Workbook table scaled to the SLO's window), plus an optional no-data
-instance. A pair's condition holds when the budget burns at least its factor
-over BOTH its long and its short window, and stops as soon as EITHER drops
-below: the short window makes a fixed outage resolve within minutes instead
-of after the long window drains. A window with fewer events than the policy's
-minimum does not count as burning: one failure among three requests is not a page.
+`slo_alerts(slo, policy)` is the one list of an SLO's alerts: the service
+evaluates it on each status (`alert_conditions`), and the Grafana alert rules
+are generated from it (dashboards), so the two cannot disagree on what exists,
+its labels, its thresholds, its minimum events or its `for`.
+
+Per SLO there is one alert per burn-rate window pair of `SLO.alert_windows`
+(the SRE Workbook table scaled to the SLO's window) of a severity the policy
+keeps, plus the optional no-data and budget-exhausted alerts. A pair's
+condition holds when the budget burns at least its factor over BOTH its long
+and its short window, and stops as soon as EITHER drops below: the short window
+makes a fixed outage resolve within minutes instead of after the long window
+drains. A long window with fewer events than the policy's minimum does not
+count as burning: one failure among three requests is not a page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+import enum
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import assert_never
 
-from slo import SLO, AlertWindow, MatchOp, MatchSource, Severity, SloStatus, format_duration
+from slo import SLO, AlertWindow, MatchOp, MatchSource, Severity, SloStatus, burn_windows, format_duration
 
 BURN_RATE_ALERT = "SloErrorBudgetBurn"
 NO_DATA_ALERT = "SloNoData"
@@ -79,18 +87,75 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     return f"{digest:016x}"
 
 
-def alert_conditions(status: SloStatus, policy: AlertPolicy) -> tuple[AlertCondition, ...]:
-    """Every alert instance of the status's SLO, each with whether its condition holds now."""
-    slo = status.slo
-    conditions = [
-        _burn_condition(status, window, policy)
+class AlertKind(enum.Enum):
+    """What an SLO's alert watches."""
+
+    BURN_RATE = BURN_RATE_ALERT
+    NO_DATA = NO_DATA_ALERT
+    BUDGET_EXHAUSTED = BUDGET_EXHAUSTED_ALERT
+
+
+@dataclass(frozen=True)
+class SloAlert:
+    """One alert of an SLO under its policy: its identity (labels) and what makes it hold.
+
+    BURN_RATE holds while `window`'s pair burns at its factor with at least
+    `min_events` events in the long window; NO_DATA while `quiet_window` (the
+    shortest burn window) has no event, for `pending_for` more; BUDGET_EXHAUSTED
+    while the SLO window's budget is spent with at least `min_events` events.
+    """
+
+    kind: AlertKind
+    labels: Mapping[str, str]
+    min_events: int
+    pending_for: timedelta
+    repeat_interval: timedelta
+    window: AlertWindow | None = None
+    quiet_window: timedelta | None = None
+
+
+def slo_alerts(slo: SLO, policy: AlertPolicy) -> tuple[SloAlert, ...]:
+    """Every alert the SLO has under `policy`: burn-rate pairs of the kept severities, then no-data and
+    budget-exhausted when the policy asks for them."""
+    base = _slo_labels(slo)
+    alerts = [
+        SloAlert(AlertKind.BURN_RATE,
+                 {**base, "alertname": BURN_RATE_ALERT, "severity": window.severity.value,
+                  "long_window": format_duration(window.long_window),
+                  "short_window": format_duration(window.short_window)},
+                 policy.min_events, policy.pending_for, policy.repeat_interval, window=window)
         for window in slo.alert_windows
         if (policy.page if window.severity is Severity.PAGE else policy.ticket)
     ]
     if policy.no_data_after is not None:
-        conditions.append(_no_data_condition(status, policy, policy.no_data_after))
+        # The condition is "no events in the shortest burn window"; waiting out the
+        # rest of `no_data_after` is the state machine's `for`, so no extra window is read.
+        shortest = min(burn_windows(slo))
+        alerts.append(SloAlert(AlertKind.NO_DATA,
+                               {**base, "alertname": NO_DATA_ALERT, "severity": Severity.TICKET.value},
+                               policy.min_events, max(policy.no_data_after - shortest, timedelta(0)),
+                               policy.repeat_interval, quiet_window=shortest))
     if policy.budget_exhausted:
-        conditions.append(_exhausted_condition(status, policy))
+        alerts.append(SloAlert(AlertKind.BUDGET_EXHAUSTED,
+                               {**base, "alertname": BUDGET_EXHAUSTED_ALERT, "severity": Severity.TICKET.value,
+                                "window": str(slo.window)},
+                               policy.min_events, policy.pending_for, policy.repeat_interval))
+    return tuple(alerts)
+
+
+def alert_conditions(status: SloStatus, policy: AlertPolicy) -> tuple[AlertCondition, ...]:
+    """Every alert instance of the status's SLO, each with whether its condition holds now."""
+    conditions = []
+    for alert in slo_alerts(status.slo, policy):
+        match alert.kind:
+            case AlertKind.BURN_RATE:
+                conditions.append(_burn_condition(status, alert))
+            case AlertKind.NO_DATA:
+                conditions.append(_no_data_condition(status, alert))
+            case AlertKind.BUDGET_EXHAUSTED:
+                conditions.append(_exhausted_condition(status, alert))
+            case _:
+                assert_never(alert.kind)
     return tuple(conditions)
 
 
@@ -108,15 +173,9 @@ def burning(status: SloStatus, window: AlertWindow, min_events: int) -> bool:
             and long_rate >= window.burn_factor and short_rate >= window.burn_factor)
 
 
-def _burn_condition(status: SloStatus, window: AlertWindow, policy: AlertPolicy) -> AlertCondition:
-    slo = status.slo
-    labels = {
-        **_slo_labels(slo),
-        "alertname": BURN_RATE_ALERT,
-        "severity": window.severity.value,
-        "long_window": format_duration(window.long_window),
-        "short_window": format_duration(window.short_window),
-    }
+def _burn_condition(status: SloStatus, alert: SloAlert) -> AlertCondition:
+    slo, window, labels = status.slo, alert.window, alert.labels
+    assert window is not None
     long_rate = status.burn_rate(window.long_window)
     short_rate = status.burn_rate(window.short_window)
     summary = (
@@ -134,40 +193,37 @@ def _burn_condition(status: SloStatus, window: AlertWindow, policy: AlertPolicy)
             "error_budget_remaining": _percent(status.error_budget_remaining),
             "time_to_exhaustion": _exhaustion(status.time_to_exhaustion),
         },
-        active=burning(status, window, policy.min_events),
-        pending_for=policy.pending_for,
-        repeat_interval=policy.repeat_interval,
+        active=burning(status, window, alert.min_events),
+        pending_for=alert.pending_for,
+        repeat_interval=alert.repeat_interval,
     )
 
 
-def _no_data_condition(status: SloStatus, policy: AlertPolicy, after: timedelta) -> AlertCondition:
-    # The condition is "no events in the shortest burn window"; waiting out the
-    # rest of `after` is the state machine's `for`, so no extra window is read.
-    shortest = min(rate.window for rate in status.burn_rates)
-    slo = status.slo
+def _no_data_condition(status: SloStatus, alert: SloAlert) -> AlertCondition:
+    assert alert.quiet_window is not None
+    after = alert.quiet_window + alert.pending_for
     return AlertCondition(
-        labels={**_slo_labels(slo), "alertname": NO_DATA_ALERT, "severity": Severity.TICKET.value},
-        annotations={"summary": f"{slo.name} has received no events for {format_duration(after)}; "
+        labels=alert.labels,
+        annotations={"summary": f"{status.slo.name} has received no events for {format_duration(after)}; "
                                 "its SLI cannot be evaluated"},
-        active=not _events(status, shortest),
-        pending_for=max(after - shortest, timedelta(0)),
-        repeat_interval=policy.repeat_interval,
+        active=not _events(status, alert.quiet_window),
+        pending_for=alert.pending_for,
+        repeat_interval=alert.repeat_interval,
     )
 
 
-def _exhausted_condition(status: SloStatus, policy: AlertPolicy) -> AlertCondition:
+def _exhausted_condition(status: SloStatus, alert: SloAlert) -> AlertCondition:
     # Only with enough events in the window: an empty window has no budget to exhaust.
     slo = status.slo
     remaining = status.error_budget_remaining
     return AlertCondition(
-        labels={**_slo_labels(slo), "alertname": BUDGET_EXHAUSTED_ALERT, "severity": Severity.TICKET.value,
-                "window": str(slo.window)},
+        labels=alert.labels,
         annotations={"summary": f"{slo.name} has used up its error budget over {slo.window}: "
                                 f"{_budget_left(status)}",
                      "error_budget_remaining": _percent(remaining)},
-        active=remaining is not None and remaining <= 0 and status.counts.total_events >= policy.min_events,
-        pending_for=policy.pending_for,
-        repeat_interval=policy.repeat_interval,
+        active=remaining is not None and remaining <= 0 and status.counts.total_events >= alert.min_events,
+        pending_for=alert.pending_for,
+        repeat_interval=alert.repeat_interval,
     )
 
 

@@ -11,10 +11,16 @@ calls reading from the prompt cache). It declares 20 SLOs of every kind, event
 source, window and budgeting, runs one cycle that derives the tasks and
 backfills the rollups, then times `--cycles` steady-state cycles, each one
 minute after the previous (derive the new tasks, roll up the new minutes,
-evaluate all 20 SLOs, append slo_status), and reports their median.
+evaluate all 20 SLOs, append slo_status), and reports their median. The
+generated history is stamped as stored long ago (InsertedAt); then a late
+backlog arrives: an hour of spans (10,000 tasks, 100,000 spans at 10M) that
+ended two to three hours before, stored now, and the one cycle that absorbs
+it (tasks of those traces derived again, their minutes rolled up again for
+every SLO) is timed.
 
-Targets (issue 4): a full cycle under 2 s at 10 million spans, and within 1.5x
-of the time at 1 million. Exit status: 0 when both are met, 1 when one is missed.
+Targets: a full cycle under 2 s at 10 million spans, within 1.5x of the time at
+1 million, and the cycle absorbing the late backlog under 2 s at 10 million.
+Exit status: 0 when all are met, 1 when one is missed.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ground.storage import AGENT_TASKS, TRACES, Storage, StorageSpec, migrate, open_storage
-from slo import SLO, evaluate, parse_slo_specs, run_cycle, slo_from_spec, sync_rollups, sync_tasks, write_status
+from slo import SLO, catch_up, evaluate, parse_slo_specs, run_cycle, slo_from_spec, write_status
 
 TARGET_CYCLE_S = 2.0
 TARGET_SCALING = 1.5
@@ -46,7 +52,7 @@ _GENERATE = f"""
 INSERT INTO {TRACES} (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
     ResourceAttributes, SpanAttributes, Duration, StatusCode, GenAiOperation, GenAiProvider, RequestModel,
     ResponseModel, InputTokens, OutputTokens, CacheReadTokens, CostUsd, CostSource, ErrorType, UserId, Tenant,
-    AgentName, TaskType, Feature, FallbackSource, Degraded)
+    AgentName, TaskType, Feature, FallbackSource, Degraded, InsertedAt)
 SELECT
     start + toIntervalMillisecond(k * 1500) AS Timestamp,
     leftPad(lower(hex(task + 1)), 32, '0') AS TraceId,
@@ -78,7 +84,8 @@ SELECT
     ['answer', 'refund', 'search', 'summarize'][task_hash % 4 + 1] AS TaskType,
     ['chat', 'email'][task_hash % 2 + 1] AS Feature,
     if(k BETWEEN 1 AND 6 AND span_hash % 200 = 7, 'secondary', '') AS FallbackSource,
-    FallbackSource != '' AS Degraded
+    FallbackSource != '' AS Degraded,
+    {{stored_at:DateTime64(6, 'UTC')}} AS InsertedAt
 FROM (
     SELECT
         number,
@@ -89,8 +96,9 @@ FROM (
         ['support', 'research', 'billing'][task % 3 + 1] AS agent,
         ['gpt-4o-mini', 'gpt-4o', 'claude-sonnet-4-5'][span_hash % 3 + 1] AS model,
         ['search_docs', 'lookup_order', 'send_email'][span_hash % 3 + 1] AS tool,
-        {{first:DateTime64(6, 'UTC')}} + toIntervalMillisecond(intDiv(task * {{spacing_ms:UInt64}}, 1)) AS start
-    FROM numbers({{spans:UInt64}})
+        {{first:DateTime64(6, 'UTC')}}
+            + toIntervalMillisecond((task - intDiv({{offset:UInt64}}, {SPANS_PER_TASK})) * {{spacing_ms:UInt64}}) AS start
+    FROM numbers({{offset:UInt64}}, {{spans:UInt64}})
 )
 """
 
@@ -149,9 +157,11 @@ class SizeResult:
     first_cycle_s: float
     cycle_s: list[float]
     median_cycle_s: float
-    derive_s: float
-    rollups_s: float
+    catch_up_s: float
     evaluate_s: float
+    backlog_spans: int
+    backlog_cycle_s: float
+    backlog_late_spans: int
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,20 +180,25 @@ def main(argv: list[str] | None = None) -> int:
     large, small = results
     within_2s = large.median_cycle_s < TARGET_CYCLE_S
     scaling = large.median_cycle_s / small.median_cycle_s
+    backlog_2s = large.backlog_cycle_s < TARGET_CYCLE_S
+    met = within_2s and scaling <= TARGET_SCALING and backlog_2s
     if args.json:
-        print(json.dumps({"sizes": [asdict(r) for r in results], "scaling": scaling,
-                          "targets_met": within_2s and scaling <= TARGET_SCALING}, indent=2))
+        print(json.dumps({"sizes": [asdict(r) for r in results], "scaling": scaling, "targets_met": met}, indent=2))
     else:
         for r in results:
             print(f"{r.spans:>11,} spans, {r.tasks:>9,} tasks: generated in {r.generate_s:.1f} s, "
                   f"first cycle (derive 30 days, backfill 20 SLOs) {r.first_cycle_s:.1f} s, "
                   f"full cycle median {r.median_cycle_s:.3f} s of {len(r.cycle_s)} "
-                  f"(derive {r.derive_s:.3f} s, rollups {r.rollups_s:.3f} s, evaluate + status {r.evaluate_s:.3f} s)")
+                  f"(catch up {r.catch_up_s:.3f} s, evaluate + status {r.evaluate_s:.3f} s); "
+                  f"late backlog of {r.backlog_spans:,} spans ({r.backlog_late_spans:,} counted late) "
+                  f"absorbed in {r.backlog_cycle_s:.3f} s")
         print(f"target: full cycle < {TARGET_CYCLE_S:.0f} s at {large.spans:,} spans: "
               f"{large.median_cycle_s:.3f} s {'met' if within_2s else 'MISSED'}")
         print(f"target: within {TARGET_SCALING}x of {small.spans:,} spans: {scaling:.2f}x "
               f"{'met' if scaling <= TARGET_SCALING else 'MISSED'}")
-    return 0 if within_2s and scaling <= TARGET_SCALING else 1
+        print(f"target: the cycle absorbing a late backlog < {TARGET_CYCLE_S:.0f} s at {large.spans:,} spans: "
+              f"{large.backlog_cycle_s:.3f} s {'met' if backlog_2s else 'MISSED'}")
+    return 0 if met else 1
 
 
 def _measure(storage: Storage, slos: list[SLO], spans: int, *, cycles: int) -> SizeResult:
@@ -191,7 +206,8 @@ def _measure(storage: Storage, slos: list[SLO], spans: int, *, cycles: int) -> S
     first = DATA_END - timedelta(days=DAYS)
     tasks = spans // SPANS_PER_TASK
     started = time.perf_counter()
-    storage.command(_GENERATE, {"first": first, "spans": spans,
+    # Stored long ago: the steady cycles find nothing late in the history.
+    storage.command(_GENERATE, {"first": first, "spans": spans, "offset": 0, "stored_at": datetime(1970, 1, 1),
                                 "spacing_ms": timedelta(days=DAYS) // timedelta(milliseconds=1) // tasks})
     generate_s = time.perf_counter() - started
     print(f"{spans:,} spans generated in {generate_s:.1f} s", file=sys.stderr)
@@ -213,15 +229,23 @@ def _measure(storage: Storage, slos: list[SLO], spans: int, *, cycles: int) -> S
 
     # One more cycle, step by step, for the breakdown.
     now += timedelta(minutes=1)
-    steps = []
     started = time.perf_counter()
-    sync_tasks(storage, now, since=now)
-    steps.append(time.perf_counter() - started)
-    sync_rollups(storage, slos, now)
-    steps.append(time.perf_counter() - started - sum(steps))
+    catch_up(storage, slos, now)
+    catch_up_s = time.perf_counter() - started
     write_status(storage, evaluate(storage, slos, now))
-    steps.append(time.perf_counter() - started - sum(steps))
-    return SizeResult(spans, tasks, generate_s, first_cycle_s, timings, statistics.median(timings), *steps)
+    evaluate_s = time.perf_counter() - started - catch_up_s
+
+    # The late backlog: an hour of tasks that ended two to three hours ago, stored now.
+    backlog = spans // 100
+    storage.command(_GENERATE, {"first": now - timedelta(hours=3), "spans": backlog, "offset": spans,
+                                "stored_at": datetime.now(UTC), "spacing_ms": 3_600_000 // (backlog // SPANS_PER_TASK)})
+    now += timedelta(minutes=1)
+    started = time.perf_counter()
+    caught = catch_up(storage, slos, now)
+    write_status(storage, evaluate(storage, slos, now))
+    backlog_cycle_s = time.perf_counter() - started
+    return SizeResult(spans, tasks, generate_s, first_cycle_s, timings, statistics.median(timings), catch_up_s,
+                      evaluate_s, backlog, backlog_cycle_s, caught.late_spans)
 
 
 def _count(storage: Storage, table: str) -> int:

@@ -4,10 +4,15 @@ The SDK's alerting builders emit the HTTP API's shape; file provisioning wants
 `apiVersion: 1` with `groups`, `contactPoints` and `policies`, so this module
 writes that document as plain data.
 
-- One rule per SLO and window pair of `SLO.alert_windows` (the SRE Workbook
-  table scaled to the SLO's window): it fires while the latest evaluation in
-  slo_status burns the budget at least the pair's factor over both windows, as
-  the service's own rules decide.
+- One rule per alert of `alerts.slo_alerts(slo, policy)`, the list the service
+  evaluates itself: the burn-rate pairs of the severities the SLO's policy
+  keeps, then its no-data and budget-exhausted alerts. Each reads the latest
+  evaluation in slo_status and decides as the service does: the pair's factor
+  over both windows, at least `min_events` events in the long window and one
+  in the short; the policy's `for` as the rule's; an SLO whose repeat interval
+  is not the default gets a route of its own. What SQL here cannot say: the
+  service's annotations (burn rates, budget left) are computed text, Grafana's
+  summaries are fixed.
 - One rule per spend budget and level: it fires while the period's spend
   (the engine's own `slo.spend_sql`) has reached the level, one instance per
   member of a group budget. As the service does, it tells of a crossed level
@@ -18,13 +23,14 @@ writes that document as plain data.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, assert_never
 
 from dashboards._budget_queries import budget_reached, sql_string
 from dashboards._dashboards import DATASOURCE_UID, PLUGIN
 from dashboards._queries import Format, PanelQuery
+from alerts import AlertKind, AlertPolicy, SloAlert, slo_alerts
 from ground.storage import SLO_STATUS
 from slo import SLO, AlertWindow, SpendBudget, SpendLevel, SpendPeriod, format_duration
 
@@ -38,14 +44,32 @@ _SPEND_REPEAT = {SpendPeriod.DAY: "24h", SpendPeriod.MONTH: "744h"}
 WEBHOOK_URL_ENV = "AGENTSLO_ALERT_WEBHOOK_URL"
 # slo_status is written every evaluation (a minute by default): a status older than this is no data.
 _FRESH = timedelta(minutes=10)
-def burn_rate_query(slo: SLO, alert: AlertWindow) -> PanelQuery:
-    """1 while the SLO's latest status burns at least the factor over both windows of `alert`, else 0."""
+def burn_rate_query(slo: SLO, alert: AlertWindow, min_events: int = AlertPolicy().min_events) -> PanelQuery:
+    """1 while the SLO's latest status burns at least the factor over both windows of `alert`, with at
+    least `min_events` events in the long window and one in the short, else 0 (alerts.burning)."""
     long_label, short_label = format_duration(alert.long_window), format_duration(alert.short_window)
-    sql = f"""SELECT toFloat64(argMax(BurnRates['{long_label}'], Timestamp) >= {alert.burn_factor!r}
-       AND argMax(BurnRates['{short_label}'], Timestamp) >= {alert.burn_factor!r}) AS burning
+    return _latest(slo, f"""argMax(BurnRates['{long_label}'], Timestamp) >= {alert.burn_factor!r}
+       AND argMax(BurnRates['{short_label}'], Timestamp) >= {alert.burn_factor!r}
+       AND argMax(WindowEvents['{long_label}'], Timestamp) >= {max(min_events, 1)}
+       AND argMax(WindowEvents['{short_label}'], Timestamp) > 0""")
+
+
+def _no_data_query(slo: SLO, quiet_window: timedelta) -> PanelQuery:
+    """1 while the SLO's latest status has no event in its shortest burn window."""
+    return _latest(slo, f"argMax(WindowEvents['{format_duration(quiet_window)}'], Timestamp) = 0")
+
+
+def _exhausted_query(slo: SLO, min_events: int) -> PanelQuery:
+    """1 while the SLO's latest status has spent its window's budget, over at least `min_events` events."""
+    return _latest(slo, f"""argMax(ErrorBudgetRemaining, Timestamp) <= 0
+       AND argMax(TotalEvents, Timestamp) >= {min_events}""")
+
+
+def _latest(slo: SLO, condition: str) -> PanelQuery:
+    sql = f"""SELECT toFloat64({condition}) AS holds
 FROM {SLO_STATUS}
 WHERE SloName = {sql_string(slo.name)} AND Timestamp >= $__fromTime AND Timestamp <= $__toTime"""
-    return PanelQuery(sql, Format.TABLE, ("burning",))
+    return PanelQuery(sql, Format.TABLE, ("holds",))
 
 
 def _uid(key: str) -> str:
@@ -55,13 +79,10 @@ def _uid(key: str) -> str:
     return f"{kind}-" + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
-def _rule(key: str, title: str, query: PanelQuery, labels: dict[str, str], annotations: dict[str, str],
-          ) -> dict[str, Any]:
-    """A rule firing while query A gives a value above 0 (1 while its condition holds), per row.
-
-    No pending time, as the service's default: burn rates are already over
-    long windows, and a spend level once reached stays reached in its period.
-    """
+def _rule(key: str, title: str, query: PanelQuery, labels: Mapping[str, str], annotations: dict[str, str],
+          pending_for: timedelta = timedelta(0)) -> dict[str, Any]:
+    """A rule firing while query A gives a value above 0 (1 while its condition holds), per row,
+    after holding for `pending_for` (the service's `for`; a spend level has none)."""
     return {
         "uid": _uid(key),
         "title": title,
@@ -78,25 +99,51 @@ def _rule(key: str, title: str, query: PanelQuery, labels: dict[str, str], annot
              "model": {"refId": "C", "type": "threshold", "expression": "B",
                        "conditions": [{"evaluator": {"type": "gt", "params": [0]}}]}},
         ],
-        "for": "0s",
+        "for": _duration(pending_for),
         "noDataState": "OK",
         "execErrState": "Error",
-        "labels": labels,
+        "labels": dict(labels),
         "annotations": annotations,
     }
 
 
-def _burn_rule(slo: SLO, alert: AlertWindow) -> dict[str, Any]:
-    long_label, short_label = format_duration(alert.long_window), format_duration(alert.short_window)
-    return _rule(
-        f"slo/{slo.name}/{long_label}/{short_label}",
-        f"{slo.name}: burn rate {alert.burn_factor:g}x over {long_label} and {short_label}",
-        burn_rate_query(slo, alert),
-        {"slo": slo.name, "severity": alert.severity.value, "long_window": long_label, "short_window": short_label},
-        {"summary": f"SLO {slo.name} is burning its error budget at {alert.burn_factor:g}x or more",
-         "description": (f"Over both {long_label} and {short_label}, at least {alert.burn_factor:g}x: "
-                         f"{alert.budget_share:.0%} of the budget spent in {long_label} at this rate.")},
-    )
+def _slo_rule(slo: SLO, alert: SloAlert) -> dict[str, Any]:
+    """The Grafana rule of one of the SLO's alerts. Grafana names a rule's alerts by its title, so the
+    service's alertname is the `kind` label here."""
+    labels = {**{k: v for k, v in alert.labels.items() if k != "alertname"}, "kind": alert.kind.value}
+    match alert.kind:
+        case AlertKind.BURN_RATE:
+            window = alert.window
+            assert window is not None
+            long_label, short_label = labels["long_window"], labels["short_window"]
+            return _rule(
+                f"slo/{slo.name}/{long_label}/{short_label}",
+                f"{slo.name}: burn rate {window.burn_factor:g}x over {long_label} and {short_label}",
+                burn_rate_query(slo, window, alert.min_events), labels,
+                {"summary": f"SLO {slo.name} is burning its error budget at {window.burn_factor:g}x or more",
+                 "description": (f"Over both {long_label} and {short_label}, at least {window.burn_factor:g}x "
+                                 f"with {alert.min_events} events or more: {window.budget_share:.0%} of the "
+                                 f"budget spent in {long_label} at this rate.")},
+                alert.pending_for)
+        case AlertKind.NO_DATA:
+            assert alert.quiet_window is not None
+            after = format_duration(alert.quiet_window + alert.pending_for)
+            return _rule(f"slo/{slo.name}/no-data", f"{slo.name}: no events for {after}",
+                         _no_data_query(slo, alert.quiet_window), labels,
+                         {"summary": f"SLO {slo.name} has received no events for {after}; "
+                                     "its SLI cannot be evaluated"}, alert.pending_for)
+        case AlertKind.BUDGET_EXHAUSTED:
+            return _rule(f"slo/{slo.name}/budget-exhausted", f"{slo.name}: error budget exhausted",
+                         _exhausted_query(slo, alert.min_events), labels,
+                         {"summary": f"SLO {slo.name} has used up its error budget over {slo.window}"},
+                         alert.pending_for)
+        case _:
+            assert_never(alert.kind)
+
+
+def _duration(duration: timedelta) -> str:
+    """A duration as Grafana's provisioning writes one: 0s, 90s, 2m, 4h."""
+    return "0s" if not duration else format_duration(duration)
 
 
 def _spend_rule(budget: SpendBudget, level: SpendLevel) -> dict[str, Any]:
@@ -118,11 +165,20 @@ def _webhook(name: str, *, send_resolved: bool) -> dict[str, Any]:
                            "settings": {"url": f"${WEBHOOK_URL_ENV}", "httpMethod": "POST"}}]}
 
 
-def alert_rules(slos: Sequence[SLO], budgets: Sequence[SpendBudget] = ()) -> dict[str, Any]:
-    """The file-provisioning document: rule groups for burn rates and spend budgets, webhook contact
-    points, a notification policy."""
+def alert_rules(slos: Sequence[SLO], budgets: Sequence[SpendBudget] = (), *,
+                policies: Mapping[str, AlertPolicy] | None = None,
+                default_policy: AlertPolicy = AlertPolicy()) -> dict[str, Any]:
+    """The file-provisioning document: rule groups for the SLOs' alerts and spend budgets, webhook contact
+    points, a notification policy. `default_policy` and `policies` (per SLO name) are the config's
+    `alerts.defaults` and `alerts.slos`, as the service applies them."""
+    policies = policies or {}
+    policy = {slo.name: policies.get(slo.name, default_policy) for slo in slos}
     groups = [{"orgId": 1, "name": "agentslo-burn-rate", "folder": FOLDER, "interval": "1m",
-               "rules": [_burn_rule(slo, alert) for slo in slos for alert in slo.alert_windows]}]
+               "rules": [_slo_rule(slo, alert) for slo in slos for alert in slo_alerts(slo, policy[slo.name])]}]
+    # An SLO repeating its notifications at another pace than the default has a route of its own.
+    slo_routes = [{"receiver": CONTACT_POINT, "object_matchers": [["slo", "=", slo.name]],
+                   "repeat_interval": _duration(policy[slo.name].repeat_interval)}
+                  for slo in slos if policy[slo.name].repeat_interval != default_policy.repeat_interval]
     spend_routes = []
     if budgets:
         groups.append({"orgId": 1, "name": "agentslo-spend", "folder": FOLDER, "interval": "1m",
@@ -140,11 +196,11 @@ def alert_rules(slos: Sequence[SLO], budgets: Sequence[SpendBudget] = ()) -> dic
             "orgId": 1,
             "receiver": CONTACT_POINT,
             "group_by": ["grafana_folder", "alertname", "slo"],
-            "routes": spend_routes + [
+            "routes": spend_routes + slo_routes + [
                 {"receiver": CONTACT_POINT, "object_matchers": [["severity", "=", "page"]],
-                 "group_wait": "30s", "repeat_interval": "4h"},
+                 "group_wait": "30s", "repeat_interval": _duration(default_policy.repeat_interval)},
                 {"receiver": CONTACT_POINT, "object_matchers": [["severity", "=", "ticket"]],
-                 "group_wait": "5m", "repeat_interval": "24h"},
+                 "group_wait": "5m", "repeat_interval": _duration(default_policy.repeat_interval)},
             ],
         }],
     }

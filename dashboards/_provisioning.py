@@ -8,7 +8,7 @@ ids) so the checked-in tree can be compared with what it builds;
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from dashboards._alert_rules import alert_rules
+from alerts import AlertPolicy
 from dashboards._dashboards import DASHBOARDS, DATASOURCE_UID, PLUGIN
 from ground.storage import TRACES
 from slo import SLO, SpendBudget
@@ -110,13 +111,16 @@ def _json(document: Any) -> str:
     return json.dumps(document, cls=JSONEncoder, sort_keys=True, indent=2) + "\n"
 
 
-def provisioning_files(slos: Sequence[SLO], budgets: Sequence[SpendBudget] = ()) -> dict[str, str]:
+def provisioning_files(slos: Sequence[SLO], budgets: Sequence[SpendBudget] = (), *,
+                       policies: Mapping[str, AlertPolicy] | None = None,
+                       default_policy: AlertPolicy = AlertPolicy()) -> dict[str, str]:
     """Every provisioning file, by path relative to the provisioning directory: alert rules for these
-    SLOs and spend budgets, the budgets' caps on the Spend dashboard."""
+    SLOs (under their alerting policies) and spend budgets, the budgets' caps on the Spend dashboard."""
     files = {
         "datasources/clickhouse.yaml": _yaml(datasource()),
         "dashboards/provider.yaml": _yaml(dashboard_provider()),
-        "alerting/agentslo.yaml": _yaml(alert_rules(slos, budgets)),
+        "alerting/agentslo.yaml": _yaml(alert_rules(slos, budgets, policies=policies,
+                                                    default_policy=default_policy)),
     }
     for name, build in DASHBOARDS.items():
         board, _ = build(budgets)
@@ -124,9 +128,11 @@ def provisioning_files(slos: Sequence[SLO], budgets: Sequence[SpendBudget] = ())
     return dict(sorted(files.items()))
 
 
-def write_provisioning(directory: Path, slos: Sequence[SLO], budgets: Sequence[SpendBudget] = ()) -> list[Path]:
+def write_provisioning(directory: Path, slos: Sequence[SLO], budgets: Sequence[SpendBudget] = (), *,
+                       policies: Mapping[str, AlertPolicy] | None = None,
+                       default_policy: AlertPolicy = AlertPolicy()) -> list[Path]:
     """Write the provisioning tree under `directory`, removing generated files it no longer builds."""
-    files = provisioning_files(slos, budgets)
+    files = provisioning_files(slos, budgets, policies=policies, default_policy=default_policy)
     for stale in sorted(directory.glob("*/*")):
         if stale.is_file() and stale.relative_to(directory).as_posix() not in files:
             stale.unlink()

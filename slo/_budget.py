@@ -223,19 +223,27 @@ def alert_windows(window: timedelta) -> tuple[AlertWindow, ...]:
     Rollups are per minute, so each alert window is rounded to the nearest minute
     (at least one), and the burn factor is computed from the rounded long window
     so that it still spends the row's share of the budget. For 28 days the page
-    windows are 56m and 5m at 14.4x; for 7 days 14m and 1m.
+    windows are 56m and 5m at 14.4x; for 7 days 14m and 1m. Under about 8 hours
+    both pages round to the same windows: they are one alert (its labels are its
+    windows), at the lower factor, which fires first.
     """
     scale = window / WORKBOOK_WINDOW
-    rows = []
+    rows: list[AlertWindow] = []
     for severity, long_window, short_window, share in WORKBOOK_ALERT_WINDOWS:
         long_scaled = _whole_minutes(long_window * scale)
-        rows.append(AlertWindow(
+        row = AlertWindow(
             severity=severity,
             long_window=long_scaled,
             short_window=_whole_minutes(short_window * scale),
             budget_share=share,
             burn_factor=burn_factor(share, window, long_scaled),
-        ))
+        )
+        same = [i for i, kept in enumerate(rows) if (kept.severity, kept.long_window, kept.short_window)
+                == (row.severity, row.long_window, row.short_window)]
+        if not same:
+            rows.append(row)
+        elif row.burn_factor < rows[same[0]].burn_factor:
+            rows[same[0]] = row
     return tuple(rows)
 
 

@@ -266,6 +266,7 @@ def test_agentslo_logs_in_as_the_clickhouse_user_set_for_the_stack() -> None:
 def test_the_stack_evaluates_the_slos_the_checked_in_grafana_alert_rules_are_built_for() -> None:
     config, example = container_config({}), load_config(EXAMPLE_CONFIG, env={})
     assert (config.slos, config.budgets) == (example.slos, example.budgets)
+    assert (config.alerts.defaults, config.alerts.slos) == (example.alerts.defaults, example.alerts.slos)
 
 
 def test_agentslo_and_grafana_are_published_on_loopback_and_clickhouse_not_at_all() -> None:

@@ -24,15 +24,17 @@ from dashboards import (
     ALL,
     DASHBOARDS,
     EXAMPLE_CONFIG,
+    Format,
     PanelQuery,
     PanelSpec,
+    alert_rules,
     budget_reached,
     burn_rate_query,
     expand_macros,
     variable_queries,
 )
 from ground.storage import SLO_ROLLUPS, SLO_STATUS, TRACES, Storage, migrate, open_storage
-from slo import SLO, AlertWindow, evaluate_spend, run_cycle, slo_from_spec, spend_budget_from_spec
+from slo import SLO, evaluate_spend, run_cycle, slo_from_spec, spend_budget_from_spec
 from slo import format_duration as window_label
 from tests.collector.otlp_requests import attr
 from tests.conftest import SERVER_ENV, storage_spec
@@ -152,21 +154,24 @@ def test_the_spend_panels_price_what_ingest_priced_and_list_what_it_could_not(st
     assert rows == [("mystery-model", 6, 300, 30)]
 
 
-ALERTS = [(slo, alert) for slo in SLOS for alert in slo.alert_windows]
+EXAMPLE = load_config(EXAMPLE_CONFIG, env={})
+SLO_RULES = alert_rules(SLOS, BUDGETS, policies=EXAMPLE.alerts.policies(),
+                        default_policy=EXAMPLE.alerts.default_policy())["groups"][0]["rules"]
 
 
-@pytest.mark.parametrize(("slo", "alert"), ALERTS,
-                         ids=[f"{slo.name} {alert.long_window}/{alert.short_window}" for slo, alert in ALERTS])
-def test_every_alert_query_runs_on_the_status_the_engine_wrote(store: Storage, slo: SLO, alert: AlertWindow) -> None:
-    columns, rows = run(store, burn_rate_query(slo, alert), {})
-    assert columns == ("burning",) and len(rows) == 1
+@pytest.mark.parametrize("rule", SLO_RULES, ids=[rule["title"] for rule in SLO_RULES])
+def test_every_slo_alert_rule_runs_on_the_status_the_engine_wrote(store: Storage, rule: dict) -> None:
+    query = PanelQuery(rule["data"][0]["model"]["rawSql"], Format.TABLE, ("holds",))
+    columns, rows = run(store, query, {})
+    assert columns == ("holds",) and len(rows) == 1
 
 
 def test_an_alert_rule_fires_only_when_both_windows_burn_at_its_factor(store: Storage) -> None:
     slo = SLOS[2]
     page = slo.alert_windows[0]
     row = {"Timestamp": NOW.strftime("%Y-%m-%d %H:%M:%S"), "SloName": "burning-slo", "Objective": 0.999,
-           "BurnRates": {"1h": 20.0, "5m": 20.0, "6h": 2.0, "30m": 20.0}}
+           "BurnRates": {"1h": 20.0, "5m": 20.0, "6h": 2.0, "30m": 20.0},
+           "WindowEvents": {"1h": 100, "5m": 10, "6h": 600, "30m": 50}}
     store.insert_json_rows(SLO_STATUS, orjson.dumps(row))
     burning = dataclasses.replace(slo, name="burning-slo")
     [(page_1h,)] = run(store, burn_rate_query(burning, page), {})[1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import pytest
 import yaml
@@ -19,18 +20,22 @@ from slo import SLO, SpendBudget, slo_from_spec, spend_budget_from_spec
 REGENERATE = os.environ.get("AGENTSLO_REGENERATE") == "1"
 
 
-def example_model() -> tuple[list[SLO], list[SpendBudget]]:
+def example_model() -> tuple[list[SLO], list[SpendBudget], dict[str, Any]]:
+    """The example config's SLOs, budgets and alerting policies, as `agentslo dashboards build` reads them."""
     config = load_config(EXAMPLE_CONFIG, env={})
-    return [slo_from_spec(spec) for spec in config.slos], [spend_budget_from_spec(spec) for spec in config.budgets]
+    return ([slo_from_spec(spec) for spec in config.slos], [spend_budget_from_spec(spec) for spec in config.budgets],
+            {"policies": config.alerts.policies(), "default_policy": config.alerts.default_policy()})
 
 
 def example_files() -> dict[str, str]:
-    return provisioning_files(*example_model())
+    slos, budgets, policies = example_model()
+    return provisioning_files(slos, budgets, **policies)
 
 
 def test_the_checked_in_provisioning_files_are_what_the_builder_produces() -> None:
     if REGENERATE:
-        write_provisioning(PROVISIONING_DIR, *example_model())
+        slos, budgets, policies = example_model()
+        write_provisioning(PROVISIONING_DIR, slos, budgets, **policies)
     on_disk = {path.relative_to(PROVISIONING_DIR).as_posix(): path.read_text(encoding="utf-8")
                for path in sorted(PROVISIONING_DIR.rglob("*")) if path.is_file()}
     expected = example_files()

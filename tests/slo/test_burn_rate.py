@@ -31,6 +31,8 @@ def rows(window: timedelta) -> list[tuple[Severity, timedelta, timedelta, float]
         pytest.param(6 * H, [(PAGE, 1 * M, 1 * M, 7.2), (PAGE, 3 * M, 1 * M, 6.0),
                              (TICKET, 12 * M, 1 * M, 3.0), (TICKET, 36 * M, 3 * M, 1.0)],
                      id="a window too short to scale keeps the budget share, not the factor"),
+        pytest.param(1 * H, [(PAGE, 1 * M, 1 * M, 1.2), (TICKET, 2 * M, 1 * M, 3.0), (TICKET, 6 * M, 1 * M, 1.0)],
+                     id="two pages on the same windows are one alert, at the lower factor"),
     ],
 )
 def test_alert_windows(window: timedelta, expected: list[tuple[Severity, timedelta, timedelta, float]]) -> None:
