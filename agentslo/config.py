@@ -57,6 +57,10 @@ OVERRIDABLE: dict[str, tuple[str, ...]] = {
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+# The deepest a config file may nest; the deepest setting is 5 levels down
+# (slos[0].sli.filter[0].values). Deeper input would exhaust Python's recursion.
+_MAX_DEPTH = 32
+
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -220,8 +224,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: is not UTF-8 text"]) from None
+    too_deep = ConfigError([f"{path.name}: nested more than {_MAX_DEPTH} levels deep"])
     try:
         data = yaml.safe_load(text)
+    except RecursionError:  # the YAML parser recurses once per level
+        raise too_deep from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark else path.name
@@ -229,9 +236,36 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
     if data is None:
         return {}
+    if not _nests_within(data, _MAX_DEPTH):
+        raise too_deep
     if not isinstance(data, dict):
         raise ConfigError([f"{path.name}: must be a mapping of sections (server, storage, ...), got {type(data).__name__}"])
     return data
+
+
+def _nests_within(node: Any, levels: int) -> bool:
+    """Whether `node` nests at most `levels` mappings or lists deep.
+
+    YAML aliases may share a node many times, or make it contain itself (which nests
+    without end): a node found to fit in some levels is looked at again only with more,
+    so this takes at most `levels` visits per node and recurses at most `levels` deep.
+    """
+    fits: dict[int, int] = {}  # id of a node -> the fewest levels it was found to fit in
+
+    def within(node: Any, levels: int) -> bool:
+        if not isinstance(node, (dict, list)):
+            return True
+        if levels == 0:
+            return False
+        if fits.get(id(node), levels + 1) <= levels:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        if not all(within(child, levels - 1) for child in children):
+            return False
+        fits[id(node)] = levels
+        return True
+
+    return within(node, levels)
 
 
 def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

@@ -51,7 +51,10 @@ def create_grpc_server(ingest: Ingest, *, host: str, port: int, max_message_byte
             export, request_deserializer=None, response_serializer=ExportTraceServiceResponse.SerializeToString,
         ),
     }),))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio >= 1.49 raises where it used to return 0
+        bound = 0
     if bound == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")
     return server, bound

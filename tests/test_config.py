@@ -89,6 +89,16 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
             id="spend budgets and alert settings are checked with the rest",
         ),
         pytest.param(
+            "server: " + "{a: " * 40 + "1" + "}" * 40 + "\n", {},
+            ["agentslo.yaml: nested more than 32 levels deep"],
+            id="a file nested deeper than any setting",
+        ),
+        pytest.param(
+            "slos: &loop [*loop]\n", {},
+            ["agentslo.yaml: nested more than 32 levels deep"],
+            id="an alias inside itself nests without end",
+        ),
+        pytest.param(
             "- just a list\n", {},
             ["agentslo.yaml: must be a mapping of sections (server, storage, ...), got list"],
             id="a file that is not a mapping",
