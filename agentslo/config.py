@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agentslo.http_server import HttpLimits
 from alerts import AlertsSpec
 from collector import DimensionAliases, ModelPrice, parse_price_entries
 from ground.errors import ConfigError
@@ -66,13 +67,32 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_KIB = 1024
+_MIB = 1024 * _KIB
+
+
 class ServerSpec(_Spec):
-    """Where the service listens. Loopback by default: exposing it is a decision."""
+    """Where the service listens, and how much and how long it lets HTTP clients take.
+
+    Loopback by default: exposing it is a decision.
+    """
 
     host: str = "127.0.0.1"
     # 0 asks the OS for a free port (used by tests and side-by-side instances).
     http_port: int = Field(default=4318, ge=0, le=65535)
     grpc_port: int = Field(default=4317, ge=0, le=65535)
+    # An HTTP request head (request line and headers) larger or with more headers is answered 431.
+    # OTLP exporters send a few hundred bytes; nginx allows 4 x 8 KiB, Apache 100 headers.
+    max_header_bytes: int = Field(default=64 * _KIB, ge=_KIB, le=_MIB)
+    max_headers: int = Field(default=100, ge=10, le=1000)
+    # A head must be in within this long of its first byte, and a body may fall silent this
+    # long; then the connection is cut (408). Idle kept-alive connections close after 5 s.
+    read_timeout_s: float = Field(default=15, gt=0, le=600)
+
+    def http_limits(self) -> HttpLimits:
+        """The domain value the HTTP server uses."""
+        return HttpLimits(max_header_bytes=self.max_header_bytes, max_headers=self.max_headers,
+                          read_timeout_s=self.read_timeout_s)
 
 
 class RetentionSpec(_Spec):
@@ -81,15 +101,15 @@ class RetentionSpec(_Spec):
     traces_days: int = Field(default=30, ge=1, le=3650)
 
 
-_MIB = 1024 * 1024
-
-
 class IngestSpec(_Spec):
     """Limits and content policy of the OTLP receivers."""
 
     # OTLP/HTTP body as sent, and after gzip; gRPC messages are bound by the latter.
     max_body_bytes: int = Field(default=16 * _MIB, ge=1024)
     max_decompressed_bytes: int = Field(default=64 * _MIB, ge=1024)
+    # OTLP/HTTP bodies being received or stored at once; beyond, 503 + Retry-After before the body
+    # is read. With max_body_bytes this bounds the memory bodies take: 16 x 16 MiB.
+    max_concurrent_bodies: int = Field(default=16, ge=1, le=10_000)
     # Prompt and completion texts are dropped unless asked for: they are large and often personal.
     capture_content: bool = False
     # Longer attribute values are truncated, not refused.

@@ -15,10 +15,9 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
-import uvicorn
-
 from agentslo.config import Config
 from agentslo.http_api import create_app
+from agentslo.http_server import BoundedServer, HttpMetrics, bounded_server
 from agentslo.service import Service
 from collector import create_grpc_server
 from ground.errors import ConfigError
@@ -67,7 +66,8 @@ class AgentSloServer:
             raise
         if threading.current_thread() is threading.main_thread():
             _keep_signals_for_graceful_exit(service)
-        http = uvicorn.Server(uvicorn.Config(create_app(service), lifespan="off", access_log=False, log_config=None))
+        http = bounded_server(create_app(service), limits=config.server.http_limits(),
+                              metrics=HttpMetrics(service.metrics.registry))
         log.info("storage: %s", service.storage.description)
         schema = asyncio.create_task(service.prepare_schema())
         service.ingest.writer.start()
@@ -120,17 +120,17 @@ class AgentSloServer:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.service.stopping.set)
 
-    async def _exit_when_stopping(self, http: uvicorn.Server) -> None:
+    async def _exit_when_stopping(self, http: BoundedServer) -> None:
         await self.service.stopping.wait()
         http.should_exit = True
 
 
 def _keep_signals_for_graceful_exit(service: Service) -> None:
-    """Handle SIGTERM/SIGINT ourselves outside uvicorn's serving window.
+    """Handle SIGTERM/SIGINT ourselves, from start to exit.
 
-    uvicorn handles both while it serves, then re-raises the signal it caught
-    to whatever handler was there before it started; with the default handler
-    that would kill the process during the shutdown above, and exit non-zero.
+    The HTTP server installs none of its own (agentslo.http_server.BoundedServer):
+    uvicorn's would stop HTTP alone, then re-raise the signal to the default
+    handler, which would kill the process during the shutdown above.
     """
     loop = asyncio.get_running_loop()
 
