@@ -72,7 +72,7 @@ _MIB = 1024 * _KIB
 
 
 class ServerSpec(_Spec):
-    """Where the service listens, and how much and how long it lets HTTP clients take.
+    """Where the service listens, the limits on HTTP clients, and how long stopping may take.
 
     Loopback by default: exposing it is a decision.
     """
@@ -88,6 +88,10 @@ class ServerSpec(_Spec):
     # A head must be in within this long of its first byte, and a body may fall silent this
     # long; then the connection is cut (408). Idle kept-alive connections close after 5 s.
     read_timeout_s: float = Field(default=15, gt=0, le=600)
+    # After SIGTERM, requests in flight get this long to finish; the ones still open are then
+    # cut, what was acknowledged is stored, and the process exits 0. Below docker-compose's
+    # 30 s stop_grace_period, which leaves room for storing what ingest holds.
+    shutdown_timeout_s: float = Field(default=20, gt=0, le=600)
 
     def http_limits(self) -> HttpLimits:
         """The domain value the HTTP server uses."""

@@ -189,16 +189,16 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         """Close this connection now; answer 503 if a request still waits for its answer. Whether one did."""
         owed = self._answer_owed()
         if owed:
-            self._cut(SHUTTING_DOWN)
+            self._cut(SHUTTING_DOWN, abort=True)
         else:
-            self._close()
+            self._close(abort=True)
         return owed
 
     def _answer_owed(self) -> bool:
         """Whether a request has begun on this connection and has not been answered."""
         return self._phase is _Phase.HEAD or (self.cycle is not None and not self.cycle.response_complete)
 
-    def _cut(self, refusal: Refusal) -> None:
+    def _cut(self, refusal: Refusal, *, abort: bool = False) -> None:
         """Count `refusal`, send it if no other answer has begun, and close."""
         self.metrics.refused.labels(refusal.reason).inc()
         cycle = self.cycle
@@ -208,15 +208,20 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             answerable = cycle is None or not cycle.response_started or cycle.response_complete
         if answerable:
             self.transport.write(refusal.response())
-        self._close()
+        self._close(abort=abort)
 
-    def _close(self) -> None:
+    def _close(self, *, abort: bool = False) -> None:
+        """Close the connection; with `abort`, without waiting for a client that reads nothing
+        to take what is left to send (the kernel still sends what it holds)."""
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # the app reads a disconnect, and what it answers goes nowhere
             cycle.message_event.set()
         self._stop_timer()
-        self.transport.close()
+        if abort:
+            self.transport.abort()
+        else:
+            self.transport.close()
 
     def _start_timer(self) -> None:
         self._stop_timer()

@@ -1,8 +1,9 @@
 """`agentslo serve`: one process running the HTTP app, the gRPC receiver, storage and background work.
 
-Shutdown order on SIGTERM or Ctrl-C: stop accepting HTTP and let in-flight
-requests finish, let in-flight gRPC exports finish, store what ingest still
-holds, stop background work, close storage; then exit 0.
+Shutdown order on SIGTERM or Ctrl-C: stop accepting HTTP and gRPC and let
+in-flight requests and exports finish, for at most `server.shutdown_timeout_s`
+(then cut them: a client still trickling a body cannot hold the process); store
+what ingest still holds, stop background work, close storage; then exit 0.
 """
 
 from __future__ import annotations
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["AgentSloServer", "serve"]
 
 log = logging.getLogger("agentslo")
-
-# How long in-flight gRPC exports may take to finish at shutdown.
-_GRPC_GRACE_S = 30
 
 
 async def serve(config: Config) -> None:
@@ -75,14 +73,14 @@ class AgentSloServer:
         await grpc_server.start()
         log.info("OTLP/gRPC on %s:%d", host, grpc_port)
         log.info("OTLP/HTTP and API on http://%s:%d", host, http_sockets[0].getsockname()[1])
-        watcher = asyncio.create_task(self._exit_when_stopping(http))
+        serving = asyncio.create_task(http.serve(sockets=http_sockets))
+        stop_asked = asyncio.create_task(service.stopping.wait())
         try:
-            await http.serve(sockets=http_sockets)
+            await asyncio.wait({serving, stop_asked}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             log.info("shutting down")
             service.stopping.set()
-            await watcher
-            await grpc_server.stop(_GRPC_GRACE_S)
+            await self._close_listeners(http, serving, grpc_server)
             await service.evaluator.stop()
             await asyncio.to_thread(service.delivery.close)
             await service.ingest.writer.close()
@@ -90,6 +88,7 @@ class AgentSloServer:
             await schema
             await asyncio.to_thread(service.storage.close)
             log.info("stopped")
+        serving.result()  # uvicorn's own failure, if it failed
 
     def _bind(self) -> tuple[list[socket.socket], grpc.aio.Server, int]:
         """The HTTP sockets, and the gRPC server on its port; ConfigError if either cannot listen."""
@@ -120,9 +119,17 @@ class AgentSloServer:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.service.stopping.set)
 
-    async def _exit_when_stopping(self, http: BoundedServer) -> None:
-        await self.service.stopping.wait()
+    async def _close_listeners(self, http: BoundedServer, serving: asyncio.Task[None],
+                               grpc_server: grpc.aio.Server) -> None:
+        """Stop both listeners at once; cut what is still open at the shutdown deadline."""
+        timeout_s = self.config.server.shutdown_timeout_s
         http.should_exit = True
+        grpc_stopped = asyncio.create_task(grpc_server.stop(timeout_s))  # cancels exports left after
+        if not (await asyncio.wait({serving}, timeout=timeout_s))[0]:
+            cut = http.cut_open_connections()
+            log.warning("shutdown: cut %d HTTP request(s) still open after %g s", cut, timeout_s)
+            await asyncio.wait({serving})
+        await grpc_stopped
 
 
 def _keep_signals_for_graceful_exit(service: Service) -> None:
