@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Query
@@ -12,6 +13,8 @@ from ground.errors import StorageError
 from slo import CalendarMonth, SloStatus, SpendStatus, Timeslices, format_duration
 
 __all__ = ["slo_router", "SloStatusOut", "SpendStatusOut"]
+
+log = logging.getLogger("agentslo")
 
 
 class BurnRateOut(BaseModel):
@@ -133,8 +136,9 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
             raise HTTPException(422, "at must carry a time zone, e.g. 2026-11-23T12:00:00Z")
         try:
             return await evaluator.cycle(at)
-        except StorageError as exc:
-            raise HTTPException(503, f"evaluation failed, storage unavailable: {exc}") from exc
+        except StorageError as exc:  # the driver's words name hosts and settings: logged, not answered
+            log.warning("evaluation failed: %s", exc)
+            raise HTTPException(503, "evaluation failed, storage unavailable") from exc
 
     @router.post("/evaluate", response_model=EvaluationOut)
     async def evaluate(at: datetime | None = Query(None, description="evaluate as of this time (ISO 8601)")):

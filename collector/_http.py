@@ -7,7 +7,8 @@ Retry-After when the spans could not be stored and the client should retry.
 
 At most `max_concurrent_bodies` requests are received and stored at once: each
 holds its body in memory until it is answered, so beyond the cap a request is
-answered 503 before its body is read.
+answered 503 before its body is read. 5xx messages say what happened in our
+words: what the storage driver said (hosts, ports, settings) stays in the log.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import Counter
 from starlette.requests import ClientDisconnect
 
-from collector._ingest import Ingest
+from collector._ingest import Ingest, retry_reason
 from collector._otlp import JSON, PROTOBUF, BodyLimits, OtlpError, encode_response, encode_status, media_type
 from ground.errors import Overloaded, StorageError, StorageUnavailable
 
@@ -54,10 +55,10 @@ def otlp_http_router(ingest: Ingest, limits: BodyLimits, *, max_concurrent_bodie
             ingest.metrics.requests.labels("http", "invalid").inc()
             return _status(exc.status, exc.message, kind)
         except (StorageUnavailable, Overloaded) as exc:
-            return _status(503, f"spans not stored, retry later: {exc}", kind,
+            return _status(503, f"spans not stored, retry later: {retry_reason(exc)}", kind,
                            headers={"Retry-After": str(exc.retry_after_s)})
-        except StorageError as exc:
-            return _status(500, f"spans not stored: {exc}", kind)
+        except StorageError:
+            return _status(500, "spans not stored: storage error", kind)
         return Response(encode_response(batch.rejected, batch.error_message(), kind), media_type=kind)
 
     return router
