@@ -1,9 +1,10 @@
 """SIGTERM while spans stream in, or while a client trickles a body: the process exits 0, in time, and
-every acknowledged span is stored."""
+every acknowledged span is stored. kill -9: the mapping workers do not outlive it."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -12,12 +13,14 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
+from tests.collector.otlp_requests import agent_request
 from tests.collector.test_durability import Acknowledged
 from tests.test_serve import start
 
@@ -134,3 +137,48 @@ def _read_until_closed(sock: socket.socket) -> bytes:
     except ConnectionResetError:
         pass
     return received
+
+
+def test_mapping_workers_exit_when_the_service_is_killed(tmp_path: Path) -> None:
+    served = start("--data", str(tmp_path / "data"))
+    workers: set[int] = set()
+    try:
+        served.wait_until("/readyz", 200)
+        exported = httpx.post(served.url + "/v1/traces", content=agent_request().SerializeToString(),
+                              headers={"content-type": "application/x-protobuf"}, timeout=60)
+        assert exported.status_code == 200
+        workers = _children(served.process.pid)
+        assert workers  # the pool starts its workers as work comes
+        served.process.kill()
+        served.process.wait()
+        deadline = time.monotonic() + 5
+        while (alive := {pid for pid in workers if _running(pid)}) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert alive == set()
+    finally:
+        for pid in workers:  # never leave them behind, should this fail
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        if served.process.poll() is None:
+            served.process.kill()
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie (an exited child nobody reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
