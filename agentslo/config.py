@@ -2,8 +2,9 @@
 
 Each setting that `agentslo serve` takes as a flag can also come from an
 `AGENTSLO_*` environment variable; the order is flag, then environment, then
-file, then default. Secrets never sit in the file: it names the environment
-variable that holds them (`storage.password_env`).
+file, then default. Secrets never sit in the file, a flag or an AGENTSLO_*
+variable: the file names the environment variable that holds each one
+(`storage.password_env`, `alerts.receivers[].secret_env`).
 
 Every problem is reported, each naming where the value came from, the path to
 the field and what was expected::
@@ -19,7 +20,6 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -237,7 +237,6 @@ def load_config(
         problems.extend(config.alerts.unknown_slos({slo.name for slo in config.slos}, where=f"{source}: alerts"))
     if problems:
         raise ConfigError(problems)
-    _check_secrets(config, source, origins)
     return config
 
 
@@ -341,12 +340,3 @@ def _known_fields(loc: tuple[int | str, ...]) -> list[str]:
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
-
-def _check_secrets(config: Config, source: str, origins: Mapping[tuple[str, ...], str]) -> None:
-    url = config.storage.clickhouse_url
-    path = ("storage", "clickhouse_url")
-    if url and urlsplit(url).password and path not in origins:
-        raise ConfigError(
-            [f"{source}: storage.clickhouse_url: must not contain a password; "
-             "name the variable that holds it in storage.password_env"]
-        )

@@ -99,10 +99,14 @@ def test_a_second_process_on_the_same_data_directory_is_refused(embedded: Served
     assert f"data directory {tmp_path / 'data'} is in use by another process (pid {embedded.process.pid})" in stderr
 
 
-def test_server_backend_is_ready_only_while_clickhouse_answers(clickhouse_server: ClickHouseHttpServer) -> None:
+def test_server_backend_is_ready_only_while_clickhouse_answers(clickhouse_server: ClickHouseHttpServer,
+                                                              tmp_path: Path) -> None:
     clickhouse_server.set_unavailable(True)
-    served = start(env={
-        "AGENTSLO_CLICKHOUSE_URL": f"http://{SERVER_USER}:{SERVER_PASSWORD}@127.0.0.1:{clickhouse_server.port}/x",
+    config = tmp_path / "agentslo.yaml"
+    config.write_text("storage:\n  password_env: CLICKHOUSE_PASSWORD\n")
+    served = start("--config", str(config), env={
+        "AGENTSLO_CLICKHOUSE_URL": f"http://{SERVER_USER}@127.0.0.1:{clickhouse_server.port}/x",
+        "CLICKHOUSE_PASSWORD": SERVER_PASSWORD,
     })
     try:
         not_ready = served.wait_until("/readyz", 503).json()
@@ -148,6 +152,9 @@ def taken_port() -> Iterator[int]:
         pytest.param(("--config", "{tmp}/deep.yaml"), "deep.yaml: nested more than 32 levels deep",
                      id="the config file nests too deep"),
         pytest.param(("--config", "{tmp}"), "{tmp}: cannot read: Is a directory", id="the config file is a directory"),
+        pytest.param(("--clickhouse-url", "http://agentslo:hunter2@127.0.0.1:1/x"),
+                     "--clickhouse-url: storage.clickhouse_url: must not contain a password; "
+                     "name the variable that holds it in storage.password_env", id="a password in --clickhouse-url"),
     ],
 )
 def test_a_start_up_error_is_one_line_naming_what_to_change(tmp_path: Path, taken_port: int, args: tuple[str, ...],

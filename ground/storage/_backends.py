@@ -222,7 +222,7 @@ class HttpBackend:
             "host": parts.hostname,
             "port": parts.port or (8443 if parts.scheme == "https" else 8123),
             "username": unquote(parts.username) if parts.username else "default",
-            "password": password if password is not None else unquote(parts.password or ""),
+            "password": password or "",
             "secure": parts.scheme == "https",
             "database": "default",
             "connect_timeout": self.connect_timeout_s,
