@@ -100,6 +100,13 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
             id="an alias inside itself nests without end",
         ),
         pytest.param(
+            "alerts:\n  receivers:\n    - {name: oncall, url: 'https://hooks.example.com',\n"
+            "       headers: {Authorization: Bearer s3cr3t}}\n", {},
+            ["agentslo.yaml: alerts.receivers[0].headers: Authorization may carry a credential; "
+             "name the environment variable that holds it in headers_env"],
+            id="a token written in receiver headers is refused",
+        ),
+        pytest.param(
             "- just a list\n", {},
             ["agentslo.yaml: must be a mapping of sections (server, storage, ...), got list"],
             id="a file that is not a mapping",
