@@ -173,10 +173,6 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         finally:
             self.app = app
 
-    def handle_websocket_upgrade(self) -> None:
-        self._stop_timer()  # the connection is the WebSocket protocol's from here
-        super().handle_websocket_upgrade()
-
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._phase = _Phase.IDLE
@@ -290,4 +286,6 @@ class BoundedServer(uvicorn.Server):
 def bounded_server(app: Any, *, limits: HttpLimits, metrics: HttpMetrics) -> BoundedServer:
     """A server for `app` with `limits`, counted in `metrics`; serve it with `serve(sockets=...)`."""
     protocol = type("BoundedHttpProtocol", (BoundedHttpProtocol,), {"limits": limits, "metrics": metrics})
-    return BoundedServer(uvicorn.Config(app, http=protocol, lifespan="off", access_log=False, log_config=None))
+    # No WebSockets: the app has no WebSocket route, and an upgraded connection would leave these limits.
+    return BoundedServer(uvicorn.Config(app, http=protocol, ws="none", lifespan="off", access_log=False,
+                                        log_config=None))
