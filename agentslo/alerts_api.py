@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Query
@@ -12,6 +13,8 @@ from alerts import AlertStore, Phase
 from ground.errors import StorageError
 
 __all__ = ["alerts_router"]
+
+log = logging.getLogger("agentslo")
 
 
 class AlertOut(BaseModel):
@@ -60,8 +63,9 @@ def alerts_router(store: AlertStore) -> APIRouter:
             states, entries = await asyncio.gather(
                 asyncio.to_thread(store.load_states), asyncio.to_thread(store.recent, limit)
             )
-        except StorageError as exc:
-            raise HTTPException(503, f"alert state unavailable: {exc}") from exc
+        except StorageError as exc:  # the driver's words name hosts and settings: logged, not answered
+            log.warning("alert state unavailable: %s", exc)
+            raise HTTPException(503, "alert state unavailable: storage unavailable") from exc
         return AlertsOut(
             alerts=[
                 AlertOut(fingerprint=s.fingerprint, phase=s.phase.value, labels=dict(s.labels),

@@ -8,7 +8,7 @@ import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
+# Paths are checked where they are used, so that a bad one is one line naming the setting,
+# as every start-up error is, rather than click's usage text.
 _config_option = click.option(
-    "--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+    "--config", "config_file", type=click.Path(path_type=Path),
     help="YAML config file (default: $AGENTSLO_CONFIG, else built-in defaults).",
 )
 
@@ -34,7 +36,7 @@ def main() -> None:
 
 @main.command()
 @_config_option
-@click.option("--data", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--data", type=click.Path(path_type=Path),
               help="Embedded store directory [env AGENTSLO_DATA; default var/clickhouse].")
 @click.option("--clickhouse-url", help="Use a ClickHouse server, e.g. http://user@host:8123/agentslo "
               "[env AGENTSLO_CLICKHOUSE_URL].")
@@ -51,6 +53,8 @@ def serve(config_file: Path | None, **flags: object) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         asyncio.run(run(config))
+    except ConfigError as exc:  # a port in use, a data directory that cannot be one, a missing secret
+        _exit_with(exc.problems)
     except AgentSloError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -244,6 +248,10 @@ def _load_or_exit(config_file: Path | None, flags: dict[str, object], env: dict[
     try:
         return load_config(config_file, env=env, flags=flags)
     except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(1)
+        _exit_with(exc.problems)
+
+
+def _exit_with(problems: list[str]) -> NoReturn:
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    sys.exit(1)

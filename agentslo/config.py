@@ -2,8 +2,9 @@
 
 Each setting that `agentslo serve` takes as a flag can also come from an
 `AGENTSLO_*` environment variable; the order is flag, then environment, then
-file, then default. Secrets never sit in the file: it names the environment
-variable that holds them (`storage.password_env`).
+file, then default. Secrets never sit in the file, a flag or an AGENTSLO_*
+variable: the file names the environment variable that holds each one
+(`storage.password_env`, `alerts.receivers[].secret_env`).
 
 Every problem is reported, each naming where the value came from, the path to
 the field and what was expected::
@@ -19,11 +20,11 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agentslo.http_server import HttpLimits
 from alerts import AlertsSpec
 from collector import DimensionAliases, ModelPrice, parse_price_entries
 from ground.errors import ConfigError
@@ -57,18 +58,45 @@ OVERRIDABLE: dict[str, tuple[str, ...]] = {
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+# The deepest a config file may nest; the deepest setting is 5 levels down
+# (slos[0].sli.filter[0].values). Deeper input would exhaust Python's recursion.
+_MAX_DEPTH = 32
+
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_KIB = 1024
+_MIB = 1024 * _KIB
+
+
 class ServerSpec(_Spec):
-    """Where the service listens. Loopback by default: exposing it is a decision."""
+    """Where the service listens, the limits on HTTP clients, and how long stopping may take.
+
+    Loopback by default: exposing it is a decision.
+    """
 
     host: str = "127.0.0.1"
     # 0 asks the OS for a free port (used by tests and side-by-side instances).
     http_port: int = Field(default=4318, ge=0, le=65535)
     grpc_port: int = Field(default=4317, ge=0, le=65535)
+    # An HTTP request head (request line and headers) larger or with more headers is answered 431.
+    # OTLP exporters send a few hundred bytes; nginx allows 4 x 8 KiB, Apache 100 headers.
+    max_header_bytes: int = Field(default=64 * _KIB, ge=_KIB, le=_MIB)
+    max_headers: int = Field(default=100, ge=10, le=1000)
+    # A head must be in within this long of its first byte, and a body may fall silent this
+    # long; then the connection is cut (408). Idle kept-alive connections close after 5 s.
+    read_timeout_s: float = Field(default=15, gt=0, le=600)
+    # After SIGTERM, requests in flight get this long to finish; the ones still open are then
+    # cut, what was acknowledged is stored, and the process exits 0. Below docker-compose's
+    # 30 s stop_grace_period, which leaves room for storing what ingest holds.
+    shutdown_timeout_s: float = Field(default=20, gt=0, le=600)
+
+    def http_limits(self) -> HttpLimits:
+        """The domain value the HTTP server uses."""
+        return HttpLimits(max_header_bytes=self.max_header_bytes, max_headers=self.max_headers,
+                          read_timeout_s=self.read_timeout_s)
 
 
 class RetentionSpec(_Spec):
@@ -77,15 +105,15 @@ class RetentionSpec(_Spec):
     traces_days: int = Field(default=30, ge=1, le=3650)
 
 
-_MIB = 1024 * 1024
-
-
 class IngestSpec(_Spec):
     """Limits and content policy of the OTLP receivers."""
 
     # OTLP/HTTP body as sent, and after gzip; gRPC messages are bound by the latter.
     max_body_bytes: int = Field(default=16 * _MIB, ge=1024)
     max_decompressed_bytes: int = Field(default=64 * _MIB, ge=1024)
+    # OTLP/HTTP bodies being received or stored at once; beyond, 503 + Retry-After before the body
+    # is read. With max_body_bytes this bounds the memory bodies take: 16 x 16 MiB.
+    max_concurrent_bodies: int = Field(default=16, ge=1, le=10_000)
     # Prompt and completion texts are dropped unless asked for: they are large and often personal.
     capture_content: bool = False
     # Longer attribute values, span names and event names are truncated, not refused.
@@ -212,7 +240,6 @@ def load_config(
         problems.extend(config.alerts.unknown_slos({slo.name for slo in config.slos}, where=f"{source}: alerts"))
     if problems:
         raise ConfigError(problems)
-    _check_secrets(config, source, origins)
     return config
 
 
@@ -223,8 +250,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: is not UTF-8 text"]) from None
+    too_deep = ConfigError([f"{path.name}: nested more than {_MAX_DEPTH} levels deep"])
     try:
         data = yaml.safe_load(text)
+    except RecursionError:  # the YAML parser recurses once per level
+        raise too_deep from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark else path.name
@@ -232,9 +262,36 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
     if data is None:
         return {}
+    if not _nests_within(data, _MAX_DEPTH):
+        raise too_deep
     if not isinstance(data, dict):
         raise ConfigError([f"{path.name}: must be a mapping of sections (server, storage, ...), got {type(data).__name__}"])
     return data
+
+
+def _nests_within(node: Any, levels: int) -> bool:
+    """Whether `node` nests at most `levels` mappings or lists deep.
+
+    YAML aliases may share a node many times, or make it contain itself (which nests
+    without end): a node found to fit in some levels is looked at again only with more,
+    so this takes at most `levels` visits per node and recurses at most `levels` deep.
+    """
+    fits: dict[int, int] = {}  # id of a node -> the fewest levels it was found to fit in
+
+    def within(node: Any, levels: int) -> bool:
+        if not isinstance(node, (dict, list)):
+            return True
+        if levels == 0:
+            return False
+        if fits.get(id(node), levels + 1) <= levels:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        if not all(within(child, levels - 1) for child in children):
+            return False
+        fits[id(node)] = levels
+        return True
+
+    return within(node, levels)
 
 
 def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -286,12 +343,3 @@ def _known_fields(loc: tuple[int | str, ...]) -> list[str]:
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
-
-def _check_secrets(config: Config, source: str, origins: Mapping[tuple[str, ...], str]) -> None:
-    url = config.storage.clickhouse_url
-    path = ("storage", "clickhouse_url")
-    if url and urlsplit(url).password and path not in origins:
-        raise ConfigError(
-            [f"{source}: storage.clickhouse_url: must not contain a password; "
-             "name the variable that holds it in storage.password_env"]
-        )

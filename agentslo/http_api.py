@@ -56,7 +56,8 @@ def create_app(service: Service) -> FastAPI:
         """Our own metrics in the Prometheus text format."""
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(otlp_http_router(service.ingest, service.body_limits))
+    app.include_router(otlp_http_router(service.ingest, service.body_limits,
+                                        max_concurrent_bodies=service.config.ingest.max_concurrent_bodies))
     app.include_router(slo_router(service.evaluator))
     app.include_router(alerts_router(service.alert_store))
     return app

@@ -1,35 +1,39 @@
 """`agentslo serve`: one process running the HTTP app, the gRPC receiver, storage and background work.
 
-Shutdown order on SIGTERM or Ctrl-C: stop accepting HTTP and let in-flight
-requests finish, let in-flight gRPC exports finish, let a running evaluation
-finish, stop the delivery loop (webhook sends in flight get a few seconds,
-then are cut and stay in the outbox), store what ingest still holds, close
-storage; then exit 0. Nothing writes to storage after it is closed.
+Shutdown order on SIGTERM or Ctrl-C: stop accepting HTTP and gRPC and let
+in-flight requests and exports finish, for at most `server.shutdown_timeout_s`
+(then cut them: a client still trickling a body cannot hold the process); let a
+running evaluation finish; stop the delivery loop (webhook sends in flight get a
+few seconds, then are cut and stay in the outbox); store what ingest still
+holds; close storage; then exit 0. Nothing writes to storage after it is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-
-import uvicorn
+from typing import TYPE_CHECKING
 
 from agentslo.config import Config
 from agentslo.http_api import create_app
+from agentslo.http_server import BoundedServer, HttpMetrics, bounded_server
 from agentslo.service import Service
 from collector import create_grpc_server
+from ground.errors import ConfigError
 from ground.storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    import grpc
 
 __all__ = ["AgentSloServer", "serve"]
 
 log = logging.getLogger("agentslo")
-
-# How long in-flight gRPC exports may take to finish at shutdown.
-_GRPC_GRACE_S = 30
 
 
 async def serve(config: Config) -> None:
@@ -48,43 +52,40 @@ class AgentSloServer:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self) -> None:
-        """Serve until `stop()` or a signal; then shut down in order and close storage."""
+        """Serve until `stop()` or a signal; then shut down in order and close storage.
+
+        Both ports are bound before anything starts or is logged: a port in use ends
+        start-up with a ConfigError naming the setting to change.
+        """
         config, service = self.config, self.service
         self._loop = asyncio.get_running_loop()
+        host = config.server.host
+        try:
+            http_sockets, grpc_server, grpc_port = self._bind()
+        except ConfigError:
+            await asyncio.to_thread(service.ingest.mapping.close)
+            await asyncio.to_thread(service.storage.close)
+            raise
         if threading.current_thread() is threading.main_thread():
             _keep_signals_for_graceful_exit(service)
-        http = uvicorn.Server(
-            uvicorn.Config(
-                create_app(service),
-                host=config.server.host,
-                port=config.server.http_port,
-                lifespan="off",
-                access_log=False,
-                log_config=None,
-            )
-        )
-        grpc_server, grpc_port = create_grpc_server(
-            service.ingest,
-            host=config.server.host,
-            port=config.server.grpc_port,
-            max_message_bytes=config.ingest.max_decompressed_bytes,
-        )
+        http = bounded_server(create_app(service), limits=config.server.http_limits(),
+                              metrics=HttpMetrics(service.metrics.registry))
         log.info("storage: %s", service.storage.description)
         schema = asyncio.create_task(service.prepare_schema())
         service.ingest.writer.start()
         service.evaluator.start(ready=lambda: service.schema_ready)
         service.delivery.start(ready=lambda: service.schema_ready)
         await grpc_server.start()
-        log.info("OTLP/gRPC on %s:%d", config.server.host, grpc_port)
-        log.info("OTLP/HTTP and API on http://%s:%d", config.server.host, config.server.http_port)
-        watcher = asyncio.create_task(self._exit_when_stopping(http))
+        log.info("OTLP/gRPC on %s:%d", host, grpc_port)
+        log.info("OTLP/HTTP and API on http://%s:%d", host, http_sockets[0].getsockname()[1])
+        serving = asyncio.create_task(http.serve(sockets=http_sockets))
+        stop_asked = asyncio.create_task(service.stopping.wait())
         try:
-            await http.serve()
+            await asyncio.wait({serving, stop_asked}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             log.info("shutting down")
             service.stopping.set()
-            await watcher
-            await grpc_server.stop(_GRPC_GRACE_S)
+            await self._close_listeners(http, serving, grpc_server)
             await service.evaluator.stop()
             await service.delivery.stop()
             await service.ingest.writer.close()
@@ -92,23 +93,56 @@ class AgentSloServer:
             await schema
             await asyncio.to_thread(service.storage.close)
             log.info("stopped")
+        serving.result()  # uvicorn's own failure, if it failed
+
+    def _bind(self) -> tuple[list[socket.socket], grpc.aio.Server, int]:
+        """The HTTP sockets, and the gRPC server on its port; ConfigError if either cannot listen."""
+        server = self.config.server
+        http_sockets = _listen(server.host, server.http_port, serving="OTLP/HTTP and the API",
+                               setting=("--http-port", "server.http_port"))
+        try:
+            if server.grpc_port:
+                # Tried here first: grpc prints lines of its own before it raises.
+                for sock in _listen(server.host, server.grpc_port, serving="OTLP/gRPC",
+                                    setting=("--grpc-port", "server.grpc_port")):
+                    sock.close()
+            try:
+                grpc_server, grpc_port = create_grpc_server(
+                    self.service.ingest, host=server.host, port=server.grpc_port,
+                    max_message_bytes=self.config.ingest.max_decompressed_bytes)
+            except OSError:  # the port was taken since
+                raise _cannot_listen("OTLP/gRPC", server.host, server.grpc_port, "grpc could not bind it",
+                                     ("--grpc-port", "server.grpc_port")) from None
+        except ConfigError:
+            for sock in http_sockets:
+                sock.close()
+            raise
+        return http_sockets, grpc_server, grpc_port
 
     def stop(self) -> None:
         """Ask the server to shut down; callable from any thread."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.service.stopping.set)
 
-    async def _exit_when_stopping(self, http: uvicorn.Server) -> None:
-        await self.service.stopping.wait()
+    async def _close_listeners(self, http: BoundedServer, serving: asyncio.Task[None],
+                               grpc_server: grpc.aio.Server) -> None:
+        """Stop both listeners at once; cut what is still open at the shutdown deadline."""
+        timeout_s = self.config.server.shutdown_timeout_s
         http.should_exit = True
+        grpc_stopped = asyncio.create_task(grpc_server.stop(timeout_s))  # cancels exports left after
+        if not (await asyncio.wait({serving}, timeout=timeout_s))[0]:
+            cut = http.cut_open_connections()
+            log.warning("shutdown: cut %d HTTP request(s) still open after %g s", cut, timeout_s)
+            await asyncio.wait({serving})
+        await grpc_stopped
 
 
 def _keep_signals_for_graceful_exit(service: Service) -> None:
-    """Handle SIGTERM/SIGINT ourselves outside uvicorn's serving window.
+    """Handle SIGTERM/SIGINT ourselves, from start to exit.
 
-    uvicorn handles both while it serves, then re-raises the signal it caught
-    to whatever handler was there before it started; with the default handler
-    that would kill the process during the shutdown above, and exit non-zero.
+    The HTTP server installs none of its own (agentslo.http_server.BoundedServer):
+    uvicorn's would stop HTTP alone, then re-raise the signal to the default
+    handler, which would kill the process during the shutdown above.
     """
     loop = asyncio.get_running_loop()
 
@@ -117,3 +151,33 @@ def _keep_signals_for_graceful_exit(service: Service) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+
+
+def _listen(host: str, port: int, *, serving: str, setting: tuple[str, str]) -> list[socket.socket]:
+    """Sockets bound to host:port as asyncio's create_server binds them (one per address the host
+    resolves to), or a ConfigError naming the flag and field to change."""
+    try:
+        addresses = dict.fromkeys(socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                     flags=socket.AI_PASSIVE))
+    except socket.gaierror as exc:
+        raise _cannot_listen(serving, host, port, exc.strerror, ("--host", "server.host")) from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in addresses:
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        wrong = ("--host", "server.host") if exc.errno == errno.EADDRNOTAVAIL else setting
+        raise _cannot_listen(serving, host, port, exc.strerror, wrong) from None
+    return sockets
+
+
+def _cannot_listen(serving: str, host: str, port: int, reason: str | None, setting: tuple[str, str]) -> ConfigError:
+    flag, field = setting
+    return ConfigError([f"cannot listen for {serving} on {host}:{port}: {reason}; change {flag} ({field})"])

@@ -48,6 +48,7 @@ class Service:
         self.storage = storage
         self.metrics = Metrics(storage_backend="server" if config.storage.clickhouse_url else "embedded")
         self.schema_ready = False
+        self._unready_because: str | None = None
         self.stopping = asyncio.Event()
         self.prices = PriceTable.default().with_overrides(config.pricing.models)
         self.body_limits = BodyLimits(
@@ -130,7 +131,13 @@ class Service:
             await asyncio.to_thread(self.storage.ping)
         except StorageError as exc:
             self.metrics.storage_ready.set(0)
-            return False, f"storage unavailable: {exc}"
+            # The driver's words name hosts, ports and settings: for the log, not the answer.
+            # Logged when they change, not at every probe.
+            if str(exc) != self._unready_because:
+                log.warning("not ready: %s", exc)
+                self._unready_because = str(exc)
+            return False, "storage unavailable"
+        self._unready_because = None
         self.metrics.storage_ready.set(1)
         return True, "ready"
 

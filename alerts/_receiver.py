@@ -13,7 +13,8 @@ class Receiver:
     It takes a notification whose severity is in `severities` and whose labels
     carry every name, value pair of `match`. `secret`, when set, signs each
     request (see alerts._payload); it is the value, resolved from the
-    environment when the config is loaded.
+    environment when the config is loaded, as are the values of `headers`
+    the config names in `headers_env` (an Authorization token, say).
     """
 
     name: str
@@ -31,5 +32,5 @@ class Receiver:
         return all(labels.get(name) == value for name, value in self.match.items())
 
     def __repr__(self) -> str:
-        # Never print the secret, in logs or in test failures.
+        # Never print the secret or the headers, in logs or in test failures.
         return f"Receiver(name={self.name!r}, url={self.url!r}, signed={self.secret is not None})"

@@ -5,6 +5,8 @@ the mapping workers with the rest of the span work. Retryable failures answer
 UNAVAILABLE with a RetryInfo delay in the trailers (`google.rpc.retryinfo-bin`,
 read by the OTel exporters, and the same detail inside
 `grpc-status-details-bin`); gzip-compressed requests are handled by grpc.
+Messages say what happened in our words, as on OTLP/HTTP: what the storage
+driver said (hosts, ports, settings) stays in the log.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from collector._ingest import Ingest
+from collector._ingest import Ingest, retry_reason
 from collector._otlp import OtlpError
 from ground.errors import Overloaded, StorageError, StorageUnavailable
 
@@ -31,13 +33,11 @@ def create_grpc_server(ingest: Ingest, *, host: str, port: int, max_message_byte
             ingest.metrics.requests.labels("grpc", "invalid").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
         except (StorageUnavailable, Overloaded) as exc:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                f"spans not stored, retry later: {exc}",
-                trailing_metadata=_retry_trailers(exc.retry_after_s, str(exc)),
-            )
-        except StorageError as exc:
-            await context.abort(grpc.StatusCode.INTERNAL, f"spans not stored: {exc}")
+            message = f"spans not stored, retry later: {retry_reason(exc)}"
+            await context.abort(grpc.StatusCode.UNAVAILABLE, message,
+                                trailing_metadata=_retry_trailers(exc.retry_after_s, message))
+        except StorageError:
+            await context.abort(grpc.StatusCode.INTERNAL, "spans not stored: storage error")
         response = ExportTraceServiceResponse()
         if batch.rejected:
             response.partial_success.rejected_spans = batch.rejected
@@ -51,7 +51,10 @@ def create_grpc_server(ingest: Ingest, *, host: str, port: int, max_message_byte
             export, request_deserializer=None, response_serializer=ExportTraceServiceResponse.SerializeToString,
         ),
     }),))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio >= 1.49 raises where it used to return 0
+        bound = 0
     if bound == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")
     return server, bound

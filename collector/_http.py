@@ -4,13 +4,23 @@ Answers as the OTLP specification says: 200 with an ExportTraceServiceResponse
 (partial success when some spans were invalid) in the request's encoding;
 400/413/415 with a google.rpc.Status body for bad requests; 503 with
 Retry-After when the spans could not be stored and the client should retry.
+
+At most `max_concurrent_bodies` requests are received and stored at once: each
+holds its body in memory until it is answered, so beyond the cap a request is
+answered 503 before its body is read. 5xx messages say what happened in our
+words: what the storage driver said (hosts, ports, settings) stays in the log.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import contextlib
+from collections.abc import Iterator
 
-from collector._ingest import Ingest
+from fastapi import APIRouter, Request, Response
+from prometheus_client import Counter
+from starlette.requests import ClientDisconnect
+
+from collector._ingest import Ingest, retry_reason
 from collector._otlp import JSON, PROTOBUF, BodyLimits, OtlpError, encode_response, encode_status, media_type
 from ground.errors import Overloaded, StorageError, StorageUnavailable
 
@@ -20,13 +30,15 @@ _RESPONSES = {
     400: {"description": "malformed protobuf, JSON or gzip (google.rpc.Status body)"},
     413: {"description": "body or decompressed body larger than the configured limit"},
     415: {"description": "content type other than application/x-protobuf or application/json"},
-    503: {"description": "storage unavailable or ingest saturated; retry after Retry-After seconds"},
+    503: {"description": "storage unavailable or ingest saturated (or too many bodies in flight); "
+                         "retry after Retry-After seconds"},
 }
 
 
-def otlp_http_router(ingest: Ingest, limits: BodyLimits) -> APIRouter:
+def otlp_http_router(ingest: Ingest, limits: BodyLimits, *, max_concurrent_bodies: int) -> APIRouter:
     """The router serving POST /v1/traces into `ingest`."""
     router = APIRouter()
+    bodies = _BodiesInFlight(max_concurrent_bodies, refused=ingest.metrics.requests.labels("http", "unavailable"))
 
     @router.post("/v1/traces", tags=["ingest"], responses=_RESPONSES, response_class=Response)
     async def export_traces(request: Request) -> Response:
@@ -34,19 +46,43 @@ def otlp_http_router(ingest: Ingest, limits: BodyLimits) -> APIRouter:
         kind = PROTOBUF
         try:
             kind = media_type(request.headers.get("content-type"))
-            body = await _read_body(request, limits)
-            batch = await ingest.export_http(body, kind, request.headers.get("content-encoding"))
+            with bodies.admit():
+                body = await _read_body(request, limits)
+                batch = await ingest.export_http(body, kind, request.headers.get("content-encoding"))
+        except ClientDisconnect:  # counted by the HTTP server; this answer reaches nobody
+            return _status(400, "client disconnected before its body was received", kind)
         except OtlpError as exc:
             ingest.metrics.requests.labels("http", "invalid").inc()
             return _status(exc.status, exc.message, kind)
         except (StorageUnavailable, Overloaded) as exc:
-            return _status(503, f"spans not stored, retry later: {exc}", kind,
+            return _status(503, f"spans not stored, retry later: {retry_reason(exc)}", kind,
                            headers={"Retry-After": str(exc.retry_after_s)})
-        except StorageError as exc:
-            return _status(500, f"spans not stored: {exc}", kind)
+        except StorageError:
+            return _status(500, "spans not stored: storage error", kind)
         return Response(encode_response(batch.rejected, batch.error_message(), kind), media_type=kind)
 
     return router
+
+
+class _BodiesInFlight:
+    """Counts requests whose body is being received or stored, up to a cap (one event loop: no lock)."""
+
+    def __init__(self, limit: int, *, refused: Counter) -> None:
+        self._limit = limit
+        self._refused = refused
+        self._count = 0
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold a place while the body is received and stored; Overloaded when none is free."""
+        if self._count >= self._limit:
+            self._refused.inc()
+            raise Overloaded(f"{self._count} request bodies are being received or stored")
+        self._count += 1
+        try:
+            yield
+        finally:
+            self._count -= 1
 
 
 async def _read_body(request: Request, limits: BodyLimits) -> bytes:

@@ -53,6 +53,12 @@ class IngestMetrics:
         self.insert_seconds.observe(seconds)
 
 
+def retry_reason(exc: StorageUnavailable | Overloaded) -> str:
+    """Why spans were refused, fit for a client: ingest's own words, never the storage driver's,
+    whose messages name hosts, ports and settings (the writer logs them)."""
+    return "storage unavailable" if isinstance(exc, StorageUnavailable) else str(exc)
+
+
 class Ingest:
     """Maps and stores export requests; returns the mapped batch for partial-success answers."""
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import importlib.abc
 import multiprocessing
+import os
 import sys
+import threading
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -50,7 +52,26 @@ class _WithoutPandas(importlib.abc.MetaPathFinder):
         return None
 
 
+def _exit_with_parent() -> None:
+    """End this worker process when the serving process ends, however it ends.
+
+    A worker waits on its work queue, whose pipe it holds both ends of: when the
+    serving process is killed (kill -9, the OOM killer) nothing tells it to stop,
+    and it would wait forever. multiprocessing gives each child it spawns a
+    sentinel that turns readable when the parent is gone.
+    """
+    parent = multiprocessing.parent_process()
+    assert parent is not None, "not a process started by multiprocessing"
+
+    def watch() -> None:
+        parent.join()
+        os._exit(0)  # no clean-up to run: nobody is left to take the results
+
+    threading.Thread(target=watch, name="agentslo-parent-watch", daemon=True).start()
+
+
 def _start_worker_process(policy: MappingPolicy, prices: tuple[ModelPrice, ...], limits: BodyLimits) -> None:
+    _exit_with_parent()
     if "pandas" not in sys.modules:
         sys.meta_path.insert(0, _WithoutPandas())
     _start_worker(policy, prices, limits)

@@ -1,7 +1,8 @@
 """Errors raised by AgentSLO.
 
     AgentSloError
-     +-- ConfigError          the config file, an environment variable or a flag is invalid
+     +-- ConfigError          the config file, an environment variable or a flag is invalid,
+     |                        or names what cannot be used (a port in use, a data directory under a file)
      +-- StorageError         ClickHouse refused or failed a statement
      |    +-- StorageUnavailable   ClickHouse cannot be reached or is overloaded: retry later
      +-- Overloaded           ingest holds as much unwritten data as it may: retry later

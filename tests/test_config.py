@@ -47,7 +47,8 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
         ),
         pytest.param(
             "server:\n  htp_port: 80\n", {},
-            ["agentslo.yaml: server.htp_port: unknown field (expected one of: host, http_port, grpc_port)"],
+            ["agentslo.yaml: server.htp_port: unknown field (expected one of: host, http_port, grpc_port, "
+             "max_header_bytes, max_headers, read_timeout_s, shutdown_timeout_s)"],
             id="a misspelt field is reported with the known ones",
         ),
         pytest.param(
@@ -89,6 +90,23 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
             id="spend budgets and alert settings are checked with the rest",
         ),
         pytest.param(
+            "server: " + "{a: " * 40 + "1" + "}" * 40 + "\n", {},
+            ["agentslo.yaml: nested more than 32 levels deep"],
+            id="a file nested deeper than any setting",
+        ),
+        pytest.param(
+            "slos: &loop [*loop]\n", {},
+            ["agentslo.yaml: nested more than 32 levels deep"],
+            id="an alias inside itself nests without end",
+        ),
+        pytest.param(
+            "alerts:\n  receivers:\n    - {name: oncall, url: 'https://hooks.example.com',\n"
+            "       headers: {Authorization: Bearer s3cr3t}}\n", {},
+            ["agentslo.yaml: alerts.receivers[0].headers: Authorization may carry a credential; "
+             "name the environment variable that holds it in headers_env"],
+            id="a token written in receiver headers is refused",
+        ),
+        pytest.param(
             "- just a list\n", {},
             ["agentslo.yaml: must be a mapping of sections (server, storage, ...), got list"],
             id="a file that is not a mapping",
@@ -103,10 +121,25 @@ def test_invalid_config_lists_each_problem_with_source_and_path(
     assert caught.value.problems == problems
 
 
-def test_password_may_come_from_the_environment_url(tmp_path: Path) -> None:
-    url = "http://u:hunter2@db:8123/x"
-    config = load_config(None, env={"AGENTSLO_CLICKHOUSE_URL": url})
-    assert config.storage.clickhouse_url == url
+@pytest.mark.parametrize(("env", "flags", "source"), [
+    pytest.param({}, {"clickhouse_url": "http://u:hunter2@db:8123/x"}, "--clickhouse-url",
+                 id="from the flag, which every user sees in ps"),
+    pytest.param({"AGENTSLO_CLICKHOUSE_URL": "http://u:hunter2@db:8123/x"}, {}, "AGENTSLO_CLICKHOUSE_URL",
+                 id="from the environment"),
+])
+def test_a_password_in_the_url_is_refused_wherever_it_comes_from(env: dict[str, str], flags: dict[str, str],
+                                                                  source: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, env=env, flags=flags)
+    assert caught.value.problems == [f"{source}: storage.clickhouse_url: must not contain a password; "
+                                     "name the variable that holds it in storage.password_env"]
+    assert "hunter2" not in str(caught.value)
+
+
+def test_the_password_comes_from_the_variable_the_file_names(tmp_path: Path) -> None:
+    path = write(tmp_path, "storage:\n  password_env: CLICKHOUSE_PASSWORD\n")
+    config = load_config(path, env={"AGENTSLO_CLICKHOUSE_URL": "http://u@db:8123/x"})
+    assert (config.storage.clickhouse_url, config.storage.password_env) == ("http://u@db:8123/x", "CLICKHOUSE_PASSWORD")
 
 
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:

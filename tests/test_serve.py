@@ -99,10 +99,14 @@ def test_a_second_process_on_the_same_data_directory_is_refused(embedded: Served
     assert f"data directory {tmp_path / 'data'} is in use by another process (pid {embedded.process.pid})" in stderr
 
 
-def test_server_backend_is_ready_only_while_clickhouse_answers(clickhouse_server: ClickHouseHttpServer) -> None:
+def test_server_backend_is_ready_only_while_clickhouse_answers(clickhouse_server: ClickHouseHttpServer,
+                                                              tmp_path: Path) -> None:
     clickhouse_server.set_unavailable(True)
-    served = start(env={
-        "AGENTSLO_CLICKHOUSE_URL": f"http://{SERVER_USER}:{SERVER_PASSWORD}@127.0.0.1:{clickhouse_server.port}/x",
+    config = tmp_path / "agentslo.yaml"
+    config.write_text("storage:\n  password_env: CLICKHOUSE_PASSWORD\n")
+    served = start("--config", str(config), env={
+        "AGENTSLO_CLICKHOUSE_URL": f"http://{SERVER_USER}@127.0.0.1:{clickhouse_server.port}/x",
+        "CLICKHOUSE_PASSWORD": SERVER_PASSWORD,
     })
     try:
         not_ready = served.wait_until("/readyz", 503).json()
@@ -111,8 +115,7 @@ def test_server_backend_is_ready_only_while_clickhouse_answers(clickhouse_server
         served.wait_until("/readyz", 200)
         assert 'agentslo_build_info{storage="server"' in served.get("/metrics").text
         clickhouse_server.set_unavailable(True)
-        detail = served.wait_until("/readyz", 503).json()["detail"]
-        assert detail.startswith("storage unavailable: ClickHouse server unavailable")
+        assert served.wait_until("/readyz", 503).json() == {"status": "not ready", "detail": "storage unavailable"}
         clickhouse_server.set_unavailable(False)
         served.wait_until("/readyz", 200)
         code, stderr = served.stop()
@@ -121,3 +124,46 @@ def test_server_backend_is_ready_only_while_clickhouse_answers(clickhouse_server
         clickhouse_server.set_unavailable(False)
         if served.process.poll() is None:
             served.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port another process could hold: bound and listening for the test's duration."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(("--http-port", "{taken}"), "cannot listen for OTLP/HTTP and the API on 127.0.0.1:{taken}: "
+                     "Address already in use; change --http-port (server.http_port)", id="the HTTP port is in use"),
+        pytest.param(("--grpc-port", "{taken}"), "cannot listen for OTLP/gRPC on 127.0.0.1:{taken}: "
+                     "Address already in use; change --grpc-port (server.grpc_port)", id="the gRPC port is in use"),
+        pytest.param(("--host", "192.0.2.1"), "cannot listen for OTLP/HTTP and the API on 192.0.2.1:{http}: "
+                     "Cannot assign requested address; change --host (server.host)",
+                     id="the host is no address of this machine"),
+        pytest.param(("--data", "{tmp}/a-file/data"), "cannot use {tmp}/a-file/data as the data directory: "
+                     "Not a directory; change --data (storage.data_dir)", id="the data directory is under a file"),
+        pytest.param(("--data", "{tmp}/a-file"), "cannot use {tmp}/a-file as the data directory: "
+                     "Not a directory; change --data (storage.data_dir)", id="the data directory is a file"),
+        pytest.param(("--config", "{tmp}/deep.yaml"), "deep.yaml: nested more than 32 levels deep",
+                     id="the config file nests too deep"),
+        pytest.param(("--config", "{tmp}"), "{tmp}: cannot read: Is a directory", id="the config file is a directory"),
+        pytest.param(("--clickhouse-url", "http://agentslo:hunter2@127.0.0.1:1/x"),
+                     "--clickhouse-url: storage.clickhouse_url: must not contain a password; "
+                     "name the variable that holds it in storage.password_env", id="a password in --clickhouse-url"),
+    ],
+)
+def test_a_start_up_error_is_one_line_naming_what_to_change(tmp_path: Path, taken_port: int, args: tuple[str, ...],
+                                                            message: str) -> None:
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "deep.yaml").write_text("slos: " + "[" * 5000 + "]" * 5000 + "\n")
+    http_port = free_port()
+    fields = {"tmp": tmp_path, "taken": taken_port, "http": http_port}
+    served = start("--data", str(tmp_path / "data"), "--http-port", str(http_port),
+                   *(arg.format(**fields) for arg in args))
+    stdout, stderr = served.process.communicate(timeout=START_TIMEOUT_S)
+    assert (served.process.returncode, stdout, stderr) == (1, "", f"error: {message.format(**fields)}\n")

@@ -8,6 +8,7 @@ here, at the boundary.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -21,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 import clickhouse_connect
 from clickhouse_connect.driver import exceptions as ch_errors
 
-from ground.errors import StorageError, StorageUnavailable
+from ground.errors import ConfigError, StorageError, StorageUnavailable
 
 # Settings every query runs with, on both backends, so that answers parse alike.
 QUERY_SETTINGS: dict[str, Any] = {
@@ -90,7 +91,10 @@ class ChdbBackend:
 
     def __init__(self, data_dir: Path, database: str) -> None:
         self.data_dir = data_dir.resolve()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unusable_directory(self.data_dir, exc) from None
         self._database = database
         self._idle: list[Any] = []
         self._all: list[Any] = []
@@ -189,7 +193,10 @@ def _acquire_directory(data_dir: Path) -> None:
                 f"cannot open {data_dir}: this process already runs the embedded engine on {other}, "
                 "and chDB runs one data directory per process"
             )
-        handle = open(data_dir / ".agentslo.lock", "a+")
+        try:
+            handle = open(data_dir / ".agentslo.lock", "a+")
+        except OSError as exc:
+            raise _unusable_directory(data_dir, exc) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -205,6 +212,12 @@ def _acquire_directory(data_dir: Path) -> None:
         handle.write(str(os.getpid()))
         handle.flush()
         _held_directories[data_dir] = (handle, 1)
+
+
+def _unusable_directory(data_dir: Path, exc: OSError) -> ConfigError:
+    # mkdir(exist_ok=True) on a file says "File exists", which reads as though all were well.
+    reason = os.strerror(errno.ENOTDIR) if isinstance(exc, FileExistsError) else exc.strerror
+    return ConfigError([f"cannot use {data_dir} as the data directory: {reason}; change --data (storage.data_dir)"])
 
 
 def _release_directory(data_dir: Path) -> None:
@@ -232,7 +245,7 @@ class HttpBackend:
             "host": parts.hostname,
             "port": parts.port or (8443 if parts.scheme == "https" else 8123),
             "username": unquote(parts.username) if parts.username else "default",
-            "password": password if password is not None else unquote(parts.password or ""),
+            "password": password or "",
             "secure": parts.scheme == "https",
             "database": "default",
             "connect_timeout": self.connect_timeout_s,

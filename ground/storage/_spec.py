@@ -18,7 +18,7 @@ class StorageSpec(BaseModel):
 
     data_dir: Path = Path("var/clickhouse")
     clickhouse_url: str | None = None
-    # Name of the environment variable holding the server password, when the URL has none.
+    # Name of the environment variable holding the server password (the URL may not hold one).
     password_env: str | None = None
     database: str = "agentslo"
 
@@ -34,6 +34,10 @@ class StorageSpec(BaseModel):
             parts.port
         except ValueError as exc:
             raise ValueError(f"has an invalid port: {exc}") from None
+        # Wherever the URL comes from: a flag is visible to every user of the machine in `ps`,
+        # and a file or an environment is copied around more than a secret should be.
+        if parts.password is not None:
+            raise ValueError("must not contain a password; name the variable that holds it in storage.password_env")
         database = parts.path.strip("/")
         if database and not _IDENTIFIER.match(database):
             raise ValueError(f"path must name a database (a plain identifier), got {parts.path!r}")

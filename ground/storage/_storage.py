@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -129,18 +128,10 @@ def open_storage(spec: StorageSpec, *, env: Mapping[str, str] | None = None) -> 
             password = env[spec.password_env]
         database = spec.server_database
         backend: Backend = HttpBackend(spec.clickhouse_url, database, password=password)
-        where = f"ClickHouse server {_redacted(spec.clickhouse_url)}"
+        where = f"ClickHouse server {spec.clickhouse_url}"
     else:
         database = spec.database
         backend = ChdbBackend(spec.data_dir, database)
         where = f"embedded chDB in {spec.data_dir}"
     return Storage(backend, database=database, description=f"{where}, database {database}")
-
-
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 

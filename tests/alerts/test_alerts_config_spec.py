@@ -42,6 +42,23 @@ def test_a_missing_secret_names_the_field_and_the_variable() -> None:
         "agentslo.yaml: alerts.receivers[0].secret_env: environment variable HOOK_SECRET is not set"]
 
 
+WITH_TOKEN = {**BASE, "receivers": [{**BASE["receivers"][0], "headers_env": {"Authorization": "HOOK_TOKEN"}}]}
+
+
+def test_header_values_named_in_headers_env_come_from_the_environment() -> None:
+    receivers = AlertsSpec.model_validate(WITH_TOKEN).resolve_receivers(
+        {"HOOK_SECRET": "xyz", "HOOK_TOKEN": "Bearer t0k3n"}, where="agentslo.yaml: alerts")
+    assert receivers[0].headers == {"X-Team": "payments", "Authorization": "Bearer t0k3n"}
+    assert "t0k3n" not in repr(receivers)
+
+
+def test_a_missing_header_variable_names_the_header_and_the_variable() -> None:
+    with pytest.raises(ConfigError) as error:
+        AlertsSpec.model_validate(WITH_TOKEN).resolve_receivers({"HOOK_SECRET": "xyz"}, where="agentslo.yaml: alerts")
+    assert error.value.problems == [
+        "agentslo.yaml: alerts.receivers[0].headers_env.Authorization: environment variable HOOK_TOKEN is not set"]
+
+
 def test_an_override_of_an_undeclared_slo_is_reported() -> None:
     problems = AlertsSpec.model_validate(BASE).unknown_slos({"search"}, where="agentslo.yaml: alerts")
     assert problems == ["agentslo.yaml: alerts.slos.checkout: no SLO of that name (expected one of: search)"]
@@ -65,6 +82,15 @@ def test_the_give_up_age_feeds_the_retry_policy() -> None:
                      "receiver names must be unique, repeated: a", id="receiver names are unique"),
         pytest.param({"receivers": [{"name": "a", "url": "http://x", "severities": ["urgent"]}]},
                      "Input should be 'page' or 'ticket'", id="severities are page or ticket"),
+        pytest.param({"receivers": [{"name": "a", "url": "http://x", "headers": {"X-Api-Key": "k", "Cookie": "c"}}]},
+                     "X-Api-Key, Cookie may carry a credential; name the environment variable that holds it in "
+                     "headers_env", id="plain headers carry no credentials"),
+        pytest.param({"receivers": [{"name": "a", "url": "http://x", "headers_env": {"Authorization": "Bearer x"}}]},
+                     "Authorization: must be the name of an environment variable, not its value",
+                     id="headers_env names variables, not values"),
+        pytest.param({"receivers": [{"name": "a", "url": "http://x", "headers": {"X-Team": "a"},
+                                     "headers_env": {"x-team": "TEAM"}}]},
+                     "headers x-team set in both headers and headers_env", id="a header is set in one place"),
     ],
 )
 def test_invalid_specs(change: dict, message: str) -> None:
