@@ -36,18 +36,8 @@ from agentslo.config import EvaluationSpec
 from alerts import Alerting
 from ground.errors import StorageError
 from ground.storage import Storage
-from slo import (
-    SLO,
-    CatchUp,
-    SloStatus,
-    SpendBudget,
-    SpendStatus,
-    catch_up,
-    evaluate,
-    evaluate_spend,
-    format_duration,
-    write_status,
-)
+from slo import SLO, SloStatus, SpendBudget, SpendStatus, format_duration
+from slo.engine import CatchUp, catch_up, evaluate, evaluate_spend, write_status
 
 __all__ = ["Evaluation", "Evaluator"]
 

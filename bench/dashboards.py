@@ -57,7 +57,8 @@ from rich.table import Table
 from agentslo.config import load_config
 from dashboards import ALL, DASHBOARDS, EXAMPLE_CONFIG, alert_rules, expand_macros, variable_queries
 from ground.storage import AGENT_TASKS, SLO_ROLLUPS, SLO_STATUS, TRACES, Storage, StorageSpec, migrate, open_storage
-from slo import SLO, SpendBudget, run_cycle, slo_from_spec, spend_budget_from_spec
+from slo import SLO, SpendBudget, slo_from_spec, spend_budget_from_spec
+from slo.engine import run_cycle
 
 TARGET_MS = 500.0
 SPANS_PER_TASK = 10

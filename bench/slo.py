@@ -36,7 +36,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ground.storage import AGENT_TASKS, TRACES, Storage, StorageSpec, migrate, open_storage
-from slo import SLO, catch_up, evaluate, parse_slo_specs, run_cycle, slo_from_spec, write_status
+from slo import SLO, parse_slo_specs, slo_from_spec
+from slo.engine import catch_up, evaluate, run_cycle, write_status
 
 TARGET_CYCLE_S = 2.0
 TARGET_SCALING = 1.5

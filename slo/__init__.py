@@ -1,11 +1,14 @@
 """SLOs: the spec users write, the domain model it becomes, error-budget math, and the engine.
 
-The core is pure: no storage, no clock; `now` and counts come in as values.
-SLIs and task derivation compile to parameterised SQL (`compile_sli`); the
-engine (`catch_up`, `evaluate`, `write_status`) is the edge that runs it on a Storage.
+`import slo` brings the pure core only: no storage, no clock; `now` and counts
+come in as values. SLIs and task derivation compile to parameterised SQL
+(`compile_sli`); `slo.engine` (`catch_up`, `evaluate`, `write_status`) is the
+edge that runs it on a Storage.
 
     specs = parse_slo_specs(yaml_data["slos"], where="agentslo.yaml: slos")
     slos = [slo_from_spec(spec) for spec in specs]
+
+    from slo.engine import catch_up, evaluate
     catch_up(storage, slos, now)                 # derive tasks, roll up, count late spans
     statuses = evaluate(storage, slos, now)
 """
@@ -34,46 +37,40 @@ from slo._budget import (
     time_to_exhaustion,
     timeslice_budget,
 )
+from slo._durations import format_duration, parse_duration
 from slo._evaluation import (
     DEFAULT_GRACE,
-    EXHAUSTION_BURN_WINDOW,
-    REPORTED_BURN_WINDOWS,
-    BurnRate,
     SloStatus,
     burn_windows,
     data_through,
-    earliest_read,
-    evaluation_end,
     occurrences_status,
     timeslices_status,
     window_bounds,
 )
-from slo._model import (
-    SLO,
+from slo._filters import Events, Matcher, MatchOp, MatchSource
+from slo._kinds import (
+    KINDS,
     Availability,
-    Budgeting,
     CacheHitRate,
-    CalendarMonth,
     Cost,
     ErrorRate,
-    Events,
-    Filter,
-    Indicator,
     Latency,
-    Matcher,
-    MatchOp,
-    MatchSource,
+    ToolSuccess,
+    kind_of,
+)
+from slo._model import (
+    SLO,
+    Budgeting,
+    CalendarMonth,
     Occurrences,
     RollingWindow,
     Timeslices,
-    ToolSuccess,
     Window,
     slo_from_spec,
 )
 from slo._openslo import slo_spec_from_openslo
-from slo._spec import SloSpec, format_duration, parse_duration, parse_slo_specs
+from slo._spec import SloSpec, parse_slo_specs
 from slo._spend import (
-    DEFAULT_SPEND_LEVELS,
     SpendBudget,
     SpendBudgetSpec,
     SpendGroup,
@@ -84,47 +81,24 @@ from slo._spend import (
     projected_spend,
     spend_budget_from_spec,
 )
-
-from slo._engine import (
-    DEFAULT_LATENESS_HORIZON,
-    CatchUp,
-    Watermark,
-    catch_up,
-    derive_tasks,
-    evaluate,
-    evaluate_spend,
-    read_watermarks,
-    run_cycle,
-    sync_rollups,
-    sync_tasks,
-    write_status,
-)
-from slo._sql import DEGRADED_SPAN, LONGEST_EVENT, SliSql, compile_sli, spend_query, spend_sql
+from slo._sql import DEGRADED_SPAN, compile_sli, spend_sql
 
 __all__ = [
     "DEFAULT_GRACE",
-    "DEFAULT_LATENESS_HORIZON",
-    "DEFAULT_SPEND_LEVELS",
     "DEGRADED_SPAN",
-    "EXHAUSTION_BURN_WINDOW",
-    "LONGEST_EVENT",
-    "REPORTED_BURN_WINDOWS",
+    "KINDS",
     "SLO",
     "WORKBOOK_ALERT_WINDOWS",
     "WORKBOOK_WINDOW",
     "AlertWindow",
     "Availability",
     "Budgeting",
-    "BurnRate",
-    "CatchUp",
     "CacheHitRate",
     "CalendarMonth",
     "Cost",
     "ErrorRate",
     "EventCounts",
     "Events",
-    "Filter",
-    "Indicator",
     "Latency",
     "MatchOp",
     "MatchSource",
@@ -132,7 +106,6 @@ __all__ = [
     "Occurrences",
     "RollingWindow",
     "Severity",
-    "SliSql",
     "SliceCounts",
     "SloSpec",
     "SloStatus",
@@ -144,7 +117,6 @@ __all__ = [
     "SpendStatus",
     "Timeslices",
     "ToolSuccess",
-    "Watermark",
     "Window",
     "alert_windows",
     "budget_consumed",
@@ -152,40 +124,29 @@ __all__ = [
     "burn_rate",
     "burn_windows",
     "calendar_month_bounds",
-    "catch_up",
     "compile_sli",
     "count_slices",
     "data_through",
-    "derive_tasks",
-    "earliest_read",
     "error_budget",
     "error_budget_duration",
     "error_budget_remaining",
     "error_budget_remaining_events",
-    "evaluate",
-    "evaluate_spend",
-    "evaluation_end",
     "format_duration",
+    "kind_of",
     "occurrences_status",
     "parse_duration",
     "parse_slo_specs",
     "parse_spend_budgets",
     "projected_spend",
-    "read_watermarks",
-    "run_cycle",
     "sli",
     "slices_in",
     "slo_from_spec",
     "slo_spec_from_openslo",
     "spend_budget_from_spec",
-    "spend_query",
     "spend_sql",
     "sum_counts",
-    "sync_rollups",
-    "sync_tasks",
     "time_to_exhaustion",
     "timeslice_budget",
     "timeslices_status",
     "window_bounds",
-    "write_status",
 ]

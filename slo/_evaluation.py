@@ -29,7 +29,8 @@ from slo._budget import (
     time_to_exhaustion,
     timeslice_budget,
 )
-from slo._model import SLO, Events, Timeslices
+from slo._filters import Events
+from slo._model import SLO, Timeslices
 
 _MINUTE = timedelta(minutes=1)
 

@@ -47,7 +47,8 @@ from decimal import Decimal
 from typing import Any, TypeGuard
 
 from ground.errors import ConfigError
-from slo._spec import Loc, SloSpec, format_path, validate_slo_spec
+from ground.spec import Loc, format_path
+from slo._spec import SloSpec, validate_slo_spec
 
 SOURCE_TYPE = "agentslo"
 

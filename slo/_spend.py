@@ -40,8 +40,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ground.spec import Loc, parse_named_list
 from slo._budget import Severity, calendar_month_bounds
-from slo._spec import Loc, parse_named_list
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

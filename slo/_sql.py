@@ -3,7 +3,7 @@
 Values never enter the SQL text. Thresholds, matcher values, attribute keys and
 times travel as query parameters (`{f0_0:String}`); the only names spliced into
 the text are columns from the allow-lists in `slo._spec` and table names from
-`ground.storage`.
+`ground.tables`.
 
 When an event happens: every event (span, model call, tool call, task) counts
 in the minute it *ends*, `Timestamp + Duration`. A span is exported when it
@@ -21,22 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ground.storage import AGENT_TASKS, SLO_ROLLUPS, TRACES
-from slo._model import (
-    Availability,
-    CacheHitRate,
-    Cost,
-    ErrorRate,
-    Events,
-    Filter,
-    Indicator,
-    Latency,
-    Matcher,
-    MatchOp,
-    MatchSource,
-    ToolSuccess,
-)
-from slo._spec import SPAN_COLUMNS, TASK_COLUMNS
+from ground.tables import AGENT_TASKS, SLO_ROLLUPS, TRACES
+from slo._filters import Events, and_sql, filter_sql
+from slo._kinds import Indicator, kind_of
 from slo._spend import SpendBudget
 
 # Reads of a time range look back this far for the start of the events ending in
@@ -63,10 +50,6 @@ _EVENT_ROWS: dict[Events, tuple[str, str]] = {
 
 # A successful event: a task whose span did not fail; a span not in status Error.
 _SUCCESS: dict[str, str] = {AGENT_TASKS: "Success = 1", TRACES: "StatusCode != 'Error'"}
-
-_COLUMNS: dict[str, tuple[str, ...]] = {AGENT_TASKS: TASK_COLUMNS, TRACES: SPAN_COLUMNS}
-_MAPS: dict[MatchSource, str] = {MatchSource.ATTRIBUTE: "SpanAttributes",
-                                 MatchSource.RESOURCE_ATTRIBUTE: "ResourceAttributes"}
 
 # A degraded answer: flagged so, or served by anything but the primary (task derivation, dashboards).
 DEGRADED_SPAN = "(Degraded = 1 OR FallbackSource NOT IN ('', 'primary'))"
@@ -109,66 +92,14 @@ def compile_sli(indicator: Indicator) -> SliSql:
     """The SQL of an indicator: its events, its filter as parameterised conditions, good and total.
 
     Example: `compile_sli(Latency(Events.TASKS, timedelta(seconds=30)))` reads
-    agent_tasks with good `Duration <= {threshold_ns:UInt64}`.
+    agent_tasks with good `Duration <= {threshold_ns:UInt64}`. The kind's part
+    (good and total) is its registry entry's (slo._kinds).
     """
     table, rows = _EVENT_ROWS[indicator.events]
     params: dict[str, str] = {}
-    condition = _and(rows, *_filter_sql(indicator.filter, table, "f", params))
-    success = _SUCCESS[table]
-    good, total = success, "1"
-    match indicator:
-        case Availability() | ToolSuccess():
-            pass
-        case ErrorRate():
-            bad = _and(f"NOT ({success})", *_filter_sql(indicator.errors, table, "e", params))
-            good = f"NOT ({bad})"
-        case Latency():
-            params["threshold_ns"] = str(indicator.threshold // timedelta(microseconds=1) * 1000)
-            good = "Duration <= {threshold_ns:UInt64}"
-        case Cost():
-            params["threshold_usd"] = repr(indicator.threshold_usd)
-            good = "CostUsd <= {threshold_usd:Float64}"
-        case CacheHitRate():
-            # Input tokens include cache reads (GenAI conventions); a producer that
-            # counts them apart must not push the SLI over 1.
-            good, total = "least(CacheReadTokens, InputTokens)", "InputTokens"
+    condition = and_sql(rows, *filter_sql(indicator.filter, table, "f", params))
+    good, total = kind_of(indicator).sql(indicator, table, _SUCCESS[table], params)
     return SliSql(indicator.events, table, condition, good, total, params)
-
-
-def _filter_sql(matchers: Filter, table: str, prefix: str, params: dict[str, str]) -> list[str]:
-    """One condition per matcher (all must hold); each value, and each attribute key, becomes a parameter."""
-    return [_matcher_sql(matcher, table, f"{prefix}{index}", params) for index, matcher in enumerate(matchers)]
-
-
-def _matcher_sql(matcher: Matcher, table: str, name: str, params: dict[str, str]) -> str:
-    if matcher.source is MatchSource.COLUMN:
-        if matcher.name not in _COLUMNS[table]:
-            raise ValueError(f"column {matcher.name!r} is not one a filter over {table} may name")
-        operand = matcher.name
-    else:
-        if table != TRACES:
-            raise ValueError(f"{matcher.source.value} matchers apply to spans, not to {table}")
-        params[f"{name}_key"] = matcher.name
-        operand = f"{_MAPS[matcher.source]}[{{{name}_key:String}}]"
-    values = [f"{name}_{i}" for i in range(len(matcher.values))]
-    params.update(zip(values, matcher.values))
-    placeholders = [f"{{{value}:String}}" for value in values]
-    match matcher.op:
-        case MatchOp.EQ:
-            return f"{operand} = {placeholders[0]}"
-        case MatchOp.NE:
-            return f"{operand} != {placeholders[0]}"
-        case MatchOp.IN:
-            return f"{operand} IN ({', '.join(placeholders)})"
-        case MatchOp.REGEX:
-            # RE2, unanchored as ClickHouse's match() is: anchor with ^ and $ to match the whole value.
-            return f"match({operand}, {placeholders[0]})"
-    raise ValueError(f"unknown match operator {matcher.op!r}")
-
-
-def _and(*conditions: str) -> str:
-    kept = [c for c in conditions if c != "true"]
-    return " AND ".join(f"({c})" for c in kept) if kept else "true"
 
 
 # ----------------------------------------------------------------------------- rollups

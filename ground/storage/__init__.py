@@ -10,7 +10,7 @@ Example::
 from ground.storage._migrations import SCHEMA, Migration, apply_retention, migrate
 from ground.storage._spec import StorageSpec
 from ground.storage._storage import QueryResult, Storage, open_storage
-from ground.storage._tables import (
+from ground.tables import (
     AGENT_TASKS,
     ALERT_DELIVERIES,
     ALERT_STATE,

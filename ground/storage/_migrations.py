@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ground.storage._storage import Storage
-from ground.storage._tables import (
+from ground.tables import (
     AGENT_TASKS,
     ALERT_DELIVERIES,
     ALERT_STATE,

@@ -19,7 +19,7 @@ from alerts import (
     verify_signature,
 )
 from ground.storage import Storage
-from slo import run_cycle
+from slo.engine import run_cycle
 from tests.slo.traces import MINUTE, SECOND, T0, chat, insert, make_slo
 from tests.support.clock import Clock
 from tests.support.webhook_receiver import WebhookReceiver

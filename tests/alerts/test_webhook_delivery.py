@@ -29,7 +29,7 @@ from alerts import (
     verify_signature,
 )
 from ground.storage import SLO_STATUS, Storage
-from slo import write_status
+from slo.engine import write_status
 from tests.support.clock import Clock
 from tests.support.slo_status import NOW, D, H, M, status
 from tests.support.webhook_receiver import WebhookReceiver

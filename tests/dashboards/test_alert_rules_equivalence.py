@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from alerts import AlertPolicy, AlertState, AlertsSpec, Phase, advance, alert_conditions
+from alerts import AlertPolicy, AlertsSpec, AlertState, Phase, advance, alert_conditions
 from dashboards import Format, PanelQuery, alert_rules, expand_macros
 from ground.storage import Storage, migrate
-from slo import catch_up, evaluate, write_status
+from slo.engine import catch_up, evaluate, write_status
 from tests.slo.traces import MINUTE, SECOND, T0, chat, insert, make_slo
 
 # Services whose model calls tell a story each (minute ranges are from T0).

@@ -34,8 +34,9 @@ from dashboards import (
     variable_queries,
 )
 from ground.storage import SLO_ROLLUPS, SLO_STATUS, TRACES, Storage, migrate, open_storage
-from slo import SLO, evaluate_spend, run_cycle, slo_from_spec, spend_budget_from_spec
+from slo import SLO, slo_from_spec, spend_budget_from_spec
 from slo import format_duration as window_label
+from slo.engine import evaluate_spend, run_cycle
 from tests.collector.otlp_requests import attr
 from tests.conftest import SERVER_ENV, storage_spec
 

@@ -14,14 +14,12 @@ from slo import (
     SliceCounts,
     burn_windows,
     compile_sli,
-    evaluate,
     format_duration,
     occurrences_status,
-    read_watermarks,
-    run_cycle,
     timeslices_status,
     window_bounds,
 )
+from slo.engine import evaluate, read_watermarks, run_cycle
 from tests.slo.traces import MINUTE, SECOND, T0, chat, insert, make_slo
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from ground.storage import migrate, open_storage
-from slo import SloStatus, SpendStatus, evaluate_spend, parse_spend_budgets, run_cycle, spend_budget_from_spec
+from slo import SloStatus, SpendStatus, parse_spend_budgets, spend_budget_from_spec
+from slo.engine import evaluate_spend, run_cycle
 from tests.conftest import SERVER_ENV, storage_spec
 from tests.slo.traces import MINUTE, SECOND, T0, chat, insert, make_slo
 from tests.support.values import ADVERSARIAL_VALUES

@@ -11,7 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from ground.storage import AGENT_TASKS, Storage
-from slo import EventCounts, catch_up, evaluate, run_cycle
+from slo import EventCounts
+from slo.engine import catch_up, evaluate, run_cycle
 from tests.slo.traces import MINUTE, SECOND, T0, agent, insert, make_slo, tool
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)

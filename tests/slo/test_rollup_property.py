@@ -16,16 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ground.storage import AGENT_TASKS, SLO_ROLLUPS, TRACES, WATERMARKS, Storage
-from slo import (
-    DEFAULT_GRACE,
-    SLO,
-    EventCounts,
-    SliceCounts,
-    Timeslices,
-    count_slices,
-    run_cycle,
-    window_bounds,
-)
+from slo import DEFAULT_GRACE, SLO, EventCounts, SliceCounts, Timeslices, count_slices, window_bounds
+from slo.engine import run_cycle
 from tests.slo.traces import SECOND, T0, insert, make_slo, span
 
 # (SLI as the config file writes it, a brute-force test of one event: (good, total) or None when not an event).

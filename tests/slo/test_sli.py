@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from ground.storage import migrate, open_storage
-from slo import SLO, Availability, Events, Matcher, MatchOp, MatchSource, SloStatus, compile_sli, run_cycle
+from slo import SLO, Availability, Events, Matcher, MatchOp, MatchSource, SloStatus, compile_sli
+from slo.engine import run_cycle
 from tests.conftest import SERVER_ENV, storage_spec
 from tests.slo.traces import MINUTE, SECOND, T0, agent, chat, insert, make_slo, tool
 

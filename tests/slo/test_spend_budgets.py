@@ -13,12 +13,11 @@ from slo import (
     SpendGroup,
     SpendLevel,
     SpendPeriod,
-    evaluate_spend,
     parse_spend_budgets,
     projected_spend,
     spend_budget_from_spec,
-    sync_tasks,
 )
+from slo.engine import evaluate_spend, sync_tasks
 from tests.slo.traces import MINUTE, T0, agent, chat, insert
 
 

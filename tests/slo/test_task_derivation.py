@@ -11,7 +11,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from collector import MappingPolicy, PriceTable, SpanMapper, spans_insert_body
 from ground.storage import AGENT_TASKS, TRACES, Storage
-from slo import derive_tasks, read_watermarks, sync_tasks
+from slo.engine import derive_tasks, read_watermarks, sync_tasks
 from tests.collector.otlp_requests import attr
 from tests.slo.traces import MINUTE, SECOND, T0, agent, chat, insert, span, tool
 

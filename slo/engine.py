@@ -42,6 +42,7 @@ import orjson
 
 from ground.storage import AGENT_TASKS, SLO_STATUS, TRACES, WATERMARKS, QueryResult, Storage
 from slo._budget import EventCounts
+from slo._durations import format_duration
 from slo._evaluation import (
     DEFAULT_GRACE,
     SloStatus,
@@ -52,8 +53,8 @@ from slo._evaluation import (
     timeslices_status,
     window_bounds,
 )
-from slo._model import SLO, Availability, CacheHitRate, Cost, ErrorRate, Latency, Timeslices, ToolSuccess
-from slo._spec import format_duration
+from slo._kinds import kind_of
+from slo._model import SLO, Timeslices
 from slo._spend import SpendBudget, SpendStatus
 from slo._sql import (
     RollupRange,
@@ -70,6 +71,21 @@ from slo._sql import (
     stored_since_query,
     window_sums_query,
 )
+
+__all__ = [
+    "DEFAULT_LATENESS_HORIZON",
+    "CatchUp",
+    "Watermark",
+    "catch_up",
+    "derive_tasks",
+    "evaluate",
+    "evaluate_spend",
+    "read_watermarks",
+    "run_cycle",
+    "sync_rollups",
+    "sync_tasks",
+    "write_status",
+]
 
 # Spans arriving later than this after they ended are stored but counted in no
 # SLI: re-counting them would re-open evaluations the alerts have long acted on.
@@ -97,10 +113,6 @@ _TASKS_MARK = "agent_tasks"
 _ROLLUPS_MARK = "slo_rollups/"
 # The server's clock when the last live cycle began: rows stored after it are new to the engine.
 _STORED_MARK = "stored"
-
-# The SLI kinds as the config file names them, for slo_status.
-_KINDS = {Availability: "availability", ErrorRate: "error_rate", Latency: "latency", Cost: "cost",
-          CacheHitRate: "cache_hit_rate", ToolSuccess: "tool_success"}
 
 
 @dataclass(frozen=True)
@@ -355,7 +367,7 @@ def _status_row(status: SloStatus, alert_state: str) -> dict[str, object]:
     return {
         "Timestamp": _text(status.evaluated_at),
         "SloName": slo.name,
-        "Kind": _KINDS[type(slo.indicator)],
+        "Kind": kind_of(slo.indicator).name,
         "Events": slo.indicator.events.value,
         "Window": str(slo.window),
         "Budgeting": "timeslices" if isinstance(slo.budgeting, Timeslices) else "occurrences",
