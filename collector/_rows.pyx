@@ -7,8 +7,9 @@ pyarrow's conversion of the Python values to columns another ~5 µs
 (bench/README.md). Here the protobuf wire format is read straight from the
 request's bytes and each span's values are appended to Arrow column buffers
 (collector._builders): attribute values become Python strings only when an
-alias table reads them. Price look-ups (cached per model and day) and the
-cost formula stay in Python (collector._pricing).
+alias table reads them. What the values mean (operation, model call, cost
+source, error type, degraded) is decided in collector._semantics; price
+look-ups are cached per model and day, and the cost formula is collector._pricing's.
 
 The bytes come from upb's own serializer (SpanMapper.map), which has already
 checked the request (UTF-8, lengths, nesting) and writes each field once, a
@@ -25,6 +26,7 @@ from libc.stdio cimport snprintf
 from libc.string cimport memcmp, memcpy
 
 from collector._builders cimport Fixed, Maps, Offsets, Strings
+from collector cimport _semantics as means
 
 from binascii import b2a_base64
 from datetime import datetime, timezone
@@ -33,9 +35,8 @@ import orjson
 import pyarrow as pa
 
 from collector import _attributes as names
-from collector._attributes import CONTENT_EVENTS, MODEL_OPERATIONS, is_content_attribute
-from collector._columns import COST_PRICED, COST_REPORTED, COST_UNPRICED, MAX_TIME_NS as _MAX_TIME_NS, SCHEMA
-from collector._pricing import cost_usd
+from collector._attributes import CONTENT_EVENTS, is_content_attribute
+from collector._columns import COST_UNPRICED, MAX_TIME_NS as _MAX_TIME_NS, SCHEMA
 
 # Protobuf wire types.
 cdef enum:
@@ -56,7 +57,6 @@ cdef int UNRANKED = 1 << 30
 cdef uint64_t MAX_TIME_NS = _MAX_TIME_NS
 cdef uint64_t NS_PER_DAY = 86_400 * 1_000_000_000ULL
 cdef Py_ssize_t MAX_REMEMBERED = 10_000
-MAX_COUNT = 1 << 64  # the token columns are UInt64
 cdef unsigned char ZEROS[16]  # static storage: all zero
 
 TIMESTAMP = pa.timestamp("ns", tz="UTC")
@@ -67,10 +67,6 @@ UINT8 = pa.uint8()
 # Enum names as the Collector exporter writes them (pdata's String() forms).
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES = ("Unset", "Ok", "Error")
-_TRUE = frozenset({"true", "1", "yes"})
-_NOT_DEGRADED_SOURCES = frozenset({"", "primary"})
-# The operation synonym tables, by their attribute's position in OPERATION_SYNONYMS.
-_SYNONYMS = tuple(names.OPERATION_SYNONYMS.values())
 
 # Field tags (field number << 3 | wire type) of the messages read here.
 cdef uint64_t TAG_1_LEN = 1 << 3 | LEN
@@ -188,27 +184,6 @@ cdef str _first(dict attrs, tuple keys):
         if value:
             return value
     return ""
-
-
-cdef uint64_t _count(str text):
-    """A token count from an attribute value; anything not a number from 0 to 2**64 - 1 counts as 0."""
-    if not text:
-        return 0
-    try:
-        number = int(text)
-    except ValueError:
-        number = _float(text)
-        if number is None:
-            return 0
-    return <uint64_t>int(number) if 0 < number < MAX_COUNT else 0
-
-
-cdef object _float(str text):
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if value >= 0 and not isinf(value) and not isnan(value) else None
 
 
 cdef str _id_problem(Py_ssize_t trace_size, const unsigned char* trace_id, Py_ssize_t span_size,
@@ -491,24 +466,24 @@ cdef class RowMapper:
                 if rank < ranks[slot]:
                     ranks[slot] = rank
                     values[slot] = text
-        operation = values[OPERATION]
-        if not operation and values[SYNONYM]:
-            operation = _SYNONYMS[ranks[SYNONYM]].get(values[SYNONYM], "")
+        operation = means.operation(values[OPERATION], values[SYNONYM], ranks[SYNONYM])
         request_model = values[REQUEST_MODEL]
         response_model = values[RESPONSE_MODEL]
-        input_tokens = _count(values[INPUT_TOKENS])
-        output_tokens = _count(values[OUTPUT_TOKENS])
-        cache_read = _count(values[CACHE_READ_TOKENS])
-        cache_write = _count(values[CACHE_WRITE_TOKENS])
-        cost, cost_source = self._cost(
-            values[REPORTED_COST], operation, response_model or request_model, start_ns,
-            input_tokens, output_tokens, cache_read, cache_write, batch,
-        )
-        error_type = values[ERROR_TYPE] or exception_type
-        if not error_type and status_code == "Error":
-            error_type = "_OTHER"  # semconv's value when the error has no type
+        model = response_model or request_model
+        input_tokens = means.token_count(values[INPUT_TOKENS])
+        output_tokens = means.token_count(values[OUTPUT_TOKENS])
+        cache_read = means.token_count(values[CACHE_READ_TOKENS])
+        cache_write = means.token_count(values[CACHE_WRITE_TOKENS])
+        reported = means.reported_cost(values[REPORTED_COST])
+        model_call = means.is_model_call(operation, model, input_tokens, output_tokens)
+        price = self._price(model, start_ns // NS_PER_DAY) if reported is None and model_call and model else None
+        cost, cost_source = means.cost(reported, model_call, price, input_tokens, output_tokens, cache_read,
+                                       cache_write)
+        if cost_source == COST_UNPRICED:
+            batch.unpriced_models[model or "(no model)"] += 1
+        error_type = means.error_type(values[ERROR_TYPE], exception_type, status_code)
         fallback = values[FALLBACK_SOURCE]
-        degraded = values[DEGRADED].lower() in _TRUE or fallback not in _NOT_DEGRADED_SOURCES
+        degraded = means.degraded(values[DEGRADED], fallback)
         resource, service, dims, scope_name, scope_version = shared
 
         block.timestamp.add_u64(start_ns)
@@ -549,29 +524,6 @@ cdef class RowMapper:
         memcpy(PyBytes_AS_STRING(span_key) + 16, buf + span_at, 8)
         batch.span_keys.append(span_key)
         return 0
-
-    cdef tuple _cost(self, str reported, str operation, str model, uint64_t start_ns, uint64_t input_tokens,
-                     uint64_t output_tokens, uint64_t cache_read, uint64_t cache_write, batch):
-        if reported:
-            value = _float(reported)
-            if value is not None:
-                return value, COST_REPORTED
-        is_model_call = operation in MODEL_OPERATIONS or (
-            not operation and (model or input_tokens or output_tokens)
-        )
-        if not is_model_call:
-            return 0.0, ""
-        price = self._price(model, start_ns // NS_PER_DAY) if model else None
-        if price is None:
-            batch.unpriced_models[model or "(no model)"] += 1
-            return 0.0, COST_UNPRICED
-        return cost_usd(
-            price,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cache_read_tokens=cache_read,
-            cache_write_tokens=cache_write,
-        ), COST_PRICED
 
     cdef object _price(self, str model, uint64_t day):
         key = (model, day)
