@@ -9,13 +9,13 @@ edges, on Storage and on HTTP. After each evaluation cycle::
     alerting.commit(result)                              # notifications in the outbox, states saved
     delivery.wake()                                      # the delivery loop sends them (and retries on its timer)
 
-Receivers verify webhook signatures as `alerts._payload`'s docstring describes
+Receivers verify webhook signatures as `alerts._alertmanager`'s docstring describes
 (`verify_signature` does it).
 """
 
 from alerts._alerting import Alerting, AlertingResult, DashboardLinks
 from alerts._delivery import DELIVERY_ID_HEADER, Delivery, DeliveryReport
-from alerts._payload import (
+from alerts._alertmanager import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     encode,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import quote
 
-from alerts._payload import encode, webhook_payload
+from alerts._alertmanager import encode, webhook_payload
 from alerts._receiver import Receiver
 from alerts._rules import NO_DATA_ALERT, AlertCondition, AlertPolicy, alert_conditions
 from alerts._spend_rules import spend_conditions

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
-from alerts._payload import signature_headers
+from alerts._alertmanager import signature_headers
 from alerts._receiver import Receiver
 from alerts._retry import RetryPolicy, retryable
 from alerts._store import AlertStore, DeliveryState, OutboxEntry

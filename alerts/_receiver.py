@@ -12,7 +12,7 @@ class Receiver:
 
     It takes a notification whose severity is in `severities` and whose labels
     carry every name, value pair of `match`. `secret`, when set, signs each
-    request (see alerts._payload); it is the value, resolved from the
+    request (see alerts._alertmanager); it is the value, resolved from the
     environment when the config is loaded, as are the values of `headers`
     the config names in `headers_env` (an Authorization token, say).
     """
