@@ -111,8 +111,9 @@ _HOUR = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TASKS_MARK = "agent_tasks"
 _ROLLUPS_MARK = "slo_rollups/"
-# The server's clock when the last live cycle began: rows stored after it are new to the engine.
-_STORED_MARK = "stored"
+# The server's clock when the last live cycle began (spans) or ended its derivations (tasks):
+# rows of the table stored after it are new to the engine. Named "stored/<table>".
+_STORED_MARK = "stored/"
 
 
 @dataclass(frozen=True)
@@ -158,51 +159,50 @@ def catch_up(storage: Storage, slos: Sequence[SLO], now: datetime, *, grace: tim
     nor moves the mark of what the live cycles have seen.
     """
     marks = read_watermarks(storage)
-    stored_at = _from_millis(_query(storage, server_clock_query()).scalar()) if live else None
-    previous = marks.get(_STORED_MARK) if live else None
+    spans_seen = marks.get(_STORED_MARK + TRACES) if live else None
+    tasks_seen = marks.get(_STORED_MARK + AGENT_TASKS) if live else None
+    spans_at = _server_clock(storage) if live else None
     horizon_start = _floor_minute(_utc(now) - horizon)
     since = min((*(earliest_read(slo, now, grace) for slo in slos), *(budget.period.bounds(now)[0]
                  for budget in budgets if budget.per is not None)), default=now - grace)
     tasks = marks.get(_TASKS_MARK)
-    if previous is not None and tasks is not None and horizon_start < tasks.through:
-        for statement in rederive_stored_since_statements(previous.through - _STORED_OVERLAP, horizon_start,
+    if spans_seen is not None and tasks is not None and horizon_start < tasks.through:
+        for statement in rederive_stored_since_statements(spans_seen.through - _STORED_OVERLAP, horizon_start,
                                                           tasks.through):
             _command(storage, statement)
     sync_tasks(storage, now, since=since, grace=grace)
-    report, stored = CatchUp(), {}
-    if previous is not None:
-        report, stored = _stored_minutes(storage, previous.through, horizon_start, marks, slos)
-    rerolled = sync_rollups(storage, slos, now, grace=grace, stored=stored)
-    if stored_at is not None:
-        _write_watermarks(storage, {_STORED_MARK: Watermark("", stored_at, stored_at)})
-    return CatchUp(report.late_spans, report.beyond_horizon_spans, rerolled)
-
-
-def _stored_minutes(storage: Storage, previous: datetime, horizon_start: datetime,
-                    marks: Mapping[str, Watermark], slos: Sequence[SLO],
-                    ) -> tuple[CatchUp, dict[str, list[datetime]]]:
-    """The minutes, since the horizon, in which rows stored since `previous` end, per table; and the
-    spans among them that are late (their minute was rolled up) or past the horizon."""
-    rolled = [marks[_ROLLUPS_MARK + slo.name].through for slo in slos
-              if compile_sli(slo.indicator).table == TRACES and _ROLLUPS_MARK + slo.name in marks]
-    spans_rolled_through = min(rolled, default=None)
     stored: dict[str, list[datetime]] = {}
     late = beyond = 0
-    for table in (TRACES, AGENT_TASKS):
-        minutes = []
-        for seconds, _, counted in _query(storage, stored_since_query(table, previous - _STORED_OVERLAP,
-                                                                      previous)).rows:
-            minute = _EPOCH + timedelta(seconds=seconds)
-            if minute >= horizon_start:
-                minutes.append(minute)
-            if table != TRACES:
-                continue
-            if minute < horizon_start:
-                beyond += counted
-            elif spans_rolled_through is not None and minute < spans_rolled_through:
-                late += counted
-        stored[table] = minutes
-    return CatchUp(late_spans=late, beyond_horizon_spans=beyond), stored
+    if spans_seen is not None:
+        minutes = _stored_minutes(storage, TRACES, spans_seen.through - _STORED_OVERLAP, spans_seen.through)
+        rolled = min((marks[key].through for slo in slos if compile_sli(slo.indicator).table == TRACES
+                      and (key := _ROLLUPS_MARK + slo.name) in marks), default=None)
+        late = sum(counted for minute, counted in minutes if horizon_start <= minute and rolled and minute < rolled)
+        beyond = sum(counted for minute, counted in minutes if minute < horizon_start)
+        stored[TRACES] = [minute for minute, _ in minutes if minute >= horizon_start]
+    if tasks_seen is not None:
+        # Only this process derives tasks, and it commits them before it rolls up: no overlap needed.
+        minutes = _stored_minutes(storage, AGENT_TASKS, tasks_seen.through, tasks_seen.through)
+        stored[AGENT_TASKS] = [minute for minute, _ in minutes if minute >= horizon_start]
+    rerolled = sync_rollups(storage, slos, now, grace=grace, stored=stored)
+    if spans_at is not None:
+        tasks_at = _server_clock(storage)  # after this cycle's own derivations and rollups
+        _write_watermarks(storage, {_STORED_MARK + TRACES: Watermark("", spans_at, spans_at),
+                                    _STORED_MARK + AGENT_TASKS: Watermark("", tasks_at, tasks_at)})
+    return CatchUp(late, beyond, rerolled)
+
+
+def _stored_minutes(storage: Storage, table: str, since: datetime, counted_since: datetime,
+                    ) -> list[tuple[datetime, int]]:
+    """The minutes in which the rows of `table` stored since `since` end, each with how many of them
+    were stored since `counted_since`."""
+    return [(_EPOCH + timedelta(seconds=seconds), counted)
+            for seconds, _, counted in _query(storage, stored_since_query(table, since, counted_since)).rows]
+
+
+def _server_clock(storage: Storage) -> datetime:
+    """The server's clock: what it stamps stored rows with."""
+    return _from_millis(_query(storage, server_clock_query()).scalar())
 def evaluate_spend(storage: Storage, budgets: Sequence[SpendBudget], now: datetime) -> tuple[SpendStatus, ...]:
     """What each budget's scope spent so far in its period holding `now`: one status for a global
     budget, one per member with spend for a group budget (tasks as far as `sync_tasks` derived them)."""
