@@ -82,12 +82,19 @@ cpdef tuple cost(object reported, bint model_call, object price, uint64_t input_
 
 cpdef str error_type(str attribute, str exception_type, str status_code):
     """The span's error type: its error.type attribute, else its exception event's type, else `_OTHER`
-    for a span in status Error, else ''."""
+    for a span in status Error, else ''. A Python class written as its repr (`<class 'openai.APIError'>`,
+    as some instrumentations record it) is its qualified name (`openai.APIError`)."""
     if attribute:
-        return attribute
+        return _class_name(attribute)
     if exception_type:
-        return exception_type
+        return _class_name(exception_type)
     return OTHER_ERROR if status_code == "Error" else ""
+
+
+cdef str _class_name(str text):
+    if text.startswith("<class '") and text.endswith("'>"):
+        return text[8:-2]
+    return text
 
 
 cpdef bint degraded(str attribute, str fallback_source):

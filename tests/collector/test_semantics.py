@@ -83,6 +83,10 @@ def test_token_count(text: str, expected: int) -> None:
     pytest.param("", "openai.RateLimitError", "Error", "openai.RateLimitError", id="else the exception's type"),
     pytest.param("", "", "Error", "_OTHER", id="a failed span without a type: _OTHER, as semconv says"),
     pytest.param("", "", "Unset", "", id="no error, no type"),
+    pytest.param("<class 'openai.InternalServerError'>", "", "Error", "openai.InternalServerError",
+                 id="a class written as its repr is its qualified name"),
+    pytest.param("", "<class 'httpx.ReadTimeout'>", "Error", "httpx.ReadTimeout",
+                 id="the exception's type too"),
 ])
 def test_error_type(attribute: str, exception: str, status: str, expected: str) -> None:
     assert error_type(attribute, exception, status) == expected
