@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -49,10 +50,12 @@ def serve(config_file: Path | None, **flags: object) -> None:
 
     config = _load_or_exit(config_file, flags)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # APScheduler logs every job run at INFO: one line per 5 s delivery pass.
+    # APScheduler logs every job run at INFO, httpx every webhook POST: lines that say nothing.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    source = str(config_file or os.environ.get("AGENTSLO_CONFIG") or "no config file (the defaults)")
     try:
-        asyncio.run(run(config))
+        asyncio.run(run(config, source=source))
     except ConfigError as exc:  # a port in use, a data directory that cannot be one, a missing secret
         _exit_with(exc.problems)
     except AgentSloError as exc:
@@ -63,9 +66,10 @@ def serve(config_file: Path | None, **flags: object) -> None:
 @click.argument("config_file", type=click.Path(path_type=Path, dir_okay=False))
 def check(config_file: Path) -> None:
     """Validate a config file; list every problem and exit 1 if there is any."""
+    from agentslo.config import describe
+
     config = _load_or_exit(config_file, {}, env={})
-    storage = "server" if config.storage.clickhouse_url else "embedded"
-    click.echo(f"{config_file}: ok (storage: {storage}, {len(config.slos)} SLOs)")
+    click.echo(f"{config_file}: ok ({describe(config)})")
 
 
 @main.command()
@@ -136,13 +140,16 @@ def openslo(files: tuple[Path, ...]) -> None:
 
 
 @main.command()
-@click.option("--url", default="http://127.0.0.1:4318", show_default=True, envvar="AGENTSLO_URL",
-              help="The running service to ask (an embedded store belongs to the serving process).")
+@click.option("--url", envvar="AGENTSLO_URL",
+              help="The running service to ask (an embedded store belongs to the serving process) "
+                   "[env AGENTSLO_URL; default http://127.0.0.1:$AGENTSLO_HTTP_PORT, port 4318 if unset].")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of a table.")
-def status(url: str, as_json: bool) -> None:
+def status(url: str | None, as_json: bool) -> None:
     """Show every SLO (SLI, objective, error budget remaining, burn rates, state) and spend budget."""
     from rich.console import Console
 
+    # The local service, on the port `serve` would take from the same environment.
+    url = url or f"http://127.0.0.1:{os.environ.get('AGENTSLO_HTTP_PORT') or 4318}"
     slos = _get(url, "/api/v1/slos")
     budgets = _get(url, "/api/v1/budgets")
     pipeline = _get(url, "/api/v1/evaluation")
@@ -192,15 +199,17 @@ def _slo_table(slos: list[dict[str, Any]], url: str) -> Any:
 def _budget_table(budgets: list[dict[str, Any]], url: str) -> Any:
     from rich.table import Table
 
+    from slo import format_usd
+
     view = Table(title=f"Spend budgets at {url}")
     for heading in ("budget", "member", "period", "spent", "cap", "used", "projected", "levels reached"):
         view.add_column(heading, justify="left" if heading in ("budget", "member", "period", "levels reached")
                         else "right", no_wrap=True)
     for budget in budgets:
         member = "-" if budget["member"] is None else f"{budget['per']} {budget['member']}"
-        view.add_row(budget["budget"], member, budget["period"], f"${budget['spent_usd']:,.2f}",
-                     f"${budget['limit_usd']:,.2f}", f"{budget['used'] * 100:.1f}%",
-                     f"${budget['projected_usd']:,.2f}", ", ".join(budget["levels_reached"]) or "-")
+        view.add_row(budget["budget"], member, budget["period"], format_usd(budget["spent_usd"]),
+                     format_usd(budget["limit_usd"]), f"{budget['used'] * 100:.1f}%",
+                     format_usd(budget["projected_usd"]), ", ".join(budget["levels_reached"]) or "-")
     return view
 
 
@@ -225,15 +234,16 @@ def dashboards() -> None:
 @dashboards.command("build")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="Config whose SLOs get alert rules (default: the example config shipped with the dashboards).")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
-              help="Provisioning directory to write (default: dashboards/provisioning).")
-def dashboards_build(config_file: Path | None, out: Path | None) -> None:
-    """Write every provisioning file; files no longer produced are removed."""
-    from dashboards import EXAMPLE_CONFIG, PROVISIONING_DIR, write_provisioning
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Provisioning directory to write, e.g. grafana/provisioning (docker-compose.yml mounts "
+                   "dashboards/provisioning).")
+def dashboards_build(config_file: Path | None, out: Path) -> None:
+    """Write every provisioning file under --out; files there no longer produced are removed."""
+    from dashboards import EXAMPLE_CONFIG, write_provisioning
     from slo import slo_from_spec, spend_budget_from_spec
 
     config = _load_or_exit(config_file or EXAMPLE_CONFIG, {}, env={})
-    written = write_provisioning(out or PROVISIONING_DIR, [slo_from_spec(spec) for spec in config.slos],
+    written = write_provisioning(out, [slo_from_spec(spec) for spec in config.slos],
                                  [spend_budget_from_spec(spec) for spec in config.budgets],
                                  policies=config.alerts.policies(), default_policy=config.alerts.default_policy())
     for path in written:

@@ -17,13 +17,23 @@ count as burning: one failure among three requests is not a page.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import assert_never
 
-from slo import SLO, AlertWindow, MatchOp, MatchSource, Severity, SloStatus, burn_windows, format_duration
+from slo import (
+    SLO,
+    AlertWindow,
+    MatchOp,
+    MatchSource,
+    Severity,
+    SloStatus,
+    burn_windows,
+    format_duration,
+    human_duration,
+)
 
 BURN_RATE_ALERT = "SloErrorBudgetBurn"
 NO_DATA_ALERT = "SloNoData"
@@ -179,8 +189,8 @@ def _burn_condition(status: SloStatus, alert: SloAlert) -> AlertCondition:
     long_rate = status.burn_rate(window.long_window)
     short_rate = status.burn_rate(window.short_window)
     summary = (
-        f"{slo.name} burns its error budget at {_rate(long_rate)} over {labels['long_window']} and "
-        f"{_rate(short_rate)} over {labels['short_window']} (alert at {window.burn_factor:g}x); "
+        f"{slo.name} burns its error budget at {_rate(long_rate)} over {human_duration(window.long_window)} and "
+        f"{_rate(short_rate)} over {human_duration(window.short_window)} (alert at {window.burn_factor:g}x); "
         f"{_budget_left(status)}"
     )
     return AlertCondition(
@@ -255,7 +265,9 @@ def _budget_left(status: SloStatus) -> str:
     if status.error_budget_remaining is None:
         return "no events in the SLO window"
     text = f"{_percent(status.error_budget_remaining)} of the error budget left"
-    if status.time_to_exhaustion is not None:
+    if status.error_budget_remaining <= 0:
+        text += ", already exhausted"
+    elif status.time_to_exhaustion is not None:
         text += f", exhausted in {_exhaustion(status.time_to_exhaustion)} at the last hour's rate"
     return text
 
@@ -269,13 +281,9 @@ def _percent(ratio: float | None) -> str:
 
 
 def _exhaustion(duration: timedelta | None) -> str:
-    """Time to exhaustion in days, hours and minutes; empty when the budget is not burning."""
+    """Time to exhaustion for people (2d 3h, 45m); empty when the budget is not burning."""
     if duration is None:
         return ""
-    minutes = int(duration.total_seconds() // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    parts = [f"{days}d"] * bool(days) + [f"{hours}h"] * bool(hours) + [f"{minutes}m"] * bool(minutes)
-    return " ".join(parts) or "0m"
+    return human_duration(duration)
 
 

@@ -12,7 +12,7 @@ day per member, the way cloud billing alerts behave.
 from __future__ import annotations
 
 from alerts._rules import AlertCondition
-from slo import SpendStatus
+from slo import SpendStatus, format_usd
 
 SPEND_BUDGET_ALERT = "SpendBudget"
 
@@ -33,9 +33,9 @@ def spend_conditions(status: SpendStatus) -> tuple[AlertCondition, ...]:
         AlertCondition(
             labels={**labels, "level": level.label, "severity": level.severity.value},
             annotations={
-                "summary": (f"Spend budget {scope}: ${status.spent_usd:,.2f} spent {period}, "
-                            f"{status.used * 100:.1f}% of the ${budget.limit_usd:,.2f} cap "
-                            f"(alert at {level.label}); projected ${status.projected_usd:,.2f} "
+                "summary": (f"Spend budget {scope}: {format_usd(status.spent_usd)} spent {period}, "
+                            f"{status.used * 100:.1f}% of the {format_usd(budget.limit_usd)} cap "
+                            f"(alert at {level.label}); projected {format_usd(status.projected_usd)} "
                             f"by the end of the {budget.period.value}"),
                 "spent_usd": f"{status.spent_usd:.6f}",
                 "limit_usd": f"{budget.limit_usd:g}",

@@ -37,7 +37,7 @@ from slo._budget import (
     time_to_exhaustion,
     timeslice_budget,
 )
-from slo._durations import format_duration, parse_duration
+from slo._durations import format_duration, human_duration, parse_duration
 from slo._evaluation import (
     DEFAULT_GRACE,
     SloStatus,
@@ -77,6 +77,7 @@ from slo._spend import (
     SpendLevel,
     SpendPeriod,
     SpendStatus,
+    format_usd,
     parse_spend_budgets,
     projected_spend,
     spend_budget_from_spec,
@@ -132,6 +133,8 @@ __all__ = [
     "error_budget_remaining",
     "error_budget_remaining_events",
     "format_duration",
+    "format_usd",
+    "human_duration",
     "kind_of",
     "occurrences_status",
     "parse_duration",

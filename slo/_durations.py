@@ -27,3 +27,14 @@ def format_duration(duration: timedelta) -> str:
         if count == int(count) and count:
             return f"{int(count)}{unit}"
     return f"{duration.total_seconds()}s"
+
+
+def human_duration(duration: timedelta) -> str:
+    """A duration for people to read, in its two largest units: 22h 24m, 5m, 2d 19h, 45s."""
+    seconds = int(duration.total_seconds())
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts[:2]) or "0s"

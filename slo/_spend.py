@@ -32,6 +32,7 @@ frozen `SpendBudget` and the `SpendStatus` it evaluates to.
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -138,6 +139,15 @@ class SpendStatus:
     def reached(self, level: SpendLevel) -> bool:
         """Whether the spend is at or past the level."""
         return self.spent_usd >= level.ratio * self.budget.limit_usd
+
+
+def format_usd(amount: float) -> str:
+    """Money with the precision it needs: cents from a dollar up ($1,234.50), two significant digits
+    below ($0.0062, $0.80), so that a small spend or cap never reads as $0.00."""
+    if amount == 0 or abs(amount) >= 1:
+        return f"${amount:,.2f}"
+    digits = max(2, 1 - math.floor(math.log10(abs(amount))))
+    return f"${amount:.{digits}f}"
 
 
 def projected_spend(spent_usd: float, start: datetime, end: datetime, now: datetime) -> float:

@@ -135,3 +135,15 @@ def test_the_minimum_events_counts_events_under_timeslice_budgeting_not_slices()
     assert active_pairs(alert_conditions(rare, AlertPolicy(min_events=10))) == set()
     busy = timeslices_status(slo, NOW + 30 * S, EventCounts(20, 30), [(NOW - 5 * M, EventCounts(20, 30))])
     assert active_pairs(alert_conditions(busy, AlertPolicy(min_events=10))) == {PAGE_1H, PAGE_6H, TICKET_1D, TICKET_3D}
+
+
+def test_an_exhausted_budget_says_so_rather_than_exhausted_in_0m() -> None:
+    condition = alert_conditions(exhausted_status(50), AlertPolicy())[0]
+    assert condition.annotations["summary"].endswith("-400.0% of the error budget left, already exhausted")
+
+
+def test_windows_in_the_summary_read_for_people() -> None:
+    slo = replace(CHECKOUT, window=replace(CHECKOUT.window, length=28 * D))
+    ticket = alert_conditions(status({w: 20 for w in burn_windows(slo)}, slo=slo), AlertPolicy())[2]
+    assert ticket.labels["long_window"] == "1344m"     # labels stay as the API writes windows
+    assert "over 22h 24m and" in ticket.annotations["summary"] and "over 1h 52m (alert at 3x)" in ticket.annotations["summary"]

@@ -63,3 +63,11 @@ def test_slo_alerts_link_to_the_slo_dashboard_showing_their_slo() -> None:
     links = DashboardLinks("https://grafana.example.com", "agentslo-slos", "agentslo-spend")
     [first, *_] = [links.add_to(c) for c in alert_conditions(status(), AlertPolicy())]
     assert first.annotations["dashboard"] == "https://grafana.example.com/d/agentslo-slos?var-slo=checkout-availability"
+
+
+def test_small_spends_and_caps_are_written_with_the_precision_they_need() -> None:
+    budget = spend_budget_from_spec(parse_spend_budgets([{"name": "tiny", "period": "day", "limit_usd": 0.0062}],
+                                                        where="test")[0])
+    [eighty, _] = spend_conditions(SpendStatus(budget, None, 0.0049352, DAY + timedelta(hours=12)))
+    assert eighty.annotations["summary"].startswith(
+        "Spend budget tiny: $0.0049 spent today, 79.6% of the $0.0062 cap (alert at 80%)")

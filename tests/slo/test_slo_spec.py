@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ground.errors import ConfigError
-from slo import SloSpec, parse_slo_specs
+from slo import SloSpec, human_duration, parse_slo_specs
 
 WHERE = "agentslo.yaml: slos"
 
@@ -93,6 +93,8 @@ P = "agentslo.yaml: slos[0] (checkout-availability)"
     ("slo", "expected"),
     [
         pytest.param(edit(objective=100), f"{P}.objective: must be below 100", id="a 100% objective leaves no budget"),
+        pytest.param(edit(objective=0.99), f"{P}.objective: is a percent: 0.99 would mean 0.99 %; write 99 for 99 %",
+                     id="a ratio where a percent belongs"),
         pytest.param(edit(objective=0), f"{P}.objective: must be above 0", id="a zero objective is refused"),
         pytest.param(edit(objective="high"), f"{P}.objective: must be a valid number, unable to parse string as a number",
                      id="the objective is a number"),
@@ -151,17 +153,17 @@ P = "agentslo.yaml: slos[0] (checkout-availability)"
                      id="a filter is a list of matchers"),
         pytest.param(sli(kind="availability", over="tasks", filter=[{"column": "RequestModel", "op": "eq", "value": "x"}]),
                      f"{P}.sli.filter[0].column: over tasks, filter on one of: ServiceName, AgentName, TaskType, UserId, "
-                     "Tenant, Feature, ErrorType; got 'RequestModel'", id="a task has no single model"),
+                     "Tenant, Feature, Environment, ErrorType; got 'RequestModel'", id="a task has no single model"),
         pytest.param(sli(kind="availability", over="tasks", filter=[{"attribute": "a", "op": "eq", "value": "x"}]),
                      f"{P}.sli.filter[0].attribute: over tasks, filter on the task's columns; attributes belong to "
                      "spans, llm_calls and tool_calls", id="tasks are not filtered on attributes"),
         pytest.param(sli(kind="error_rate", errors=[{"column": "SpanName", "op": "eq", "value": "x"}]),
                      f"{P}.sli.errors[0].column: over tasks, filter on one of: ServiceName, AgentName, TaskType, UserId, "
-                     "Tenant, Feature, ErrorType; got 'SpanName'", id="error matchers follow the same rule"),
+                     "Tenant, Feature, Environment, ErrorType; got 'SpanName'", id="error matchers follow the same rule"),
         pytest.param(matcher(column="Model", op="eq", value="x"),
                      f"{P}.sli.filter[0].column: must be one of the typed columns: ServiceName, SpanName, SpanKind, "
                      "StatusCode, GenAiOperation, GenAiProvider, RequestModel, ResponseModel, CostSource, ErrorType, "
-                     "UserId, Tenant, AgentName, TaskType, Feature, FallbackSource; got 'Model'",
+                     "UserId, Tenant, AgentName, TaskType, Feature, FallbackSource, Environment; got 'Model'",
                      id="a column is one of the typed columns"),
         pytest.param(matcher(op="eq", value="x"),
                      f"{P}.sli.filter[0]: must name one of column, attribute or resource_attribute",
@@ -221,7 +223,7 @@ def test_every_problem_of_one_sli_is_listed() -> None:
               errors=[{"resource_attribute": "host.name", "op": "eq", "value": "a"}])
     assert problems_of([slo]) == [
         f"{P}.sli.filter[0].column: over tasks, filter on one of: ServiceName, AgentName, TaskType, UserId, Tenant, "
-        "Feature, ErrorType; got 'RequestModel'",
+        "Feature, Environment, ErrorType; got 'RequestModel'",
         f"{P}.sli.errors[0].resource_attribute: over tasks, filter on the task's columns; attributes belong to "
         "spans, llm_calls and tool_calls",
     ]
@@ -250,3 +252,13 @@ def test_the_spec_is_frozen() -> None:
     spec = SloSpec.model_validate(BASELINE)
     with pytest.raises(Exception, match="frozen"):
         spec.objective = 90  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("duration", "text"), [
+    pytest.param(timedelta(minutes=1344), "22h 24m", id="a 28-day SLO's ticket window"),
+    pytest.param(timedelta(minutes=112), "1h 52m", id="its short window"),
+    pytest.param(timedelta(days=2, hours=19, minutes=12), "2d 19h", id="the two largest units"),
+    pytest.param(timedelta(seconds=45), "45s", id="seconds"),
+])
+def test_durations_for_people_read_in_their_two_largest_units(duration: timedelta, text: str) -> None:
+    assert human_duration(duration) == text

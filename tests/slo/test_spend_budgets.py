@@ -13,6 +13,7 @@ from slo import (
     SpendGroup,
     SpendLevel,
     SpendPeriod,
+    format_usd,
     parse_spend_budgets,
     projected_spend,
     spend_budget_from_spec,
@@ -122,3 +123,14 @@ def test_a_group_budget_counts_each_members_tasks_by_when_they_started(store: St
     assert by_user == {"alice": pytest.approx(3.25), "bob": pytest.approx(4.0), "carol": pytest.approx(8.0)}
     by_tenant = {s.member: s.spent_usd for s in evaluate_spend(store, [budget(per="tenant", service="support-agent")], T0)}
     assert by_tenant == {"acme": pytest.approx(6.25), "globex": pytest.approx(4.0)}
+
+
+@pytest.mark.parametrize(("amount", "text"), [
+    pytest.param(0, "$0.00", id="nothing"),
+    pytest.param(0.0062, "$0.0062", id="a cap under a cent keeps two significant digits"),
+    pytest.param(0.0031, "$0.0031", id="a spend under a cent is not $0.00"),
+    pytest.param(0.796, "$0.80", id="under a dollar, two significant digits"),
+    pytest.param(1234.5, "$1,234.50", id="from a dollar on, cents and thousands"),
+])
+def test_money_is_written_with_the_precision_it_needs(amount: float, text: str) -> None:
+    assert format_usd(amount) == text
