@@ -41,6 +41,7 @@ __all__ = [
     "RetentionSpec",
     "ServerSpec",
     "StorageSpec",
+    "describe",
     "load_config",
 ]
 
@@ -188,6 +189,18 @@ class Config(_Spec):
     budgets: tuple[SpendBudgetSpec, ...] = ()
     evaluation: EvaluationSpec = EvaluationSpec()
     alerts: AlertsSpec = AlertsSpec()
+
+
+def describe(config: Config) -> str:
+    """What a config sets up, in one line: `storage: embedded, 2 SLOs, 1 spend budget, 1 receiver`."""
+    storage = "server" if config.storage.clickhouse_url else "embedded"
+    counts = [_count(len(config.slos), "SLO"), _count(len(config.budgets), "spend budget"),
+              _count(len(config.alerts.receivers), "receiver")]
+    return f"storage: {storage}, " + ", ".join(counts)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def load_config(

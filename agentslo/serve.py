@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from agentslo.config import Config
+from agentslo.config import Config, describe
 from agentslo.http_api import create_app
 from agentslo.http_server import BoundedServer, HttpMetrics, bounded_server
 from agentslo.service import Service
@@ -36,18 +36,21 @@ __all__ = ["AgentSloServer", "serve"]
 log = logging.getLogger("agentslo")
 
 
-async def serve(config: Config) -> None:
-    """Run the service until SIGTERM or SIGINT, then shut down cleanly."""
+async def serve(config: Config, *, source: str = "no config file (the defaults)") -> None:
+    """Run the service until SIGTERM or SIGINT, then shut down cleanly; `source` says where the
+    config came from, for the start-up log."""
     storage = await asyncio.to_thread(open_storage, config.storage)
-    await AgentSloServer(config, storage).run()
+    await AgentSloServer(config, storage, source=source).run()
 
 
 class AgentSloServer:
     """The service's listeners and background work around one Storage, which it closes at the end."""
 
     def __init__(self, config: Config, storage: Storage, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 source: str = "no config file (the defaults)") -> None:
         self.config = config
+        self._source = source
         self.service = Service(config, storage, clock=clock)
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -70,6 +73,7 @@ class AgentSloServer:
             _keep_signals_for_graceful_exit(service)
         http = bounded_server(create_app(service), limits=config.server.http_limits(),
                               metrics=HttpMetrics(service.metrics.registry))
+        log.info("config: %s: %s", self._source, describe(config))
         log.info("storage: %s", service.storage.description)
         schema = asyncio.create_task(service.prepare_schema())
         service.ingest.writer.start()

@@ -197,8 +197,8 @@ class AlertsSpec(_Spec):
 
     def unknown_slos(self, slo_names: set[str], *, where: str) -> list[str]:
         """Problems for overrides naming an SLO the config does not declare."""
-        return [f"{where}.slos.{name}: no SLO of that name (expected one of: {', '.join(sorted(slo_names))})"
-                for name in self.slos if name not in slo_names]
+        known = f"expected one of: {', '.join(sorted(slo_names))}" if slo_names else "the config declares no SLO"
+        return [f"{where}.slos.{name}: no SLO of that name ({known})" for name in self.slos if name not in slo_names]
 
     def resolve_receivers(self, env: Mapping[str, str], *, where: str) -> tuple[Receiver, ...]:
         """The receivers with their secrets and secret headers read from `env`; ConfigError listing

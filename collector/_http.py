@@ -43,7 +43,7 @@ def otlp_http_router(ingest: Ingest, limits: BodyLimits, *, max_concurrent_bodie
     @router.post("/v1/traces", tags=["ingest"], responses=_RESPONSES, response_class=Response)
     async def export_traces(request: Request) -> Response:
         """Receive spans as OTLP/HTTP (protobuf or JSON, optionally gzip)."""
-        kind = PROTOBUF
+        kind = JSON  # until the request's type is known: a 415 for text/plain is read by a person
         try:
             kind = media_type(request.headers.get("content-type"))
             with bodies.admit():

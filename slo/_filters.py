@@ -44,11 +44,12 @@ ALL_EVENTS: tuple[EventsName, ...] = ("tasks", "llm_calls", "tool_calls", "spans
 SPAN_COLUMNS: tuple[str, ...] = (
     "ServiceName", "SpanName", "SpanKind", "StatusCode",
     "GenAiOperation", "GenAiProvider", "RequestModel", "ResponseModel", "CostSource", "ErrorType",
-    "UserId", "Tenant", "AgentName", "TaskType", "Feature", "FallbackSource",
+    "UserId", "Tenant", "AgentName", "TaskType", "Feature", "FallbackSource", "Environment",
 )
-# A task row carries its dimensions (service, agent, task type, user, tenant, feature)
-# and its error type; models and span names vary inside one task.
-TASK_COLUMNS: tuple[str, ...] = ("ServiceName", "AgentName", "TaskType", "UserId", "Tenant", "Feature", "ErrorType")
+# A task row carries its dimensions (service, agent, task type, user, tenant, feature,
+# deployment environment) and its error type; models and span names vary inside one task.
+TASK_COLUMNS: tuple[str, ...] = ("ServiceName", "AgentName", "TaskType", "UserId", "Tenant", "Feature", "Environment",
+                                 "ErrorType")
 
 # Columns with a closed set of values, spelt as the Collector exporter writes them.
 CLOSED_COLUMN_VALUES: dict[str, tuple[str, ...]] = {

@@ -80,6 +80,9 @@ def _percent(value: float) -> float:
         raise ValueError("must be above 0")
     if value >= 100:
         raise ValueError("must be below 100")
+    if value < 1:
+        # A ratio where a percent belongs: 0.99 would ask for 0.99 % good events.
+        raise ValueError(f"is a percent: {value:g} would mean {value:g} %; write {value * 100:g} for {value * 100:g} %")
     return value
 
 

@@ -242,7 +242,7 @@ _TRACES_ENDING_IN = f"""
 
 _TASK_COLUMNS = ("TaskId, TraceId, Timestamp, Duration, Success, ErrorType, LlmCalls, ToolCalls, ToolErrors, "
                  "InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd, Degraded, "
-                 "ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Spans")
+                 "ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment, Spans")
 
 # Which span is a task, and which spans are its own, decided per trace over the
 # trace's spans as stored (each (TraceId, SpanId) once):
@@ -272,12 +272,12 @@ traces AS (
         StatusCode = 'Error', ErrorType, CostSource != '', GenAiOperation = 'execute_tool',
         InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd,
         {DEGRADED_SPAN},
-        ServiceName, AgentName, TaskType, UserId, Tenant, Feature
+        ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment
     ))) AS spans
     FROM (
         SELECT TraceId, SpanId, ParentSpanId, Timestamp, Duration, StatusCode, ErrorType, GenAiOperation,
                CostSource, InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd, Degraded,
-               FallbackSource, ServiceName, AgentName, TaskType, UserId, Tenant, Feature
+               FallbackSource, ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment
         FROM {TRACES}
         WHERE Timestamp >= {{scan_start:{_TIME}}} AND Timestamp < {{end:{_TIME}}} AND TraceId IN task_traces
         LIMIT 1 BY TraceId, SpanId
@@ -291,7 +291,7 @@ trees AS (
         spans.7 AS error_type, spans.8 AS is_llm, spans.9 AS is_tool, spans.10 AS input_tokens,
         spans.11 AS output_tokens, spans.12 AS cache_read, spans.13 AS cache_write, spans.14 AS cost,
         spans.15 AS degraded, spans.16 AS service, spans.17 AS agent, spans.18 AS task_type,
-        spans.19 AS user_id, spans.20 AS tenant, spans.21 AS feature,
+        spans.19 AS user_id, spans.20 AS tenant, spans.21 AS feature, spans.22 AS environment,
         arrayMap(p -> indexOf(ids, p), spans.2) AS parent_of,
         indexOf(spans.2, '') AS root,
         root != 0 AND (is_agent[root] OR NOT has(is_agent, true)) AS root_is_task,
@@ -334,6 +334,8 @@ SELECT
                                             tenant[t])) AS Tenant,
     arrayFirst(v -> v != '', arrayPushFront(arrayMap((owner, v) -> if(owner = t, v, ''), task_of, feature),
                                             feature[t])) AS Feature,
+    arrayFirst(v -> v != '', arrayPushFront(arrayMap((owner, v) -> if(owner = t, v, ''), task_of, environment),
+                                            environment[t])) AS Environment,
     arrayCount(owner -> owner = t, task_of) AS Spans,
     now64(9) AS DerivedAt
 FROM trees

@@ -18,7 +18,7 @@ def test_check_accepts_a_valid_file(tmp_path: Path) -> None:
     path = tmp_path / "agentslo.yaml"
     path.write_text("version: 1\nserver:\n  http_port: 4318\n")
     result = run("check", str(path))
-    assert (result.returncode, result.stdout) == (0, f"{path}: ok (storage: embedded, 0 SLOs)\n")
+    assert (result.returncode, result.stdout) == (0, f"{path}: ok (storage: embedded, 0 SLOs, 0 spend budgets, 0 receivers)\n")
 
 
 def test_check_names_every_bad_field_and_exits_1(tmp_path: Path) -> None:
@@ -87,7 +87,7 @@ def test_check_counts_valid_slos(tmp_path: Path) -> None:
     path = tmp_path / "agentslo.yaml"
     path.write_text("slos:\n  - {name: a, objective: 99, window: 7d, sli: {kind: availability, over: tasks}}\n")
     result = run("check", str(path))
-    assert (result.returncode, result.stdout) == (0, f"{path}: ok (storage: embedded, 1 SLOs)\n")
+    assert (result.returncode, result.stdout) == (0, f"{path}: ok (storage: embedded, 1 SLO, 0 spend budgets, 0 receivers)\n")
 
 
 OPENSLO = """\
@@ -123,7 +123,7 @@ def test_openslo_documents_become_a_config_that_checks(tmp_path: Path) -> None:
                                 "  sli:\n    kind: availability\n")
     config = tmp_path / "agentslo.yaml"
     config.write_text(converted.stdout)
-    assert run("check", str(config)).stdout == f"{config}: ok (storage: embedded, 1 SLOs)\n"
+    assert run("check", str(config)).stdout == f"{config}: ok (storage: embedded, 1 SLO, 0 spend budgets, 0 receivers)\n"
 
 
 def test_openslo_problems_name_the_document_and_field(tmp_path: Path) -> None:
@@ -151,3 +151,9 @@ def test_importing_the_command_loads_no_service_modules() -> None:
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_dashboards_build_asks_where_to_write_rather_than_overwrite_the_shipped_tree() -> None:
+    result = run("dashboards", "build")
+    assert result.returncode == 2
+    assert "Missing option '--out'" in result.stderr

@@ -167,3 +167,14 @@ def test_a_start_up_error_is_one_line_naming_what_to_change(tmp_path: Path, take
                    *(arg.format(**fields) for arg in args))
     stdout, stderr = served.process.communicate(timeout=START_TIMEOUT_S)
     assert (served.process.returncode, stdout, stderr) == (1, "", f"error: {message.format(**fields)}\n")
+
+
+def test_start_up_says_which_config_it_loaded_and_what_it_declares(tmp_path: Path) -> None:
+    config = tmp_path / "agentslo.yaml"
+    config.write_text("slos: [{name: tasks, objective: 99, window: 1d, sli: {kind: availability}}]\n"
+                      "budgets: [{name: daily, period: day, limit_usd: 10}]\n")
+    served = start("--config", str(config), "--data", str(tmp_path / "data"))
+    served.wait_until("/readyz", 200)
+    code, stderr = served.stop()
+    assert code == 0, stderr
+    assert f"agentslo: config: {config}: storage: embedded, 1 SLO, 1 spend budget, 0 receivers" in stderr

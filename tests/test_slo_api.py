@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -95,3 +96,12 @@ def test_status_says_clearly_when_no_service_answers() -> None:
                             timeout=60)
     assert result.returncode == 1
     assert result.stderr.startswith("Error: cannot reach AgentSLO at http://127.0.0.1:9:")
+
+
+def test_status_finds_the_service_on_the_port_of_agentslo_http_port(service: ServiceThread) -> None:
+    agentslo = str(Path(sys.executable).parent / "agentslo")
+    port = service.http_url.rsplit(":", 1)[1]
+    result = subprocess.run([agentslo, "status"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "AGENTSLO_HTTP_PORT": port, "AGENTSLO_URL": ""})
+    assert result.returncode == 0, result.stderr
+    assert f"SLOs at http://127.0.0.1:{port}" in result.stdout

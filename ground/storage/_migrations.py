@@ -306,6 +306,13 @@ _SLO_STATUS_WINDOWS_V7 = (
     f"ALTER TABLE {SLO_STATUS} ADD COLUMN IF NOT EXISTS WindowEvents Map(LowCardinality(String), Float64)",
 )
 
+# A task's deployment environment, as its spans' Environment says, so that a task SLO can
+# be limited to production. Tasks derived before this migration have none ('').
+_AGENT_TASKS_ENVIRONMENT_V8 = (
+    f"ALTER TABLE {AGENT_TASKS} ADD COLUMN IF NOT EXISTS Environment LowCardinality(String) CODEC(ZSTD(1)) "
+    "AFTER Feature",
+)
+
 MIGRATIONS_TABLE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
     version UInt32,
@@ -327,6 +334,8 @@ SCHEMA: tuple[Migration, ...] = (
               (_TRACES_MERGE_SELECTOR_V6, _TRACES_MIN_PARTS_V6)),
     Migration(7, "otel_traces.InsertedAt, slo_status.DataThrough and WindowEvents: late spans, Grafana's gates",
               _TRACES_INSERTED_AT_V7 + _SLO_STATUS_WINDOWS_V7),
+    Migration(8, "agent_tasks.Environment: task SLOs can filter on the deployment environment",
+              _AGENT_TASKS_ENVIRONMENT_V8),
 )
 
 

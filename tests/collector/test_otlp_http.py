@@ -31,7 +31,16 @@ def post(service, body: bytes, headers: dict[str, str]) -> httpx.Response:
 
 
 def status_message(response: httpx.Response) -> str:
+    """The google.rpc.Status message of an answer, in the encoding it came in."""
+    if response.headers["content-type"] == "application/json":
+        return response.json()["message"]
     return status_pb2.Status.FromString(response.content).message
+
+
+def test_an_unsupported_content_type_is_answered_in_json_a_person_can_read(start_service: StartService) -> None:
+    response = post(start_service(), b"hello", {"content-type": "text/plain"})
+    assert (response.status_code, response.headers["content-type"]) == (415, "application/json")
+    assert response.json()["message"].startswith("unsupported content type 'text/plain'")
 
 
 @pytest.mark.parametrize(

@@ -236,7 +236,7 @@ def test_cost_as_a_threshold_metric_takes_the_value_in_usd() -> None:
                      [f"{R}: {GOOD_SPEC}.threshold: missing"], id="a kind's own parameters are required where it is given"),
         pytest.param(edited(RATIO_DOC, f"{TOTAL_SPEC}.filter.0.column", "RequestModel"),
                      [f"{R}: {TOTAL_SPEC}.filter[0].column: over tasks, filter on one of: ServiceName, AgentName, "
-                      "TaskType, UserId, Tenant, Feature, ErrorType; got 'RequestModel'"],
+                      "TaskType, UserId, Tenant, Feature, Environment, ErrorType; got 'RequestModel'"],
                      id="filter problems point into the total source"),
     ],
 )

@@ -57,7 +57,7 @@ def test_the_baseline_becomes_a_plain_value() -> None:
         pytest.param(99.9, 0.999, id="99.9 percent is 0.999 exactly, not 0.9990000000000001"),
         pytest.param(99.95, 0.9995, id="99.95 percent is 0.9995"),
         pytest.param(95, 0.95, id="a whole percent"),
-        pytest.param(0.5, 0.005, id="a fraction of a percent"),
+        pytest.param(1.5, 0.015, id="a percent and a half"),
     ],
 )
 def test_percent_becomes_a_ratio_at_the_boundary(percent: float, ratio: float) -> None:

@@ -11,7 +11,7 @@ AGENT_TASKS_COLUMNS = [
     ("CacheWriteTokens", "UInt64"), ("CostUsd", "Float64"), ("Degraded", "UInt8"),
     ("ServiceName", "LowCardinality(String)"), ("AgentName", "LowCardinality(String)"),
     ("TaskType", "LowCardinality(String)"), ("UserId", "String"), ("Tenant", "LowCardinality(String)"),
-    ("Feature", "LowCardinality(String)"), ("Spans", "UInt32"), ("DerivedAt", "DateTime64(9, 'UTC')"),
+    ("Feature", "LowCardinality(String)"), ("Environment", "LowCardinality(String)"), ("Spans", "UInt32"), ("DerivedAt", "DateTime64(9, 'UTC')"),
     ("Deleted", "UInt8"),
 ]
 

@@ -11,9 +11,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from collector import MappingPolicy, PriceTable, SpanMapper, spans_insert_body
 from ground.storage import AGENT_TASKS, TRACES, Storage
-from slo.engine import derive_tasks, read_watermarks, sync_tasks
+from slo.engine import derive_tasks, read_watermarks, run_cycle, sync_tasks
 from tests.collector.otlp_requests import attr
-from tests.slo.traces import MINUTE, SECOND, T0, agent, chat, insert, span, tool
+from tests.slo.traces import MINUTE, SECOND, T0, agent, chat, insert, make_slo, span, tool
 
 TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 T0_NS = int(T0.timestamp()) * 1_000_000_000
@@ -182,3 +182,16 @@ def test_each_cycle_derives_the_tasks_that_ended_at_least_grace_ago_and_not_yet_
     assert tasks(store, "TaskId", "ToolCalls") == [{"TaskId": "root", "ToolCalls": 1}]
     mark = read_watermarks(store)["agent_tasks"]
     assert (mark.since, mark.through) == (T0 - MINUTE, T0 + MINUTE)
+
+
+def test_a_task_carries_its_environment_and_a_task_slo_can_be_limited_to_one(store: Storage) -> None:
+    insert(store, [agent("prod-trace", "root", at=0 * SECOND, StatusCode="Error",
+                         ResourceAttributes={"deployment.environment.name": "prod"}),
+                   agent("staging-trace", "root", at=1 * SECOND,
+                         ResourceAttributes={"deployment.environment": "staging"})])
+    production = make_slo("prod-tasks", objective=99, window="1d", sli={
+        "kind": "availability", "over": "tasks", "filter": [{"column": "Environment", "op": "eq", "value": "prod"}]})
+    [status] = run_cycle(store, [production], T0 + 10 * MINUTE)
+    rows = store.query(f"SELECT TraceId, Environment FROM {AGENT_TASKS} FINAL ORDER BY TraceId").rows
+    assert rows == [("prod-trace", "prod"), ("staging-trace", "staging")]
+    assert (status.counts.good_events, status.counts.total_events) == (0, 1)

@@ -1,0 +1,62 @@
+"""The README's examples work as written: every YAML block is a valid config, every command it names exists."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agentslo.config import load_config
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+BLOCKS = re.findall(r"```yaml\n(.*?)```", README, flags=re.S)
+# The variables the examples name for their secrets, set as a user would.
+SECRETS = {name: "example-value" for name in re.findall(r"_env: ([A-Z_][A-Z0-9_]*)", README)}
+
+
+def merged(blocks: list[str]) -> dict[str, Any]:
+    """The README's blocks as one config: mappings merged section by section, lists of SLOs and budgets
+    joined (a later item of the same name replacing an earlier one)."""
+    config: dict[str, Any] = {}
+    for block in blocks:
+        for section, value in yaml.safe_load(block).items():
+            if isinstance(value, list):
+                named = {item["name"]: item for item in config.get(section, []) + value}
+                config[section] = list(named.values())
+            elif isinstance(value, dict):
+                config[section] = {**config.get(section, {}), **value}
+            else:
+                config[section] = value
+    return config
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"block {i} ({b.split(':', 1)[0]})" for i, b in enumerate(BLOCKS)])
+def test_every_yaml_block_is_a_config_on_its_own(block: str, tmp_path: Path) -> None:
+    if "alerts:" in block and "slos:" in block.split("alerts:", 1)[1]:
+        block = "\n".join(b for b in BLOCKS if b.lstrip().startswith("slos:") or b is block)
+    path = tmp_path / "agentslo.yaml"
+    path.write_text(block)
+    load_config(path, env=SECRETS)
+
+
+def test_the_blocks_together_are_one_valid_config(tmp_path: Path) -> None:
+    config = merged([b for b in BLOCKS if "clickhouse_url" not in b])   # the embedded store, as documented
+    path = tmp_path / "agentslo.yaml"
+    path.write_text(yaml.safe_dump(config))
+    loaded = load_config(path, env=SECRETS)
+    assert {slo.name for slo in loaded.slos} >= {"checkout-availability", "checkout-latency"}
+
+
+COMMANDS = sorted(set(re.findall(r"\.venv/bin/agentslo ([a-z]+(?: build)?)", README)))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_agentslo_command_the_readme_names_exists(command: str) -> None:
+    agentslo = str(Path(sys.executable).parent / "agentslo")
+    result = subprocess.run([agentslo, *command.split(), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
