@@ -163,6 +163,10 @@ def status(url: str | None, as_json: bool) -> None:
         console.print(_slo_table(slos, url))
     if budgets:
         console.print(_budget_table(budgets, url))
+    if pipeline["tasks_waiting"]:
+        click.echo(f"{pipeline['tasks_waiting']:,} finished tasks wait {pipeline['grace_s']:g} s for late spans "
+                   f"(evaluation.grace_s); task SLOs and per-member budgets count them from "
+                   f"{_through(pipeline['tasks_waiting_count_from'])[11:]}")
     if pipeline["spans_beyond_horizon"]:
         hours = pipeline["lateness_horizon_s"] / 3600
         click.echo(f"{pipeline['spans_beyond_horizon']:,} spans arrived more than {hours:g} h after they ended: "
@@ -206,7 +210,10 @@ def _budget_table(budgets: list[dict[str, Any]], url: str) -> Any:
         view.add_column(heading, justify="left" if heading in ("budget", "member", "period", "levels reached")
                         else "right", no_wrap=True)
     for budget in budgets:
-        member = "-" if budget["member"] is None else f"{budget['per']} {budget['member']}"
+        if budget["member"] is not None:
+            member = f"{budget['per']} {budget['member']}"
+        else:
+            member = "-" if budget["per"] is None else f"no {budget['per']} has spent yet"
         view.add_row(budget["budget"], member, budget["period"], format_usd(budget["spent_usd"]),
                      format_usd(budget["limit_usd"]), f"{budget['used'] * 100:.1f}%",
                      format_usd(budget["projected_usd"]), ", ".join(budget["levels_reached"]) or "-")

@@ -37,7 +37,7 @@ from alerts import Alerting
 from ground.errors import StorageError
 from ground.storage import Storage
 from slo import SLO, SloStatus, SpendBudget, SpendStatus, format_duration
-from slo.engine import CatchUp, catch_up, evaluate, evaluate_spend, write_status
+from slo.engine import CatchUp, WaitingTasks, catch_up, evaluate, evaluate_spend, waiting_tasks, write_status
 
 __all__ = ["Evaluation", "Evaluator"]
 
@@ -104,6 +104,8 @@ class Evaluator:
         # later than the lateness horizon after they ended (stored, but in no SLI).
         self.late_spans = 0
         self.beyond_horizon_spans = 0
+        # Finished tasks not derived yet, as of the last live cycle: task SLOs do not count them yet.
+        self.waiting = WaitingTasks(0, None)
         registry.register(_StatusCollector(self))
 
     def check_at(self, at: datetime) -> None:
@@ -147,6 +149,7 @@ class Evaluator:
             return evaluation, False
         self.late_spans += caught_up.late_spans
         self.beyond_horizon_spans += caught_up.beyond_horizon_spans
+        self.waiting = waiting_tasks(self._storage, now, grace=self._grace)
         self.latest = {status.slo.name: status for status in statuses}
         self.latest_spend = spend
         self.evaluated_at = now
@@ -246,6 +249,7 @@ def _spend_families(budgets: tuple[SpendBudget, ...], spend: tuple[SpendStatus, 
         if budget.per is None:
             spent.add_metric([budget.name, period, ""], scopes[0].spent_usd if scopes else 0.0)
             continue
+        scopes = [scope for scope in scopes if scope.member is not None]
         members.add_metric([budget.name, period], len(scopes))
         for scope in scopes[:TOP_MEMBERS_ON_METRICS]:
             spent.add_metric([budget.name, period, scope.member or ""], scope.spent_usd)

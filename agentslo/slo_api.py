@@ -87,7 +87,11 @@ class EvaluationOut(BaseModel):
 
 
 class PipelineOut(BaseModel):
-    """How the evaluation runs, and what the live cycles have seen since the service started."""
+    """How the evaluation runs, and what the live cycles have seen since the service started.
+
+    `tasks_waiting` finished in the last `grace_s` and are not derived yet (they wait for late
+    children): task SLOs and group budgets count them from `tasks_waiting_count_from` on.
+    """
 
     evaluated_at: datetime | None
     interval_s: float
@@ -95,6 +99,8 @@ class PipelineOut(BaseModel):
     lateness_horizon_s: float
     late_spans: int
     spans_beyond_horizon: int
+    tasks_waiting: int
+    tasks_waiting_count_from: datetime | None
 
 
 def spend_out(status: SpendStatus) -> SpendStatusOut:
@@ -195,7 +201,9 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
         spec = evaluator.spec
         return PipelineOut(evaluated_at=evaluator.evaluated_at, interval_s=spec.interval_s, grace_s=spec.grace_s,
                            lateness_horizon_s=spec.lateness_horizon_s, late_spans=evaluator.late_spans,
-                           spans_beyond_horizon=evaluator.beyond_horizon_spans)
+                           spans_beyond_horizon=evaluator.beyond_horizon_spans,
+                           tasks_waiting=evaluator.waiting.count,
+                           tasks_waiting_count_from=evaluator.waiting.counts_from)
 
     @router.get("/budgets", response_model=list[SpendStatusOut])
     async def list_budgets() -> list[SpendStatusOut]:

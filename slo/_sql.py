@@ -240,6 +240,20 @@ _TRACES_ENDING_IN = f"""
       AND (ParentSpanId = '' OR GenAiOperation = 'invoke_agent')
       AND {_END_TIME} >= {{start:{_TIME}}} AND {_END_TIME} < {{end:{_TIME}}}"""
 
+
+
+def waiting_tasks_query(start: datetime, end: datetime) -> Statement:
+    """The traces whose task span (a root or invoke_agent span) ended in [start, end), the time since
+    the task watermark: finished, not derived yet. One row: how many, and the earliest end (Unix ms)."""
+    sql = f"""
+SELECT uniqExact(TraceId) AS Traces, toUnixTimestamp64Milli(min({_END_TIME})) AS FirstEnd
+FROM {TRACES}
+WHERE Timestamp >= {{scan_start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
+  AND (ParentSpanId = '' OR GenAiOperation = 'invoke_agent')
+  AND {_END_TIME} >= {{start:{_TIME}}} AND {_END_TIME} < {{end:{_TIME}}}"""
+    return Statement(sql, _range_params(start, end))
+
+
 _TASK_COLUMNS = ("TaskId, TraceId, Timestamp, Duration, Success, ErrorType, LlmCalls, ToolCalls, ToolErrors, "
                  "InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd, Degraded, "
                  "ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment, Spans")

@@ -69,12 +69,14 @@ from slo._sql import (
     spans_per_hour_query,
     spend_query,
     stored_since_query,
+    waiting_tasks_query,
     window_sums_query,
 )
 
 __all__ = [
     "DEFAULT_LATENESS_HORIZON",
     "CatchUp",
+    "WaitingTasks",
     "Watermark",
     "catch_up",
     "derive_tasks",
@@ -84,6 +86,7 @@ __all__ = [
     "run_cycle",
     "sync_rollups",
     "sync_tasks",
+    "waiting_tasks",
     "write_status",
 ]
 
@@ -205,13 +208,34 @@ def _server_clock(storage: Storage) -> datetime:
     return _from_millis(_query(storage, server_clock_query()).scalar())
 def evaluate_spend(storage: Storage, budgets: Sequence[SpendBudget], now: datetime) -> tuple[SpendStatus, ...]:
     """What each budget's scope spent so far in its period holding `now`: one status for a global
-    budget, one per member with spend for a group budget (tasks as far as `sync_tasks` derived them)."""
+    budget, one per member with spend for a group budget (tasks as far as `sync_tasks` derived them),
+    and for a group budget no member has spent in yet, one status without a member, at $0: every
+    configured budget is listed from the start."""
     statuses = []
     for budget in budgets:
         start, _ = budget.period.bounds(now)
-        for member, spent_usd in sorted(_query(storage, spend_query(budget, start, now)).rows):
+        members = sorted(_query(storage, spend_query(budget, start, now)).rows)
+        for member, spent_usd in members or [("", 0.0)]:
             statuses.append(SpendStatus(budget, member or None, float(spent_usd), now))
     return tuple(statuses)
+
+
+@dataclass(frozen=True)
+class WaitingTasks:
+    """Tasks that finished but are not derived yet: they wait `grace` for late children.
+
+    `count` traces; the first of them counts in the SLIs from `counts_from` (None when none wait).
+    """
+
+    count: int
+    counts_from: datetime | None
+
+
+def waiting_tasks(storage: Storage, now: datetime, *, grace: timedelta = DEFAULT_GRACE) -> WaitingTasks:
+    """The tasks finished in the last `grace` before `now`: what task SLOs and group budgets do not count yet."""
+    start = _utc(now) - grace
+    [(count, first_end)] = _query(storage, waiting_tasks_query(start, _utc(now))).rows
+    return WaitingTasks(count, _from_millis(first_end) + grace if count else None)
 
 
 def derive_tasks(storage: Storage, *, start: datetime, end: datetime) -> None:

@@ -202,3 +202,20 @@ alerts:
         slow.stop()
         if served.process.poll() is None:
             served.stop(signal.SIGKILL)
+
+
+def test_finished_tasks_waiting_for_late_spans_are_said_with_when_they_count(service: ServiceThread) -> None:
+    started = NOW - timedelta(seconds=40)   # a 2-second task, derived once the grace period (2 minutes) is over
+    post_spans(service.http_url, failing_tasks(started + timedelta(minutes=1), 1))
+    assert evaluate(service).status_code == 200
+    pipeline = httpx.get(service.http_url + "/api/v1/evaluation").json()
+    counts_from = started + timedelta(seconds=2) + timedelta(minutes=2)
+    assert (pipeline["tasks_waiting"], pipeline["tasks_waiting_count_from"]) == (
+        1, counts_from.isoformat().replace("+00:00", "Z"))
+
+
+def test_every_budget_is_listed_from_the_start_at_zero(service: ServiceThread) -> None:
+    assert evaluate(service).status_code == 200
+    budgets = httpx.get(service.http_url + "/api/v1/budgets").json()
+    assert [(b["budget"], b["member"], b["spent_usd"]) for b in budgets] == [
+        ("per-user-daily", None, 0.0), ("all-daily", None, 0.0)]

@@ -131,10 +131,12 @@ def test_crossing_80_then_100_percent_of_a_daily_cap_notifies_exactly_twice_per_
     assert spend["per-user-daily", "bob"]["levels_reached"] == ["80%", "100%"]
     assert spend["all-monthly", None]["spent_usd"] == pytest.approx(10.20)
     listed = httpx.get(service.http_url + "/api/v1/budgets").json()
-    # As of the next day: no user has spent yet; the global budget always has its entry.
-    assert [(b["budget"], b["member"]) for b in listed] == [("all-monthly", None)]
+    # As of the next day: no user has spent yet; every budget is listed all the same, at $0 when empty.
+    assert [(b["budget"], b["member"], b["spent_usd"]) for b in listed] == [
+        ("per-user-daily", None, 0.0), ("all-monthly", None, pytest.approx(10.20))]
     agentslo = str(Path(sys.executable).parent / "agentslo")
     table = subprocess.run([agentslo, "status", "--url", service.http_url], capture_output=True, text=True,
                            timeout=120)
     assert table.returncode == 0, table.stderr
     assert any("all-monthly" in line and "$10,000.00" in line for line in table.stdout.splitlines())
+    assert any("per-user-daily" in line and "no user has spent yet" in line for line in table.stdout.splitlines())
