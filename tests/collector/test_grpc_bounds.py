@@ -77,15 +77,15 @@ def test_a_call_whose_message_stalls_is_cut_after_the_read_timeout_and_frees_its
     service: ServiceThread,
 ) -> None:
     with grpc.insecure_channel(service.grpc_endpoint) as channel:
-        stalled = [StalledCall(channel) for _ in range(2)]
         started = time.monotonic()
+        stalled = [StalledCall(channel) for _ in range(2)]
         errors = [call.future.exception(timeout=10) for call in stalled]
         waited_s = time.monotonic() - started
         for call in stalled:
             call.release()
         assert [(error.code(), error.details()) for error in errors] == [
             (grpc.StatusCode.DEADLINE_EXCEEDED, "request message not received within 1 s")] * 2
-        assert READ_TIMEOUT_S <= waited_s < READ_TIMEOUT_S + 2
+        assert READ_TIMEOUT_S <= waited_s < READ_TIMEOUT_S + 3
         assert export(channel).partial_success.rejected_spans == 0  # the places are free again
 
 
