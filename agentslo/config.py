@@ -88,6 +88,8 @@ class ServerSpec(_Spec):
     max_headers: int = Field(default=100, ge=10, le=1000)
     # A head must be in within this long of its first byte, and a body may fall silent this
     # long; then the connection is cut (408). Idle kept-alive connections close after 5 s.
+    # OTLP/gRPC: a call's message must be in within this long (DEADLINE_EXCEEDED), and a
+    # connection without an HTTP/2 handshake or without a call for this long is closed.
     read_timeout_s: float = Field(default=15, gt=0, le=600)
     # After SIGTERM, requests in flight get this long to finish; the ones still open are then
     # cut, what was acknowledged is stored, and the process exits 0. Below docker-compose's
@@ -115,6 +117,9 @@ class IngestSpec(_Spec):
     # OTLP/HTTP bodies being received or stored at once; beyond, 503 + Retry-After before the body
     # is read. With max_body_bytes this bounds the memory bodies take: 16 x 16 MiB.
     max_concurrent_bodies: int = Field(default=16, ge=1, le=10_000)
+    # OTLP/gRPC Export calls being received or stored at once; beyond, UNAVAILABLE + RetryInfo before
+    # the message is read. With max_decompressed_bytes, a bound on the memory messages take.
+    max_concurrent_grpc_calls: int = Field(default=16, ge=1, le=10_000)
     # Prompt and completion texts are dropped unless asked for: they are large and often personal.
     capture_content: bool = False
     # Longer attribute values, span names and event names are truncated, not refused.

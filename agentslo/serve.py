@@ -113,7 +113,9 @@ class AgentSloServer:
             try:
                 grpc_server, grpc_port = create_grpc_server(
                     self.service.ingest, host=server.host, port=server.grpc_port,
-                    max_message_bytes=self.config.ingest.max_decompressed_bytes)
+                    max_message_bytes=self.config.ingest.max_decompressed_bytes,
+                    max_concurrent_calls=self.config.ingest.max_concurrent_grpc_calls,
+                    read_timeout_s=server.read_timeout_s)
             except OSError:  # the port was taken since
                 raise _cannot_listen("OTLP/gRPC", server.host, server.grpc_port, "grpc could not bind it",
                                      ("--grpc-port", "server.grpc_port")) from None

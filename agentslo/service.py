@@ -28,6 +28,7 @@ from collector import (
     MappingPool,
     PriceTable,
     spans_insert_body,
+    stored_span_keys,
 )
 from dashboards import SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID
 from ground.errors import StorageError, StorageUnavailable
@@ -96,7 +97,8 @@ class Service:
         self.storage.insert_arrow_stream(TRACES, body, dedup_token=dedup_token)
 
     async def prepare_schema(self) -> None:
-        """Run migrations and apply retention, retrying while storage is unavailable.
+        """Run migrations, apply retention and recall the spans stored last, retrying while storage
+        is unavailable. Writes are refused until this is done.
 
         The backoff sleeps on the shutdown event, so a SIGTERM during an outage
         ends the wait at once.
@@ -117,8 +119,15 @@ class Service:
                 await asyncio.to_thread(
                     apply_retention, self.storage, traces_days=self.config.retention.traces_days
                 )
+                writer = self.ingest.writer
+                stored = await asyncio.to_thread(stored_span_keys, self.storage, limit=writer.dedup_window)
         if applied:
             log.info("schema migrated to version %d", applied[-1])
+        # A process killed after an insert and before its answer left an exporter to send those spans
+        # again: remembered as stored, they are dropped as the killed process would have dropped them.
+        writer.remember(stored)
+        if stored:
+            log.info("remembering the %d spans stored last, to drop them if sent again", len(stored))
         self.metrics.schema_version.set(max(m.version for m in SCHEMA))
         self.schema_ready = True
 

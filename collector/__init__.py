@@ -33,15 +33,17 @@ __all__ = [
     "otlp_http_router",
     "parse_price_entries",
     "spans_insert_body",
+    "stored_span_keys",
 ]
 
-# The receivers load gRPC and FastAPI when first asked for. Mapping worker processes
-# import this package for the mapper alone, and each would otherwise carry ~30 MiB of
-# servers it never runs.
-_RECEIVERS = {"create_grpc_server": "collector._grpc", "otlp_http_router": "collector._http"}
+# The receivers load gRPC and FastAPI when first asked for, the reader of stored spans the
+# storage drivers. Mapping worker processes import this package for the mapper alone, and
+# each would otherwise carry ~30 MiB of servers and clients it never runs.
+_ON_FIRST_USE = {"create_grpc_server": "collector._grpc", "otlp_http_router": "collector._http",
+                 "stored_span_keys": "collector._stored_spans"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _RECEIVERS:
-        return getattr(importlib.import_module(_RECEIVERS[name]), name)
+    if name in _ON_FIRST_USE:
+        return getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
     raise AttributeError(f"module 'collector' has no attribute {name!r}")

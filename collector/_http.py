@@ -21,6 +21,7 @@ from prometheus_client import Counter
 from starlette.requests import ClientDisconnect
 
 from collector._ingest import Ingest, retry_reason
+from collector._openapi import EXPORT_REQUEST_BODY
 from collector._otlp import JSON, PROTOBUF, BodyLimits, OtlpError, encode_response, encode_status, media_type
 from ground.errors import Overloaded, StorageError, StorageUnavailable
 
@@ -40,7 +41,8 @@ def otlp_http_router(ingest: Ingest, limits: BodyLimits, *, max_concurrent_bodie
     router = APIRouter()
     bodies = _BodiesInFlight(max_concurrent_bodies, refused=ingest.metrics.requests.labels("http", "unavailable"))
 
-    @router.post("/v1/traces", tags=["ingest"], responses=_RESPONSES, response_class=Response)
+    @router.post("/v1/traces", tags=["ingest"], responses=_RESPONSES, response_class=Response,
+                 openapi_extra={"requestBody": EXPORT_REQUEST_BODY})
     async def export_traces(request: Request) -> Response:
         """Receive spans as OTLP/HTTP (protobuf or JSON, optionally gzip)."""
         kind = JSON  # until the request's type is known: a 415 for text/plain is read by a person

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from google.protobuf import json_format
@@ -28,6 +29,7 @@ JSON = "application/json"
 _CODE_INVALID_ARGUMENT = 3
 _CODE_RESOURCE_EXHAUSTED = 8
 _CODE_UNAVAILABLE = 14
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ def parse_request(data: bytes, kind: str) -> ExportTraceServiceRequest:
         raise OtlpError(400, f"malformed JSON: {exc}") from None
     if not isinstance(document, dict):
         raise OtlpError(400, "malformed OTLP JSON: the body must be an object with resourceSpans")
+    _check_json_types(document)
     _hex_ids_to_base64(document)
     request = ExportTraceServiceRequest()
     try:
@@ -106,6 +109,47 @@ def parse_request(data: bytes, kind: str) -> ExportTraceServiceRequest:
     except json_format.ParseError as exc:
         raise OtlpError(400, f"malformed OTLP JSON: {exc}") from None
     return request
+
+
+def _check_json_types(document: dict) -> None:
+    """Refuse values of a JSON type that the protobuf JSON mapping does not allow where Python's
+    parser would take them anyway (found by tests/test_api_fuzz.py): a string where a message
+    is expected, read as an object of unknown fields and dropped, so `{"resourceSpans": ["AAA"]}`
+    was a request with one empty ResourceSpans; true or false where a number is, read as 1 or 0;
+    an enum's number that is a fraction or past 32 bits.
+    """
+    pending: list[tuple[dict, Any, str]] = [(document, ExportTraceServiceRequest.DESCRIPTOR, "")]
+    while pending:
+        node, descriptor, where = pending.pop()
+        for key, value in node.items():
+            field = descriptor.fields_by_camelcase_name.get(key) or descriptor.fields_by_name.get(key)
+            if field is None:
+                continue
+            path = f"{where}.{key}" if where else key
+            # A list where one value is expected, or a null item, the parser refuses itself.
+            items = ([(f"{path}[{i}]", item) for i, item in enumerate(value)] if isinstance(value, list)
+                     else [(path, value)])
+            for at, item in items:
+                if field.message_type is None:
+                    problem = _scalar_problem(field, item)
+                    if problem:
+                        raise OtlpError(400, f"malformed OTLP JSON: {at}: {problem}")
+                elif isinstance(item, dict):
+                    pending.append((item, field.message_type, at))
+                elif item is not None:
+                    expected = "an object" if at != path else "an object or an array of objects"
+                    raise OtlpError(400, f"malformed OTLP JSON: {at}: must be {expected}")
+
+
+def _scalar_problem(field: Any, value: object) -> str | None:
+    """What is wrong with `value` for the scalar `field`, among what Python's parser would take."""
+    if field.enum_type is not None:  # a name, or the value's number: an int32
+        if isinstance(value, bool) or (isinstance(value, int | float) and not (
+                float(value).is_integer() and _INT32_MIN <= value <= _INT32_MAX)):
+            return f"must be a 32-bit integer or a name, not {orjson.dumps(value).decode()}"
+    elif isinstance(value, bool) and field.cpp_type not in (field.CPPTYPE_BOOL, field.CPPTYPE_STRING):
+        return f"must be a number, not {orjson.dumps(value).decode()}"
+    return None
 
 
 def _hex_ids_to_base64(document: dict) -> None:

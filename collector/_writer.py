@@ -65,6 +65,7 @@ class RecentSpans:
     """
 
     def __init__(self, size: int) -> None:
+        self.size = size
         self._current = KeySet(size)
         self._previous = KeySet(size)
 
@@ -115,6 +116,17 @@ class BatchWriter:
         self._unknown: _Insert | None = None
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def dedup_window(self) -> int:
+        """How many of the spans stored last are remembered, at least, to drop them if sent again."""
+        return self._recent.size
+
+    def remember(self, keys: list[bytes]) -> None:
+        """Remember `keys` (oldest first) as stored: spans stored before this process started
+        (collector.stored_span_keys), so that an exporter retrying a request whose answer
+        a killed process never sent does not store its spans twice."""
+        self._recent.add_all(keys)
 
     @property
     def pending_rows(self) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentslo.config import Config, IngestSpec
+from agentslo.config import Config, IngestSpec, ServerSpec
 from ground.storage import Storage, open_storage
 from tests.conftest import SERVER_ENV, storage_spec
 from tests.support.service import ServiceThread
@@ -22,9 +22,10 @@ def start_service(backend: str, chdb_dir: Path, request: pytest.FixtureRequest) 
     started: list[ServiceThread] = []
     server = request.getfixturevalue("clickhouse_server") if backend == "server" else None
 
-    def start(database: str | None = None, **ingest: object) -> ServiceThread:
+    def start(database: str | None = None, *, server_spec: ServerSpec = ServerSpec(),
+              **ingest: object) -> ServiceThread:
         spec = storage_spec(backend, database or f"ingest_{uuid.uuid4().hex[:10]}", server, chdb_dir)
-        config = Config(storage=spec, ingest=IngestSpec(**ingest))
+        config = Config(server=server_spec, storage=spec, ingest=IngestSpec(**ingest))
         service = ServiceThread(config, open_storage(spec, env=SERVER_ENV)).start()
         started.append(service)
         return service

@@ -78,6 +78,31 @@ def test_bad_requests_are_refused_with_a_message(start_service: StartService, bo
         pytest.param(b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":"soon"}]}]}]}',
                      "malformed OTLP JSON: Failed to parse resourceSpans field: Failed to parse scopeSpans field: "
                      "Failed to parse spans field: Failed to parse startTimeUnixNano field", id="a bad integer"),
+        # Python's protobuf JSON parser reads a string as an object of unknown fields, which it ignores,
+        # and true as 1: these were 200s (found by tests/test_api_fuzz.py).
+        pytest.param(b'{"resourceSpans": ["AAA"]}', "malformed OTLP JSON: resourceSpans[0]: must be an object",
+                     id="a string where a message is expected"),
+        pytest.param(b'{"resourceSpans": "AAA"}',
+                     "malformed OTLP JSON: resourceSpans: must be an object or an array of objects",
+                     id="a string where messages are expected"),
+        pytest.param(b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"k","value":'
+                     b'{"kvlistValue":{"values":[{"key":"n","value":"text"}]}}}]}]}]}]}',
+                     "malformed OTLP JSON: resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.kvlistValue"
+                     ".values[0].value: must be an object or an array of objects",
+                     id="a string where a nested message is expected"),
+        pytest.param(b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"status":{"code":false}}]}]}]}',
+                     "malformed OTLP JSON: resourceSpans[0].scopeSpans[0].spans[0].status.code: "
+                     "must be a 32-bit integer or a name, not false", id="false where an enum is expected"),
+        pytest.param(b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":2.5}]}]}]}',
+                     "malformed OTLP JSON: resourceSpans[0].scopeSpans[0].spans[0].kind: "
+                     "must be a 32-bit integer or a name, not 2.5", id="a fraction where an enum is expected"),
+        pytest.param(b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":4294967298}]}]}]}',
+                     "malformed OTLP JSON: resourceSpans[0].scopeSpans[0].spans[0].kind: "
+                     "must be a 32-bit integer or a name, not 4294967298", id="an enum past 32 bits"),
+        pytest.param(b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"k","value":'
+                     b'{"doubleValue":true}}]}]}]}]}',
+                     "malformed OTLP JSON: resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.doubleValue: "
+                     "must be a number, not true", id="true where a number is expected"),
     ],
 )
 def test_bad_json_is_400_in_json(start_service: StartService, body: bytes, message: str) -> None:

@@ -223,3 +223,19 @@ def test_an_insert_larger_than_a_generation_leaves_its_newest_keys_remembered() 
     keys = [bytes([k]) * 24 for k in range(6)]
     recent.add_all(keys)
     assert [key in recent for key in keys] == [False, False, True, True, True, True]
+
+
+def test_spans_remembered_at_start_up_are_dropped_when_sent_again() -> None:
+    table = Table()
+
+    async def scenario() -> tuple[int, int]:
+        writer = BatchWriter(table.insert, join)
+        writer.remember(rows("a", 3)[1])  # stored by the process before this one
+        writer.start()
+        again = await writer.write(*rows("a", 3))
+        partly = await writer.write(*rows("a", 5))
+        await writer.close()
+        return again, partly
+
+    assert asyncio.run(scenario()) == (0, 2)
+    assert sorted(table.rows) == [b"a3", b"a4"]

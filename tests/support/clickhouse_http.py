@@ -27,8 +27,8 @@ import sys
 import threading
 import uuid
 import zlib
-from collections.abc import Mapping
-from contextlib import suppress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -113,6 +113,8 @@ _INSERT_WITH_DATA_RE = re.compile(
     rb"\s*(?P<statement>INSERT\s+INTO\s(?:(?!\b(?:SELECT|VALUES)\b)[^'])*?)\s*\bFORMAT\s+(?P<format>\w+)[ \t]*(?:\r?\n)?",
     re.IGNORECASE,
 )
+# The table an INSERT writes, without its database or quotes.
+_INSERT_TABLE_RE = re.compile(rb"\s*INSERT\s+INTO\s+(?:[`\"]?\w+[`\"]?\.)?[`\"]?(\w+)", re.IGNORECASE)
 _TRAILING_FORMAT_RE = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*\Z", re.IGNORECASE)
 # Statements that produce a result set even when it has no rows or bytes.
 _RESULT_STATEMENT_RE = re.compile(
@@ -149,6 +151,14 @@ class _ClickHouseError(Exception):
     @property
     def status(self) -> int:
         return _HTTP_STATUS.get(self.name, 500)
+
+
+@dataclass(frozen=True)
+class _Hold:
+    """Answers to inserts into one table, held: `written` once rows are in, answered once `released`."""
+
+    written: threading.Event
+    released: threading.Event
 
 
 @dataclass(frozen=True)
@@ -372,6 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         query_id = params.get("query_id") or self.headers.get("X-ClickHouse-Query-Id") or str(uuid.uuid4())
         result = _run(app.chdb_path, query)
+        app.hold_answer(query.sql)
         headers = {
             "X-ClickHouse-Query-Id": query_id,
             "X-ClickHouse-Timezone": settings["session_timezone"],
@@ -477,6 +488,8 @@ class ClickHouseHttpServer:
         self._thread: threading.Thread | None = None
         self._engine: chdb_session.Session | None = None
         self._unavailable = threading.Event()
+        self._holds: dict[str, _Hold] = {}
+        self._holds_lock = threading.Lock()
 
     @property
     def port(self) -> int:
@@ -499,6 +512,35 @@ class ClickHouseHttpServer:
             self._unavailable.set()
         else:
             self._unavailable.clear()
+
+    @contextmanager
+    def holding_insert_answers(self, table: str) -> Iterator[threading.Event]:
+        """Within the block, an INSERT into `table` writes its rows, then answers only when the block ends.
+
+        A client killed meanwhile never learns that its rows were stored, as when a
+        process dies between its insert and the answer. Yields an Event set once the
+        rows of such an insert are written.
+        """
+        hold = _Hold(written=threading.Event(), released=threading.Event())
+        with self._holds_lock:
+            self._holds[table] = hold
+        try:
+            yield hold.written
+        finally:
+            with self._holds_lock:
+                del self._holds[table]
+            hold.released.set()
+
+    def hold_answer(self, sql: bytes) -> None:
+        """Wait before answering `sql` if it inserted into a table whose answers are held."""
+        match = _INSERT_TABLE_RE.match(sql)
+        if match is None:
+            return
+        with self._holds_lock:
+            hold = self._holds.get(match[1].decode())
+        if hold is not None:
+            hold.written.set()
+            hold.released.wait()
 
     def start(self) -> ClickHouseHttpServer:
         """Start serving, on the port of the previous start() if there was one."""

@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 import sys
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -272,6 +273,24 @@ def test_set_unavailable_fails_fast_and_recovers(server: ClickHouseHttpServer, c
     server.set_unavailable(False)
     assert client.command("SELECT 2") == 2
     assert client.command("EXISTS DATABASE never_created") == 0
+
+
+def test_held_insert_answers_come_after_the_rows_are_written(
+    server: ClickHouseHttpServer, connect: Connect, database: str
+) -> None:
+    writer, reader = connect(database=database), connect(database=database)
+    with server.holding_insert_answers("events") as written:
+        insert = threading.Thread(target=writer.raw_insert, args=("events",),
+                                  kwargs={"insert_block": b"1\tone\tk\t\\N\t[]\t2024-01-02 03:04:05\t1\t2\n",
+                                          "fmt": "TabSeparated"})
+        insert.start()
+        assert written.wait(10)
+        assert reader.command("SELECT count() FROM events") == 1  # stored, and not yet answered
+        assert reader.command("SELECT 2") == 2  # other statements are answered
+        insert.join(0.2)
+        assert insert.is_alive()
+    insert.join(10)
+    assert not insert.is_alive()
 
 
 def test_stop_and_start_reuse_the_port(server: ClickHouseHttpServer, connect: Connect) -> None:
