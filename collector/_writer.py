@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ log = logging.getLogger("agentslo.ingest")
 # each insert costs chDB ~13 ms of CPU on top of its rows and bigger parts merge less
 # (bench/README.md).
 _MAX_GATHER_S = 0.2
+# After a failed insert, writes are refused this long at once: the clients retry later
+# rather than queue behind a storage that is down.
+_REFUSAL_BACKOFF_S = 1.0
 
 
 class Block(Protocol):
@@ -88,7 +92,8 @@ class BatchWriter:
     """Stores blocks of rows through `insert(encode(blocks), dedup_token)`, grouping concurrent requests.
 
     `insert` is blocking (a Storage call); it runs in a worker thread, one at a
-    time, since one large insert beats two half-size ones on ClickHouse.
+    time, since one large insert beats two half-size ones on ClickHouse. `clock`
+    (seconds, monotonic) times the refusal back-off and each insert.
     """
 
     def __init__(
@@ -100,8 +105,10 @@ class BatchWriter:
         max_pending_rows: int = 100_000,
         dedup_window: int = 500_000,
         on_insert: Callable[[int, float], None] = lambda rows, seconds: None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._insert = insert
+        self._clock = clock
         self._encode = encode
         self._max_batch_rows = max_batch_rows
         self._max_pending_rows = max_pending_rows
@@ -169,8 +176,7 @@ class BatchWriter:
         """
         if self._closing:
             raise Overloaded("shutting down")
-        loop = asyncio.get_running_loop()
-        if loop.time() < self._refuse_until:
+        if self._clock() < self._refuse_until:
             raise StorageUnavailable("storage is failing; refusing writes for a short back-off")
         if self._pending_rows + len(keys) > self._max_pending_rows and self._pending_rows:
             raise Overloaded(f"{self._pending_rows} spans are waiting for storage")
@@ -260,17 +266,16 @@ class BatchWriter:
         """Insert; when storage fails the outcome is unknown (it may have stored the rows before
         failing to answer), so the same insert is kept to be repeated, with the same
         deduplication token, before anything else."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = self._clock()
         try:
             await asyncio.to_thread(self._insert, insert.body, insert.token)
         except StorageUnavailable:
-            self._refuse_until = loop.time() + 1.0
+            self._refuse_until = self._clock() + _REFUSAL_BACKOFF_S
             self._unknown = insert
             raise
         self._unknown = None
         self._recent.add_all(insert.keys)
-        self._on_insert(len(insert.keys), loop.time() - started)
+        self._on_insert(len(insert.keys), self._clock() - started)
 
     async def _redo_unknown_insert(self) -> None:
         if self._unknown is not None:

@@ -19,10 +19,12 @@ class Table:
         self.inserts: list[int] = []
         self.tokens: set[str] = set()
         self.fail_after_storing = False
-        self.gate = threading.Event()
+        self.gate = threading.Event()        # cleared: inserts wait in storage until it is set
         self.gate.set()
+        self.entered = threading.Event()     # set once an insert reached storage
 
     def insert(self, body: bytes, token: str) -> None:
+        self.entered.set()
         self.gate.wait()
         if token in self.tokens:
             return
@@ -32,6 +34,27 @@ class Table:
         self.inserts.append(len(lines))
         if self.fail_after_storing:
             raise StorageUnavailable("connection reset after the insert was sent")
+
+
+class Clock:
+    """Monotonic seconds the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def in_storage(table: Table) -> None:
+    """Until an insert has reached storage (and, the gate closed, waits there)."""
+    await asyncio.to_thread(table.entered.wait)
+
+
+async def queued(writer: BatchWriter, rows: int) -> None:
+    """Until the writer holds `rows` rows waiting for storage."""
+    while writer.pending_rows < rows:
+        await asyncio.sleep(0)
 
 
 class Lines(list):
@@ -57,9 +80,9 @@ def test_requests_arriving_during_an_insert_share_the_next_one() -> None:
         writer.start()
         table.gate.clear()
         first = asyncio.create_task(writer.write(*rows("a", 5)))
-        await asyncio.sleep(0.05)  # the first insert is now blocked in storage
+        await in_storage(table)                # the first insert is now blocked in storage
         others = [asyncio.create_task(writer.write(*rows(f"b{i}-", 5))) for i in range(9)]
-        await asyncio.sleep(0.05)
+        await queued(writer, 50)
         table.gate.set()
         counts = [await first] + [await task for task in others]
         await writer.close()
@@ -116,13 +139,14 @@ def test_an_insert_with_unknown_outcome_is_repeated_with_its_token_and_retries_a
     table = Table()
 
     async def scenario() -> tuple[int, int]:
-        writer = BatchWriter(table.insert, join)
+        clock = Clock()
+        writer = BatchWriter(table.insert, join, clock=clock)
         writer.start()
         table.fail_after_storing = True
         with pytest.raises(StorageUnavailable):
             await writer.write(*rows("a", 3))  # stored, but the writer could not know
         table.fail_after_storing = False
-        await asyncio.sleep(1.1)  # past the refusal back-off
+        clock.now += 1.1                       # past the refusal back-off
         retried = await writer.write(*rows("a", 3))  # the exporter retries the same spans
         fresh = await writer.write(*rows("c", 2))
         await writer.close()
@@ -156,7 +180,7 @@ def test_a_full_queue_refuses_new_writes() -> None:
         writer.start()
         table.gate.clear()
         first = asyncio.create_task(writer.write(*rows("a", 8)))
-        await asyncio.sleep(0.05)
+        await in_storage(table)
         with pytest.raises(Overloaded, match="8 spans are waiting for storage"):
             await writer.write(*rows("b", 5))
         table.gate.set()
@@ -174,9 +198,9 @@ def test_close_stores_what_is_queued() -> None:
         writer.start()
         table.gate.clear()
         tasks = [asyncio.create_task(writer.write(*rows(f"r{i}-", 2))) for i in range(3)]
-        await asyncio.sleep(0.05)
+        await in_storage(table)
+        await queued(writer, 6)
         closing = asyncio.create_task(writer.close())
-        await asyncio.sleep(0.05)
         table.gate.set()
         await closing
         return [await task for task in tasks]
