@@ -134,10 +134,9 @@ class IngestSpec(_Spec):
     def resolved_workers(self) -> int:
         """The number of mapping processes to start.
 
-        At least two, so that two requests map at once. Against mapping in the
-        serving process (`workers: 0`), 30 s pairs on 2 cores: gRPC 36.3k and
-        32.8k spans/s against 29.3k and 30.1k, HTTP 30.9k and 41.2k against
-        35.8k and 41.2k, for ~180 MiB more memory (bench/README.md, Compiled mapping).
+        At least two, so that two requests map at once: against mapping in the
+        serving process (`workers: 0`) that takes more spans a second on two cores,
+        for more memory (bench/README.md, Compiled mapping, has the figures).
         """
         if self.workers is not None:
             return self.workers

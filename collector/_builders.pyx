@@ -2,7 +2,7 @@
 """Arrow columns built from C buffers: what the compiled mapper (collector._rows) writes spans into.
 
 pyarrow turning Python values into columns cost as much as mapping them
-(~5 µs a span); these builders append UTF-8 bytes and numbers to growable
+(bench/README.md); these builders append UTF-8 bytes and numbers to growable
 buffers and hand them to pyarrow as they are. Only what otel_traces needs:
 non-null strings (int32 offsets), fixed-width numbers, list offsets and
 Map(String, String) with the key semantics of a Python dict.

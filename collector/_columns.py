@@ -1,8 +1,8 @@
 """otel_traces rows as Arrow columns: what mapping hands to the writer, and the insert body.
 
 ClickHouse builds its columns row by row from any row format (JSONEachRow,
-RowBinary: ~18-25 µs of CPU per span in chDB), but takes columnar ArrowStream
-at ~10 µs (bench/README.md). The compiled mapper writes the columns of SCHEMA
+RowBinary), but takes columnar ArrowStream at about half the CPU per span
+(bench/README.md has the figures). The compiled mapper writes the columns of SCHEMA
 straight into Arrow buffers (collector._builders). Each mapped request becomes
 one Arrow IPC record-batch message; a group commit is the schema message, the
 messages of its requests and the end-of-stream marker, concatenated: an

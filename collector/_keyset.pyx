@@ -1,9 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """A set of span keys kept as 64-bit hashes in one C array: the writer's memory of recent spans.
 
-A Python set of the keys' hashes costs ~56 bytes a key (an int object and a
-table slot); this open-addressing table costs 16 (an 8-byte slot, at most half
-full), so remembering 2 x 500,000 keys takes 16 MiB instead of ~56.
+A Python set of the keys' hashes costs an int object and a table slot a key;
+this open-addressing table costs an 8-byte slot, kept at most half full: a
+third of the memory or less (bench/README.md has the figures).
 """
 
 from libc.stdint cimport uint64_t

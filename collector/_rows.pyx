@@ -1,10 +1,10 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Serialized ExportTraceServiceRequest -> otel_traces columns: the compiled core of mapping.
 
-Read through the protobuf runtime's Python objects, spans cost ~6.5 µs each
-before any mapping happened, the mapping in Python three times that, and
-pyarrow's conversion of the Python values to columns another ~5 µs
-(bench/README.md). Here the protobuf wire format is read straight from the
+Read through the protobuf runtime's Python objects, spans cost more before any
+mapping happened than the whole compiled path costs now, the mapping in Python
+several times that, and pyarrow's conversion of the Python values to columns as
+much again (bench/README.md, Compiled mapping). Here the protobuf wire format is read straight from the
 request's bytes and each span's values are appended to Arrow column buffers
 (collector._builders): attribute values become Python strings only when an
 alias table reads them. What the values mean (operation, model call, cost

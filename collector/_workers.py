@@ -1,12 +1,12 @@
 """Decoding and mapping in worker processes.
 
-Decoding and mapping cost ~10 µs a span (compiled, collector._rows) and hold
-the GIL throughout; in the serving process they would queue behind the
+Decoding and mapping are the biggest CPU cost of a span in the serving process
+(compiled, collector._rows) and hold the GIL throughout; there they would queue behind the
 receivers and the writer. Worker processes take raw request bodies and give
 back mapped rows (Arrow record batches), so two requests map at once while the
 serving process answers and ClickHouse inserts. `workers: 0` maps in a thread
-of the serving process instead: ~200 MiB less memory and less CPU per span,
-but one request mapped at a time (bench/README.md, Compiled mapping).
+of the serving process instead: less memory and less CPU per span, but one
+request mapped at a time (bench/README.md, Compiled mapping, has the figures).
 """
 
 from __future__ import annotations

@@ -28,11 +28,10 @@ from ground.errors import Overloaded, StorageError, StorageUnavailable
 log = logging.getLogger("agentslo.ingest")
 
 # How long a flush waits for requests still being mapped (Ingest marks them with
-# BatchWriter.incoming). bench/ingest on this 2-core machine, 8 senders x 512 spans:
-# without waiting ~580 spans per insert (one request); 0.1 s ~2,200 and 0.2 s ~4,000
-# (all 8 requests), with 12% less server CPU per span than 0.1 s and a lower p99, since
-# each insert costs chDB ~13 ms of CPU on top of its rows and bigger parts merge less
-# (bench/README.md).
+# BatchWriter.incoming): every insert costs ClickHouse a fixed amount of CPU on top of
+# its rows, and bigger parts merge less, so gathering the requests in flight into one
+# insert lowers the CPU per span and the tail latency; longer waits stop paying once
+# all the senders' requests are in (bench/README.md has the figures per wait).
 _MAX_GATHER_S = 0.2
 # After a failed insert, writes are refused this long at once: the clients retry later
 # rather than queue behind a storage that is down.

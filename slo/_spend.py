@@ -46,7 +46,7 @@ from slo._budget import Severity, calendar_month_bounds
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
-# 80% warns while there is room to act, 100% says the cap is reached (issue 5).
+# 80% warns while there is room to act, 100% says the cap is reached.
 DEFAULT_SPEND_LEVELS = (80.0, 100.0)
 
 

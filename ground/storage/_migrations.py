@@ -270,12 +270,11 @@ ALTER TABLE {TRACES} ADD COLUMN IF NOT EXISTS Environment LowCardinality(String)
 """
 
 # How raw-span parts merge. Group commits make a part of a few thousand spans every
-# fraction of a second, and every merge rewrites its spans (~10 µs of CPU each, about
-# as much as inserting them). With the default merge_selector_base (5) each span was
-# rewritten 4.4 times in its first minute, v1's min_parts_to_merge_at_once = 20
-# notwithstanding; base 20 lets parts gather into wider merges: 1.1 rewrites and half
-# the merge CPU (300 inserts of 4,096 spans at bench/ingest's pace: 30 -> 15 µs a span),
-# for about 20 active parts per size level instead of 5.
+# fraction of a second, and every merge rewrites its spans at about the CPU cost of
+# inserting them. With the default merge_selector_base (5) each span was rewritten
+# several times in its first minute; base 20 lets parts gather into wider merges,
+# rewriting each about once, for more active parts per size level (bench/README.md,
+# Columnar inserts and wider merges, has the figures).
 _TRACES_MERGE_SELECTOR_V6 = f"ALTER TABLE {TRACES} MODIFY SETTING merge_selector_base = 20"
 _TRACES_MIN_PARTS_V6 = f"ALTER TABLE {TRACES} RESET SETTING min_parts_to_merge_at_once"
 
