@@ -215,7 +215,7 @@ cdef Py_ssize_t _cut(const char* text, Py_ssize_t size, Py_ssize_t limit):
     return size
 
 
-cdef class _Block:
+cdef class _Columns:
     """The otel_traces columns of one request's spans, as they are added."""
 
     cdef Py_ssize_t rows
@@ -280,7 +280,7 @@ cdef class RowMapper:
     cdef bint _capture
     cdef Py_ssize_t _limit
     cdef Py_ssize_t _truncated  # values cut in the request being mapped
-    cdef _Block _block  # the columns of the request being mapped
+    cdef _Columns _block  # the columns of the request being mapped
     cdef object _prices
     cdef dict _dropped_keys  # attribute key -> dropped as content; keys repeat across spans
     cdef dict _aliases  # attribute key -> ((slot, rank), ...): every alias table in one index
@@ -316,7 +316,7 @@ cdef class RowMapper:
         cdef const unsigned char* buf = data
         cdef Py_ssize_t pos = 0, end = len(data), size
         self._truncated = 0
-        self._block = _Block()
+        self._block = _Columns()
         try:
             while _next(buf, &pos, end, TAG_1_LEN, &size):  # resource_spans
                 self._resource_spans(buf, pos, pos + size, batch)
@@ -366,7 +366,7 @@ cdef class RowMapper:
 
     cdef int _span(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, tuple shared,
                    batch) except -1:
-        cdef _Block block = self._block
+        cdef _Columns block = self._block
         cdef Py_ssize_t pos = start, size, field_start
         cdef uint64_t tag, number, start_ns = 0, end_ns = 0
         cdef int32_t kind = 0, code = 0
@@ -617,7 +617,7 @@ cdef class RowMapper:
 
     cdef str _events(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end):
         """Adds the kept events; returns the type of the first recorded exception, or ''."""
-        cdef _Block block = self._block
+        cdef _Columns block = self._block
         cdef Py_ssize_t pos = start, size, event_end, name_size
         cdef const char* name_text
         cdef uint64_t time_ns
@@ -641,7 +641,7 @@ cdef class RowMapper:
         return exception_type
 
     cdef int _links(self, const unsigned char* buf, Py_ssize_t start, Py_ssize_t end) except -1:
-        cdef _Block block = self._block
+        cdef _Columns block = self._block
         cdef Py_ssize_t pos = start, size, link_end, field_start
         cdef Py_ssize_t trace_at, trace_size, span_at, span_size, state_at, state_size
         cdef uint64_t tag

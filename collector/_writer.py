@@ -192,7 +192,7 @@ class BatchWriter:
             self._wake.clear()
             while self._queue:
                 await self._gather()
-                await self._flush(self._take_batch())
+                await self._flush(self._take_group())
             if self._closing:
                 return
 
@@ -207,38 +207,38 @@ class BatchWriter:
             except TimeoutError:
                 return
 
-    def _take_batch(self) -> list[_Request]:
-        batch: list[_Request] = []
+    def _take_group(self) -> list[_Request]:
+        group: list[_Request] = []
         rows = 0
-        while self._queue and (not batch or rows + len(self._queue[0].keys) <= self._max_batch_rows):
+        while self._queue and (not group or rows + len(self._queue[0].keys) <= self._max_batch_rows):
             request = self._queue.pop(0)
-            batch.append(request)
+            group.append(request)
             rows += len(request.keys)
-        return batch
+        return group
 
-    async def _flush(self, batch: list[_Request]) -> None:
+    async def _flush(self, group: list[_Request]) -> None:
         try:
             await self._redo_unknown_insert()
-            blocks, keys, new_counts = self._new_rows(batch)
+            blocks, keys, new_counts = self._new_rows(group)
             if keys:
                 await self._insert_once(_Insert(self._encode(blocks), keys, uuid.uuid4().hex))
         except StorageError as exc:
             log.warning("spans not stored: %s", exc)
-            self._settle(batch, error=exc)
+            self._settle(group, error=exc)
             return
         except Exception as exc:  # a bug: fail the requests rather than hang them
             log.exception("storing spans failed unexpectedly")
-            self._settle(batch, error=StorageError(f"internal error while storing spans: {exc}"))
+            self._settle(group, error=StorageError(f"internal error while storing spans: {exc}"))
             return
-        self._settle(batch, counts=new_counts)
+        self._settle(group, counts=new_counts)
 
-    def _new_rows(self, batch: list[_Request]) -> tuple[list[Block], list[bytes], list[int]]:
-        """The rows of `batch` not stored before (nor twice within it), their keys, and counts per request."""
+    def _new_rows(self, group: list[_Request]) -> tuple[list[Block], list[bytes], list[int]]:
+        """The rows of `group` not stored before (nor twice within it), their keys, and counts per request."""
         blocks: list[Block] = []
         keys: list[bytes] = []
         seen: set[bytes] = set()
         new_counts: list[int] = []
-        for request in batch:
+        for request in group:
             # Nearly always every span of a request is new: take them all with set operations
             # rather than a look-up per span (this runs in the serving process, short of CPU).
             request_keys = set(request.keys)
@@ -281,9 +281,9 @@ class BatchWriter:
             log.info("repeating an insert of %d spans whose outcome was unknown", len(self._unknown.keys))
             await self._insert_once(self._unknown)
 
-    def _settle(self, batch: list[_Request], *, error: Exception | None = None,
+    def _settle(self, group: list[_Request], *, error: Exception | None = None,
                 counts: list[int] | None = None) -> None:
-        for index, request in enumerate(batch):
+        for index, request in enumerate(group):
             self._pending_rows -= len(request.keys)
             if request.done.done():  # the client went away; nothing to tell it
                 continue

@@ -295,17 +295,18 @@ def sync_rollups(storage: Storage, slos: Iterable[SLO], now: datetime, *, grace:
         done[key] = mark
     if todo:
         volume = _SpanVolume(storage, min(start for _, _, start, _ in todo), max(stop for *_, stop in todo))
-        batch: list[RollupRange] = []
-        batch_spans = 0
+        statement: list[RollupRange] = []
+        statement_spans = 0
         for sli, name, start, stop in todo:
             for chunk_start, chunk_end in volume.cut(start, stop):
                 spans = volume.spans(chunk_start, chunk_end)
-                if batch and (len(batch) == _ROLLUPS_PER_STATEMENT or batch_spans + spans > _SPANS_PER_STATEMENT):
-                    _command(storage, rollup_insert(batch))
-                    batch, batch_spans = [], 0
-                batch.append(RollupRange(name, sli, chunk_start, chunk_end))
-                batch_spans += spans
-        _command(storage, rollup_insert(batch))
+                if statement and (len(statement) == _ROLLUPS_PER_STATEMENT
+                                  or statement_spans + spans > _SPANS_PER_STATEMENT):
+                    _command(storage, rollup_insert(statement))
+                    statement, statement_spans = [], 0
+                statement.append(RollupRange(name, sli, chunk_start, chunk_end))
+                statement_spans += spans
+        _command(storage, rollup_insert(statement))
     _write_watermarks(storage, done)
     return rerolled
 
