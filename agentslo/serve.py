@@ -37,7 +37,13 @@ log = logging.getLogger("agentslo")
 
 
 async def serve(config: Config) -> None:
-    """Run the service until SIGTERM or SIGINT, then shut down cleanly."""
+    """Run the service until SIGTERM or SIGINT, then shut down cleanly.
+
+    Refuses (ConfigError) to listen beyond loopback without API keys, unless
+    `server.insecure_no_auth` says the exposure is meant.
+    """
+    if (problem := config.exposure_problem()) is not None:
+        raise ConfigError([problem])
     storage = await asyncio.to_thread(open_storage, config.storage)
     await AgentSloServer(config, storage).run()
 
@@ -71,6 +77,7 @@ class AgentSloServer:
         http = bounded_server(create_app(service), limits=config.server.http_limits(),
                               metrics=HttpMetrics(service.metrics.registry))
         log.info("storage: %s", service.storage.description)
+        _log_access(config, service)
         schema = asyncio.create_task(service.prepare_schema())
         service.ingest.writer.start()
         service.evaluator.start(ready=lambda: service.schema_ready)
@@ -108,7 +115,7 @@ class AgentSloServer:
                     sock.close()
             try:
                 grpc_server, grpc_port = create_grpc_server(
-                    self.service.ingest, host=server.host, port=server.grpc_port,
+                    self.service.ingest, self.service.keys, host=server.host, port=server.grpc_port,
                     max_message_bytes=self.config.ingest.max_decompressed_bytes)
             except OSError:  # the port was taken since
                 raise _cannot_listen("OTLP/gRPC", server.host, server.grpc_port, "grpc could not bind it",
@@ -135,6 +142,17 @@ class AgentSloServer:
             log.warning("shutdown: cut %d HTTP request(s) still open after %g s", cut, timeout_s)
             await asyncio.wait({serving})
         await grpc_stopped
+
+
+def _log_access(config: Config, service: Service) -> None:
+    """Say who may come in: the keys by scope, or, in one warning, that anyone may."""
+    if service.keys.enabled:
+        counts = ", ".join(f"{scope.value} {count}" for scope, count in service.keys.scopes().items())
+        log.info("API keys: %d (%s)", len(service.keys), counts)
+        return
+    asked = "" if config.server.on_loopback else " (server.insecure_no_auth)"
+    log.warning("no API keys configured (auth.keys, auth.keys_file): anyone who reaches %s can write spans "
+                "and call the API%s", config.server.host, asked)
 
 
 def _keep_signals_for_graceful_exit(service: Service) -> None:

@@ -30,6 +30,7 @@ from collector import (
     spans_insert_body,
 )
 from dashboards import SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID
+from ground.auth import KeyRing
 from ground.errors import StorageError, StorageUnavailable
 from ground.storage import SCHEMA, TRACES, Storage, apply_retention, migrate
 from slo import slo_from_spec, spend_budget_from_spec
@@ -40,13 +41,19 @@ log = logging.getLogger("agentslo")
 
 
 class Service:
-    """Config, storage, ingest and metrics of one running AgentSLO, and whether it is ready."""
+    """Config, storage, ingest and metrics of one running AgentSLO, and whether it is ready.
+
+    Raises ConfigError when a secret it needs is missing (an API key's or a receiver's variable).
+    """
 
     def __init__(self, config: Config, storage: Storage, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.config = config
         self.storage = storage
         self.metrics = Metrics(storage_backend="server" if config.storage.clickhouse_url else "embedded")
+        failures = self.metrics.auth_failures
+        self.keys = KeyRing(config.auth.resolve(os.environ),
+                            on_refused=lambda reason: failures.labels(reason).inc())
         self.schema_ready = False
         self._unready_because: str | None = None
         self.stopping = asyncio.Event()

@@ -8,7 +8,9 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
+from agentslo.access import no_cross_site_writes, requires
 from agentslo.evaluation import Evaluation, Evaluator
+from ground.auth import KeyRing, Scope
 from ground.errors import StorageError, StorageUnavailable
 from slo import CalendarMonth, SloStatus, SpendStatus, Timeslices, format_duration
 
@@ -151,9 +153,10 @@ def status_out(status: SloStatus, alert_state: str = "") -> SloStatusOut:
     )
 
 
-def slo_router(evaluator: Evaluator) -> APIRouter:
-    """Routes reading and refreshing SLO status through `evaluator`."""
+def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
+    """Routes reading (a read key) and refreshing (an admin key) SLO status through `evaluator`."""
     router = APIRouter(prefix="/api/v1", tags=["slos"])
+    read = [requires(keys, Scope.READ)]
 
     async def run(at: datetime | None) -> Evaluation:
         try:
@@ -172,7 +175,12 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
         return evaluator.alert_states.get(status.slo.name, "")
 
     @router.post("/evaluate", response_model=EvaluationOut,
-                 responses={422: {"description": "`at` without a time zone, in the future, or older than "
+                 dependencies=[requires(keys, Scope.ADMIN), no_cross_site_writes],
+                 responses={401: {"description": "no API key, or an unknown one"},
+                            403: {"description": "a key without the admin scope, or a request from a web page of "
+                                                 "another origin"},
+                            415: {"description": "a body other than JSON (a form, text/plain)"},
+                            422: {"description": "`at` without a time zone, in the future, or older than "
                                                  "the longest SLO window plus the retention"},
                             503: {"description": "storage unavailable; retry after Retry-After seconds"}})
     async def evaluate(at: datetime | None = Query(
@@ -189,7 +197,7 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
             slos=[status_out(s, alert_state(s) if evaluation.live else "") for s in evaluation.statuses],
             budgets=[spend_out(s) for s in evaluation.spend])
 
-    @router.get("/evaluation", response_model=PipelineOut)
+    @router.get("/evaluation", response_model=PipelineOut, dependencies=read)
     async def pipeline() -> PipelineOut:
         """The evaluation's cadence, grace period and lateness horizon, and the late spans seen since start."""
         spec = evaluator.spec
@@ -197,7 +205,7 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
                            lateness_horizon_s=spec.lateness_horizon_s, late_spans=evaluator.late_spans,
                            spans_beyond_horizon=evaluator.beyond_horizon_spans)
 
-    @router.get("/budgets", response_model=list[SpendStatusOut])
+    @router.get("/budgets", response_model=list[SpendStatusOut], dependencies=read)
     async def list_budgets() -> list[SpendStatusOut]:
         """Each spend budget's spend this period: one entry per global budget, one per member with spend
         for budgets per user, tenant or agent (evaluating once if no cycle has run yet)."""
@@ -205,7 +213,7 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
             await run(None)
         return [spend_out(s) for s in evaluator.latest_spend]
 
-    @router.get("/slos", response_model=list[SloStatusOut])
+    @router.get("/slos", response_model=list[SloStatusOut], dependencies=read)
     async def list_slos() -> list[SloStatusOut]:
         """Every SLO's latest status (evaluating once if no cycle has run yet)."""
         if evaluator.slos and not evaluator.latest:
@@ -213,7 +221,8 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
         return [status_out(evaluator.latest[slo.name], alert_state(evaluator.latest[slo.name]))
                 for slo in evaluator.slos if slo.name in evaluator.latest]
 
-    @router.get("/slos/{name}", response_model=SloStatusOut, responses={404: {"description": "no such SLO"}})
+    @router.get("/slos/{name}", response_model=SloStatusOut, dependencies=read,
+                responses={404: {"description": "no such SLO"}})
     async def get_slo(name: str) -> SloStatusOut:
         """One SLO's latest status."""
         if name not in {slo.name for slo in evaluator.slos}:

@@ -6,7 +6,10 @@ UNAVAILABLE with a RetryInfo delay in the trailers (`google.rpc.retryinfo-bin`,
 read by the OTel exporters, and the same detail inside
 `grpc-status-details-bin`); gzip-compressed requests are handled by grpc.
 Messages say what happened in our words, as on OTLP/HTTP: what the storage
-driver said (hosts, ports, settings) stays in the log.
+driver said (hosts, ports, settings) stays in the log. With API keys configured,
+a call needs an ingest key in its metadata (`authorization: Bearer <key>` or
+`x-api-key: <key>`): UNAUTHENTICATED without a valid one, PERMISSION_DENIED for
+a key of another scope; the key's tenant is stamped on every span it writes.
 """
 
 from __future__ import annotations
@@ -18,17 +21,25 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector._ingest import Ingest, retry_reason
 from collector._otlp import OtlpError
-from ground.errors import Overloaded, StorageError, StorageUnavailable
+from ground.auth import KeyRing, Scope
+from ground.errors import Forbidden, Overloaded, StorageError, StorageUnavailable, Unauthenticated
 
 _SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
-def create_grpc_server(ingest: Ingest, *, host: str, port: int, max_message_bytes: int) -> tuple[grpc.aio.Server, int]:
-    """A grpc.aio server with the TraceService bound to host:port; returns it and the bound port."""
+def create_grpc_server(ingest: Ingest, keys: KeyRing, *, host: str, port: int,
+                       max_message_bytes: int) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server with the TraceService bound to host:port, serving calls with an ingest key of
+    `keys`; returns it and the bound port."""
 
     async def export(body: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
         try:
-            batch = await ingest.export_protobuf(body, "grpc")
+            tenant = _authorize(keys, context)
+            batch = await ingest.export_protobuf(body, "grpc", tenant=tenant)
+        except Unauthenticated as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        except Forbidden as exc:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         except OtlpError as exc:
             ingest.metrics.requests.labels("grpc", "invalid").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
@@ -58,6 +69,14 @@ def create_grpc_server(ingest: Ingest, *, host: str, port: int, max_message_byte
     if bound == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")
     return server, bound
+
+
+def _authorize(keys: KeyRing, context: grpc.aio.ServicerContext) -> str | None:
+    """The tenant of the call's ingest key (None with keys off); raises Unauthenticated or Forbidden."""
+    if not keys.enabled:
+        return None
+    metadata = dict(context.invocation_metadata() or ())
+    return keys.authorize(metadata.get("authorization"), metadata.get("x-api-key"), Scope.INGEST).tenant
 
 
 def _retry_trailers(retry_after_s: int, message: str) -> tuple[tuple[str, bytes], ...]:

@@ -4,6 +4,9 @@ Answers as the OTLP specification says: 200 with an ExportTraceServiceResponse
 (partial success when some spans were invalid) in the request's encoding;
 400/413/415 with a google.rpc.Status body for bad requests; 503 with
 Retry-After when the spans could not be stored and the client should retry.
+With API keys configured, a request needs an ingest key (401 without a valid
+key, 403 for a key of another scope), checked before its body is read; the
+key's tenant is stamped on every span it writes.
 
 At most `max_concurrent_bodies` requests are received and stored at once: each
 holds its body in memory until it is answered, so beyond the cap a request is
@@ -22,12 +25,19 @@ from starlette.requests import ClientDisconnect
 
 from collector._ingest import Ingest, retry_reason
 from collector._otlp import JSON, PROTOBUF, BodyLimits, OtlpError, encode_response, encode_status, media_type
-from ground.errors import Overloaded, StorageError, StorageUnavailable
+from ground.auth import KeyRing, Scope
+from ground.errors import Forbidden, Overloaded, StorageError, StorageUnavailable, Unauthenticated
+
+# RFC 6750: a 401 names the scheme to authenticate with; a 403 says the key's scope is short.
+_UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="agentslo"'}
+_FORBIDDEN = {"WWW-Authenticate": 'Bearer realm="agentslo", error="insufficient_scope"'}
 
 _RESPONSES = {
     200: {"description": "stored; partialSuccess lists spans rejected as invalid",
           "content": {PROTOBUF: {}, JSON: {}}},
     400: {"description": "malformed protobuf, JSON or gzip (google.rpc.Status body)"},
+    401: {"description": "API keys are configured and the request has none, or an unknown one"},
+    403: {"description": "the request's API key is not an ingest key"},
     413: {"description": "body or decompressed body larger than the configured limit"},
     415: {"description": "content type other than application/x-protobuf or application/json"},
     503: {"description": "storage unavailable or ingest saturated (or too many bodies in flight); "
@@ -35,20 +45,26 @@ _RESPONSES = {
 }
 
 
-def otlp_http_router(ingest: Ingest, limits: BodyLimits, *, max_concurrent_bodies: int) -> APIRouter:
-    """The router serving POST /v1/traces into `ingest`."""
+def otlp_http_router(ingest: Ingest, limits: BodyLimits, keys: KeyRing, *, max_concurrent_bodies: int) -> APIRouter:
+    """The router serving POST /v1/traces into `ingest`, to requests with an ingest key of `keys`."""
     router = APIRouter()
     bodies = _BodiesInFlight(max_concurrent_bodies, refused=ingest.metrics.requests.labels("http", "unavailable"))
 
     @router.post("/v1/traces", tags=["ingest"], responses=_RESPONSES, response_class=Response)
     async def export_traces(request: Request) -> Response:
         """Receive spans as OTLP/HTTP (protobuf or JSON, optionally gzip)."""
-        kind = PROTOBUF
+        headers = request.headers
+        kind = JSON if headers.get("content-type", "").startswith(JSON) else PROTOBUF  # for the answer, at least
         try:
-            kind = media_type(request.headers.get("content-type"))
+            tenant = keys.authorize(headers.get("authorization"), headers.get("x-api-key"), Scope.INGEST).tenant
+            kind = media_type(headers.get("content-type"))
             with bodies.admit():
                 body = await _read_body(request, limits)
-                batch = await ingest.export_http(body, kind, request.headers.get("content-encoding"))
+                batch = await ingest.export_http(body, kind, headers.get("content-encoding"), tenant=tenant)
+        except Unauthenticated as exc:
+            return _status(401, str(exc), kind, headers=_UNAUTHORIZED)
+        except Forbidden as exc:
+            return _status(403, str(exc), kind, headers=_FORBIDDEN)
         except ClientDisconnect:  # counted by the HTTP server; this answer reaches nobody
             return _status(400, "client disconnected before its body was received", kind)
         except OtlpError as exc:

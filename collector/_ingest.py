@@ -68,16 +68,20 @@ class Ingest:
         self.metrics = metrics
         metrics.pending.set_function(lambda: writer.pending_rows)
 
-    async def export_http(self, body: bytes, content_type: str, encoding: str | None) -> MappedBatch:
-        """Decode, map and store one OTLP/HTTP body; raises OtlpError for a bad body."""
+    async def export_http(self, body: bytes, content_type: str, encoding: str | None, *,
+                          tenant: str | None = None) -> MappedBatch:
+        """Decode, map and store one OTLP/HTTP body; raises OtlpError for a bad body.
+
+        `tenant` (an API key's) replaces every span's own in the Tenant column.
+        """
         with self.writer.incoming():
-            batch = await self.mapping.map_http(body, content_type, encoding)
+            batch = await self.mapping.map_http(body, content_type, encoding, tenant)
         return await self._store(batch, "http")
 
-    async def export_protobuf(self, body: bytes, protocol: str) -> MappedBatch:
-        """Decode, map and store one serialized ExportTraceServiceRequest."""
+    async def export_protobuf(self, body: bytes, protocol: str, *, tenant: str | None = None) -> MappedBatch:
+        """Decode, map and store one serialized ExportTraceServiceRequest, stamped with `tenant` if given."""
         with self.writer.incoming():
-            batch = await self.mapping.map_protobuf(body)
+            batch = await self.mapping.map_protobuf(body, tenant)
         return await self._store(batch, protocol)
 
     async def _store(self, batch: MappedBatch, protocol: str) -> MappedBatch:
