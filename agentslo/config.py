@@ -17,6 +17,7 @@ the field and what was expected::
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agentslo.http_server import HttpLimits
 from alerts import AlertsSpec
-from collector import DimensionAliases, ModelPrice, parse_price_entries
+from collector import DimensionAliases, ModelPrice, RateLimit, parse_price_entries
 from ground.auth import ApiKey, Scope, check_key, check_tenant, key_digest, parse_keys_file
 from ground.errors import ConfigError
 from ground.storage import StorageSpec
@@ -43,6 +44,7 @@ __all__ = [
     "EvaluationSpec",
     "IngestSpec",
     "PricingSpec",
+    "RateLimitSpec",
     "RetentionSpec",
     "ServerSpec",
     "StorageSpec",
@@ -125,6 +127,18 @@ class RetentionSpec(_Spec):
     traces_days: int = Field(default=30, ge=1, le=3650)
 
 
+class RateLimitSpec(_Spec):
+    """Spans per second each tenant may send: the API key's tenant, or one bucket shared by all without keys."""
+
+    spans_per_s: float = Field(gt=0)
+    # Spans a tenant may send at once after a pause; unset: one second's worth.
+    burst_spans: int | None = Field(default=None, ge=1)
+
+    def limit(self) -> RateLimit:
+        """The domain value the limiter uses."""
+        return RateLimit(self.spans_per_s, self.burst_spans or math.ceil(self.spans_per_s))
+
+
 class IngestSpec(_Spec):
     """Limits and content policy of the OTLP receivers."""
 
@@ -144,6 +158,8 @@ class IngestSpec(_Spec):
     max_pending_spans: int = Field(default=100_000, ge=1)
     # Processes that decode and map spans; unset = one per core but one, at least 2; 0 = in-process.
     workers: int | None = Field(default=None, ge=0, le=64)
+    # A token bucket per tenant (collector._rate_limit); unset: no limit.
+    rate_limit: RateLimitSpec | None = None
 
     def resolved_workers(self) -> int:
         """The number of mapping processes to start.

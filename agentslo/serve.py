@@ -16,6 +16,7 @@ import logging
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -52,9 +53,10 @@ class AgentSloServer:
     """The service's listeners and background work around one Storage, which it closes at the end."""
 
     def __init__(self, config: Config, storage: Storage, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.config = config
-        self.service = Service(config, storage, clock=clock)
+        self.service = Service(config, storage, clock=clock, monotonic=monotonic)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +28,7 @@ from collector import (
     MappingPolicy,
     MappingPool,
     PriceTable,
+    TenantRateLimiter,
     spans_insert_body,
 )
 from dashboards import SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID
@@ -44,10 +46,12 @@ class Service:
     """Config, storage, ingest and metrics of one running AgentSLO, and whether it is ready.
 
     Raises ConfigError when a secret it needs is missing (an API key's or a receiver's variable).
+    `clock` is the time of evaluations and alerts, `monotonic` the clock of ingest rate limits.
     """
 
     def __init__(self, config: Config, storage: Storage, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.storage = storage
         self.metrics = Metrics(storage_backend="server" if config.storage.clickhouse_url else "embedded")
@@ -80,7 +84,9 @@ class Service:
             max_pending_rows=config.ingest.max_pending_spans,
             on_insert=ingest_metrics.observe_insert,
         )
-        self.ingest = Ingest(mapping, writer, ingest_metrics)
+        rate_limit = config.ingest.rate_limit
+        self.ingest = Ingest(mapping, writer, ingest_metrics, rate_limiter=None if rate_limit is None
+                             else TenantRateLimiter(rate_limit.limit(), clock=monotonic))
         alerts = config.alerts
         self.alert_store = AlertStore(storage)
         receivers = alerts.resolve_receivers(os.environ, where="alerts")

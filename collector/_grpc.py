@@ -2,9 +2,9 @@
 
 The request arrives as raw bytes (no deserializer) so that decoding happens in
 the mapping workers with the rest of the span work. Retryable failures answer
-UNAVAILABLE with a RetryInfo delay in the trailers (`google.rpc.retryinfo-bin`,
-read by the OTel exporters, and the same detail inside
-`grpc-status-details-bin`); gzip-compressed requests are handled by grpc.
+UNAVAILABLE (RESOURCE_EXHAUSTED for a tenant over its rate limit) with a RetryInfo
+delay in the trailers (`google.rpc.retryinfo-bin`, read by the OTel exporters, and
+the same detail inside `grpc-status-details-bin`); gzip-compressed requests are handled by grpc.
 Messages say what happened in our words, as on OTLP/HTTP: what the storage
 driver said (hosts, ports, settings) stays in the log. With API keys configured,
 a call needs an ingest key in its metadata (`authorization: Bearer <key>` or
@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from collector._ingest import Ingest, retry_reason
 from collector._otlp import OtlpError
 from ground.auth import KeyRing, Scope
-from ground.errors import Forbidden, Overloaded, StorageError, StorageUnavailable, Unauthenticated
+from ground.errors import Forbidden, Overloaded, RateLimited, StorageError, StorageUnavailable, Unauthenticated
 
 _SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
@@ -35,6 +35,7 @@ def create_grpc_server(ingest: Ingest, keys: KeyRing, *, host: str, port: int,
     async def export(body: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
         try:
             tenant = _authorize(keys, context)
+            ingest.admit(tenant, "grpc")
             batch = await ingest.export_protobuf(body, "grpc", tenant=tenant)
         except Unauthenticated as exc:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
@@ -43,6 +44,11 @@ def create_grpc_server(ingest: Ingest, keys: KeyRing, *, host: str, port: int,
         except OtlpError as exc:
             ingest.metrics.requests.labels("grpc", "invalid").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+        except RateLimited as exc:
+            message = f"spans not stored, retry later: {retry_reason(exc)}"
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message,
+                                trailing_metadata=_retry_trailers(exc.retry_after_s, message,
+                                                                  code=code_pb2.RESOURCE_EXHAUSTED))
         except (StorageUnavailable, Overloaded) as exc:
             message = f"spans not stored, retry later: {retry_reason(exc)}"
             await context.abort(grpc.StatusCode.UNAVAILABLE, message,
@@ -79,11 +85,12 @@ def _authorize(keys: KeyRing, context: grpc.aio.ServicerContext) -> str | None:
     return keys.authorize(metadata.get("authorization"), metadata.get("x-api-key"), Scope.INGEST).tenant
 
 
-def _retry_trailers(retry_after_s: int, message: str) -> tuple[tuple[str, bytes], ...]:
+def _retry_trailers(retry_after_s: int, message: str, *,
+                    code: int = code_pb2.UNAVAILABLE) -> tuple[tuple[str, bytes], ...]:
     retry_info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=retry_after_s))
     detail = any_pb2.Any()
     detail.Pack(retry_info)
-    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[detail])
+    status = status_pb2.Status(code=code, message=message, details=[detail])
     return (
         ("google.rpc.retryinfo-bin", retry_info.SerializeToString()),
         ("grpc-status-details-bin", status.SerializeToString()),

@@ -6,7 +6,8 @@ Answers as the OTLP specification says: 200 with an ExportTraceServiceResponse
 Retry-After when the spans could not be stored and the client should retry.
 With API keys configured, a request needs an ingest key (401 without a valid
 key, 403 for a key of another scope), checked before its body is read; the
-key's tenant is stamped on every span it writes.
+key's tenant is stamped on every span it writes. A tenant over its rate limit
+gets 429 with Retry-After, also before its body is read.
 
 At most `max_concurrent_bodies` requests are received and stored at once: each
 holds its body in memory until it is answered, so beyond the cap a request is
@@ -26,7 +27,7 @@ from starlette.requests import ClientDisconnect
 from collector._ingest import Ingest, retry_reason
 from collector._otlp import JSON, PROTOBUF, BodyLimits, OtlpError, encode_response, encode_status, media_type
 from ground.auth import KeyRing, Scope
-from ground.errors import Forbidden, Overloaded, StorageError, StorageUnavailable, Unauthenticated
+from ground.errors import Forbidden, Overloaded, RateLimited, StorageError, StorageUnavailable, Unauthenticated
 
 # RFC 6750: a 401 names the scheme to authenticate with; a 403 says the key's scope is short.
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="agentslo"'}
@@ -40,6 +41,7 @@ _RESPONSES = {
     403: {"description": "the request's API key is not an ingest key"},
     413: {"description": "body or decompressed body larger than the configured limit"},
     415: {"description": "content type other than application/x-protobuf or application/json"},
+    429: {"description": "the tenant is over its rate limit; retry after Retry-After seconds"},
     503: {"description": "storage unavailable or ingest saturated (or too many bodies in flight); "
                          "retry after Retry-After seconds"},
 }
@@ -58,6 +60,7 @@ def otlp_http_router(ingest: Ingest, limits: BodyLimits, keys: KeyRing, *, max_c
         try:
             tenant = keys.authorize(headers.get("authorization"), headers.get("x-api-key"), Scope.INGEST).tenant
             kind = media_type(headers.get("content-type"))
+            ingest.admit(tenant, "http")
             with bodies.admit():
                 body = await _read_body(request, limits)
                 batch = await ingest.export_http(body, kind, headers.get("content-encoding"), tenant=tenant)
@@ -70,6 +73,9 @@ def otlp_http_router(ingest: Ingest, limits: BodyLimits, keys: KeyRing, *, max_c
         except OtlpError as exc:
             ingest.metrics.requests.labels("http", "invalid").inc()
             return _status(exc.status, exc.message, kind)
+        except RateLimited as exc:
+            return _status(429, f"spans not stored, retry later: {retry_reason(exc)}", kind,
+                           headers={"Retry-After": str(exc.retry_after_s)})
         except (StorageUnavailable, Overloaded) as exc:
             return _status(503, f"spans not stored, retry later: {retry_reason(exc)}", kind,
                            headers={"Retry-After": str(exc.retry_after_s)})
