@@ -162,6 +162,8 @@ def status(url: str, api_key: str | None, as_json: bool) -> None:
         console.print(_slo_table(slos, url))
     if budgets:
         console.print(_budget_table(budgets, url))
+        for line in _over_cap(budgets):
+            click.echo(line)
     if pipeline["spans_beyond_horizon"]:
         hours = pipeline["lateness_horizon_s"] / 3600
         click.echo(f"{pipeline['spans_beyond_horizon']:,} spans arrived more than {hours:g} h after they ended: "
@@ -212,6 +214,19 @@ def _budget_table(budgets: list[dict[str, Any]], url: str) -> Any:
                      f"${budget['limit_usd']:,.2f}", f"{budget['used'] * 100:.1f}%",
                      f"${budget['projected_usd']:,.2f}", ", ".join(budget["levels_reached"]) or "-")
     return view
+
+
+def _over_cap(budgets: list[dict[str, Any]]) -> list[str]:
+    """A line per group budget with members beyond its max_members: they have no alerts of their own."""
+    lines = {}
+    for budget in budgets:
+        if budget["members_over_cap"]:
+            alerted = sum(b["alerted"] for b in budgets if b["budget"] == budget["budget"])
+            lines[budget["budget"]] = (
+                f"{budget['budget']}: {budget['members_over_cap']:,} {budget['per']}s beyond max_members "
+                f"({alerted:,}) spent this {budget['period']}: no alerts of their own, only the {alerted:,} top "
+                "spenders'")
+    return list(lines.values())
 
 
 def _through(moment: str) -> str:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from agentslo.access import no_cross_site_writes, requires
 from agentslo.evaluation import Evaluation, Evaluator
+from alerts import CappedSpend, cap_members
 from ground.auth import KeyRing, Scope
 from ground.errors import StorageError, StorageUnavailable
 from slo import CalendarMonth, SloStatus, SpendStatus, Timeslices, format_duration
@@ -59,7 +60,11 @@ class SloStatusOut(BaseModel):
 
 
 class SpendStatusOut(BaseModel):
-    """What one spend budget's scope (the whole budget, or one member of a group budget) spent this period."""
+    """What one spend budget's scope (the whole budget, or one member of a group budget) spent this period.
+
+    `alerted` is false for a member beyond its budget's `max_members` top spenders, which has
+    no alert of its own; `members_over_cap` counts those members of the budget.
+    """
 
     budget: str
     period: str
@@ -75,6 +80,8 @@ class SpendStatusOut(BaseModel):
     remaining_usd: float
     projected_usd: float
     levels_reached: list[str]
+    alerted: bool
+    members_over_cap: int
 
 
 class EvaluationOut(BaseModel):
@@ -99,8 +106,8 @@ class PipelineOut(BaseModel):
     spans_beyond_horizon: int
 
 
-def spend_out(status: SpendStatus) -> SpendStatusOut:
-    """The API form of an evaluated spend-budget scope."""
+def spend_out(status: SpendStatus, cap: CappedSpend) -> SpendStatusOut:
+    """The API form of an evaluated spend-budget scope, with whether it alerts (`cap` of its evaluation)."""
     budget = status.budget
     start, end = status.period_bounds
     return SpendStatusOut(
@@ -109,6 +116,7 @@ def spend_out(status: SpendStatus) -> SpendStatusOut:
         evaluated_at=status.at, limit_usd=budget.limit_usd, spent_usd=status.spent_usd, used=status.used,
         remaining_usd=status.remaining_usd, projected_usd=status.projected_usd,
         levels_reached=[level.label for level in budget.levels if status.reached(level)],
+        alerted=cap.alerts(status), members_over_cap=cap.members_over_cap(budget.name),
     )
 
 
@@ -190,12 +198,13 @@ def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
         """Derive tasks, roll up and evaluate every SLO and spend budget now, append to slo_status, and alert
         (or, given `at`, evaluate as of then)."""
         evaluation = await run(at)
+        cap = cap_members(evaluation.spend)
         return EvaluationOut(
             evaluated_at=evaluation.evaluated_at, live=evaluation.live,
             late_spans=evaluation.caught_up.late_spans,
             spans_beyond_horizon=evaluation.caught_up.beyond_horizon_spans,
             slos=[status_out(s, alert_state(s) if evaluation.live else "") for s in evaluation.statuses],
-            budgets=[spend_out(s) for s in evaluation.spend])
+            budgets=[spend_out(s, cap) for s in evaluation.spend])
 
     @router.get("/evaluation", response_model=PipelineOut, dependencies=read)
     async def pipeline() -> PipelineOut:
@@ -211,7 +220,7 @@ def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
         for budgets per user, tenant or agent (evaluating once if no cycle has run yet)."""
         if evaluator.budgets and evaluator.evaluated_at is None:
             await run(None)
-        return [spend_out(s) for s in evaluator.latest_spend]
+        return [spend_out(s, evaluator.latest_cap) for s in evaluator.latest_spend]
 
     @router.get("/slos", response_model=list[SloStatusOut], dependencies=read)
     async def list_slos() -> list[SloStatusOut]:
