@@ -546,7 +546,9 @@ def _auth_pairs(args: argparse.Namespace, pool: list[BatchTemplate], send_number
                           f"{_us_per_span(without)} / {_us_per_span(with_key)}")
         medians = summary[protocol]
         table.add_row(protocol, "median", f"{medians['without_key_spans_per_s']:,.0f}",
-                      f"{medians['with_key_spans_per_s']:,.0f}", f"{medians['median_ratio']:.3f}", "", end_section=True)
+                      f"{medians['with_key_spans_per_s']:,.0f}", f"{medians['median_ratio']:.3f}",
+                      f"{medians['without_key_us_per_span']:.1f} / {medians['with_key_us_per_span']:.1f}",
+                      end_section=True)
     out.print(table)
     verdict = "[bold green]within[/]" if passed else "[bold red]beyond[/]"
     out.print(f"{verdict} the target: with a key, the median pair keeps at least "
@@ -555,20 +557,29 @@ def _auth_pairs(args: argparse.Namespace, pool: list[BatchTemplate], send_number
 
 
 def _auth_summary(pairs: list[tuple[ProtocolResult, ProtocolResult]]) -> dict[str, float]:
-    """Medians of a protocol's runs without and with a key, and of the pairs' ratios."""
+    """Medians of a protocol's runs without and with a key, and of the pairs' ratios.
+
+    The server's CPU per span moves far less with the machine's other load than spans/s do.
+    """
     return {
         "without_key_spans_per_s": statistics.median(without.spans_per_s for without, _ in pairs),
         "with_key_spans_per_s": statistics.median(with_key.spans_per_s for _, with_key in pairs),
         "median_ratio": round(statistics.median(with_key.spans_per_s / without.spans_per_s
                                                 for without, with_key in pairs), 4),
+        "without_key_us_per_span": round(statistics.median(_cpu_us(without) for without, _ in pairs), 2),
+        "with_key_us_per_span": round(statistics.median(_cpu_us(with_key) for _, with_key in pairs), 2),
     }
 
 
-def _us_per_span(result: ProtocolResult) -> str:
-    """The server's CPU µs per acknowledged span in a run."""
+def _cpu_us(result: ProtocolResult) -> float:
+    """The server's CPU µs per acknowledged span in a run (NaN when it could not be read)."""
     if result.server_cpu_cores is None or not result.spans_per_s:
-        return "n/a"
-    return f"{result.server_cpu_cores / result.spans_per_s * 1e6:.1f}"
+        return math.nan
+    return result.server_cpu_cores / result.spans_per_s * 1e6
+
+
+def _us_per_span(result: ProtocolResult) -> str:
+    return f"{_cpu_us(result):.1f}"
 
 
 def _num(value: float | None, unit: str = "", digits: int = 0) -> str:
