@@ -2,7 +2,10 @@
 # docker-compose.yml builds it for the production-like stack; it runs as well on its own, on the
 # embedded chDB store (in /var/lib/agentslo/var/clickhouse) unless AGENTSLO_CLICKHOUSE_URL names a server:
 #   docker build -t agentslo .
-#   docker run -p 127.0.0.1:4318:4318 -p 127.0.0.1:4317:4317 -v agentslo-data:/var/lib/agentslo agentslo
+#   docker run -p 127.0.0.1:4318:4318 -p 127.0.0.1:4317:4317 -v agentslo-data:/var/lib/agentslo \
+#       -e AGENTSLO_INSECURE_NO_AUTH=true agentslo
+# Listening on 0.0.0.0 (below), it refuses to start without API keys: that flag says a local try is
+# meant; otherwise mount a config with auth.keys (README, API keys), as docker-compose.yml does.
 
 # An exact patch tag: a rebuild must not move to another Python. Debian bookworm: glibc, so the
 # manylinux wheels of chdb, grpcio and orjson install without a compiler; only AgentSLO's own

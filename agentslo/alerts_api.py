@@ -9,7 +9,9 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
+from agentslo.access import requires
 from alerts import AlertStore, Phase
+from ground.auth import KeyRing, Scope
 from ground.errors import StorageError
 
 __all__ = ["alerts_router"]
@@ -52,11 +54,11 @@ class AlertsOut(BaseModel):
     deliveries: list[DeliveryOut]
 
 
-def alerts_router(store: AlertStore) -> APIRouter:
-    """Routes reading alert state and the delivery outbox from `store`."""
+def alerts_router(store: AlertStore, keys: KeyRing) -> APIRouter:
+    """Routes reading alert state and the delivery outbox from `store` (a read key)."""
     router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
-    @router.get("/alerts", response_model=AlertsOut)
+    @router.get("/alerts", response_model=AlertsOut, dependencies=[requires(keys, Scope.READ)])
     async def list_alerts(limit: int = Query(100, ge=1, le=1000)) -> AlertsOut:
         """Alert instances pending, firing or resolved, and the last `limit` webhook deliveries."""
         try:

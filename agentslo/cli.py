@@ -44,6 +44,10 @@ def main() -> None:
 @click.option("--host", help="Address to listen on [env AGENTSLO_HOST; default 127.0.0.1].")
 @click.option("--http-port", type=int, help="OTLP/HTTP and API port [env AGENTSLO_HTTP_PORT; default 4318].")
 @click.option("--grpc-port", type=int, help="OTLP/gRPC port [env AGENTSLO_GRPC_PORT; default 4317].")
+# default None, not False: a flag left out must not override the environment or the file.
+@click.option("--insecure-no-auth", is_flag=True, default=None,
+              help="Listen beyond loopback with no API keys configured: anyone who reaches the port may write "
+                   "spans and call the API [env AGENTSLO_INSECURE_NO_AUTH].")
 def serve(config_file: Path | None, **flags: object) -> None:
     """Run the service: OTLP receivers, API, scheduler."""
     from agentslo.serve import serve as run
@@ -143,16 +147,18 @@ def openslo(files: tuple[Path, ...]) -> None:
 @click.option("--url", envvar="AGENTSLO_URL",
               help="The running service to ask (an embedded store belongs to the serving process) "
                    "[env AGENTSLO_URL; default http://127.0.0.1:$AGENTSLO_HTTP_PORT, port 4318 if unset].")
+@click.option("--api-key", envvar="AGENTSLO_API_KEY",
+              help="A read (or admin) key, when the service has API keys [env AGENTSLO_API_KEY].")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of a table.")
-def status(url: str | None, as_json: bool) -> None:
+def status(url: str | None, api_key: str | None, as_json: bool) -> None:
     """Show every SLO (SLI, objective, error budget remaining, burn rates, state) and spend budget."""
     from rich.console import Console
 
     # The local service, on the port `serve` would take from the same environment.
     url = url or f"http://127.0.0.1:{os.environ.get('AGENTSLO_HTTP_PORT') or 4318}"
-    slos = _get(url, "/api/v1/slos")
-    budgets = _get(url, "/api/v1/budgets")
-    pipeline = _get(url, "/api/v1/evaluation")
+    slos = _get(url, "/api/v1/slos", api_key)
+    budgets = _get(url, "/api/v1/budgets", api_key)
+    pipeline = _get(url, "/api/v1/evaluation", api_key)
     if as_json:
         click.echo(json.dumps({"slos": slos, "budgets": budgets, "evaluation": pipeline}, indent=2))
         return
@@ -163,6 +169,8 @@ def status(url: str | None, as_json: bool) -> None:
         console.print(_slo_table(slos, url))
     if budgets:
         console.print(_budget_table(budgets, url))
+        for line in _over_cap(budgets):
+            click.echo(line)
     if pipeline["tasks_waiting"]:
         click.echo(f"{pipeline['tasks_waiting']:,} finished tasks wait {pipeline['grace_s']:g} s for late spans "
                    f"(evaluation.grace_s); task SLOs and per-member budgets count them from "
@@ -173,13 +181,17 @@ def status(url: str | None, as_json: bool) -> None:
                    "stored, but counted in no SLI (evaluation.lateness_horizon_s)")
 
 
-def _get(url: str, path: str) -> Any:
+def _get(url: str, path: str, api_key: str | None) -> Any:
     import httpx
 
+    headers = {} if api_key is None else {"authorization": f"Bearer {api_key}"}
     try:
-        response = httpx.get(url.rstrip("/") + path, timeout=60)
+        response = httpx.get(url.rstrip("/") + path, headers=headers, timeout=60)
     except httpx.TransportError as exc:
         raise click.ClickException(f"cannot reach AgentSLO at {url}: {exc}") from None
+    if response.status_code in (401, 403):
+        raise click.ClickException(f"{url} answered {response.status_code}: {response.json()['detail']}; pass "
+                                   "--api-key (or set AGENTSLO_API_KEY) with a read key")
     if response.status_code != 200:
         raise click.ClickException(f"{url} answered {response.status_code}: {response.text[:500]}")
     return response.json()
@@ -218,6 +230,19 @@ def _budget_table(budgets: list[dict[str, Any]], url: str) -> Any:
                      format_usd(budget["limit_usd"]), f"{budget['used'] * 100:.1f}%",
                      format_usd(budget["projected_usd"]), ", ".join(budget["levels_reached"]) or "-")
     return view
+
+
+def _over_cap(budgets: list[dict[str, Any]]) -> list[str]:
+    """A line per group budget with members beyond its max_members: they have no alerts of their own."""
+    lines = {}
+    for budget in budgets:
+        if budget["members_over_cap"]:
+            alerted = sum(b["alerted"] for b in budgets if b["budget"] == budget["budget"])
+            lines[budget["budget"]] = (
+                f"{budget['budget']}: {budget['members_over_cap']:,} {budget['per']}s beyond max_members "
+                f"({alerted:,}) spent this {budget['period']}: no alerts of their own, only the {alerted:,} top "
+                "spenders'")
+    return list(lines.values())
 
 
 def _through(moment: str) -> str:

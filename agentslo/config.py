@@ -4,7 +4,8 @@ Each setting that `agentslo serve` takes as a flag can also come from an
 `AGENTSLO_*` environment variable; the order is flag, then environment, then
 file, then default. Secrets never sit in the file, a flag or an AGENTSLO_*
 variable: the file names the environment variable that holds each one
-(`storage.password_env`, `alerts.receivers[].secret_env`).
+(`storage.password_env`, `alerts.receivers[].secret_env`, `auth.keys[].key_env`),
+or a file of their digests (`auth.keys_file`).
 
 Every problem is reported, each naming where the value came from, the path to
 the field and what was expected::
@@ -15,6 +16,8 @@ the field and what was expected::
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -26,18 +29,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agentslo.http_server import HttpLimits
 from alerts import AlertsSpec
-from collector import DimensionAliases, ModelPrice, parse_price_entries
+from collector import DimensionAliases, ModelPrice, RateLimit, parse_price_entries
+from ground.auth import ApiKey, Scope, check_key, check_tenant, key_digest, parse_keys_file
 from ground.errors import ConfigError
 from ground.storage import StorageSpec
 from slo import SloSpec, SpendBudgetSpec, parse_slo_specs, parse_spend_budgets
 
 __all__ = [
     "OVERRIDABLE",
+    "ApiKeySpec",
     "AttributesSpec",
+    "AuthSpec",
     "Config",
     "EvaluationSpec",
     "IngestSpec",
     "PricingSpec",
+    "RateLimitSpec",
     "RetentionSpec",
     "ServerSpec",
     "StorageSpec",
@@ -55,6 +62,7 @@ OVERRIDABLE: dict[str, tuple[str, ...]] = {
     "grpc_port": ("server", "grpc_port"),
     "data": ("storage", "data_dir"),
     "clickhouse_url": ("storage", "clickhouse_url"),
+    "insecure_no_auth": ("server", "insecure_no_auth"),
 }
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -95,6 +103,20 @@ class ServerSpec(_Spec):
     # cut, what was acknowledged is stored, and the process exits 0. Below docker-compose's
     # 30 s stop_grace_period, which leaves room for storing what ingest holds.
     shutdown_timeout_s: float = Field(default=20, gt=0, le=600)
+    # Without API keys the service serves anyone who reaches it: loopback only, unless this says
+    # the exposure is meant (a network that authenticates in front of it, a throwaway stack).
+    insecure_no_auth: bool = False
+
+    @property
+    def on_loopback(self) -> bool:
+        """Whether `host` is this machine's loopback alone (a name other than localhost may resolve
+        anywhere, so it does not count)."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False
 
     def http_limits(self) -> HttpLimits:
         """The domain value the HTTP server uses."""
@@ -106,6 +128,18 @@ class RetentionSpec(_Spec):
     """How long raw spans are kept; older day-partitions are dropped whole."""
 
     traces_days: int = Field(default=30, ge=1, le=3650)
+
+
+class RateLimitSpec(_Spec):
+    """Spans per second each tenant may send: the API key's tenant, or one bucket shared by all without keys."""
+
+    spans_per_s: float = Field(gt=0)
+    # Spans a tenant may send at once after a pause; unset: one second's worth.
+    burst_spans: int | None = Field(default=None, ge=1)
+
+    def limit(self) -> RateLimit:
+        """The domain value the limiter uses."""
+        return RateLimit(self.spans_per_s, self.burst_spans or math.ceil(self.spans_per_s))
 
 
 class IngestSpec(_Spec):
@@ -130,6 +164,8 @@ class IngestSpec(_Spec):
     max_pending_spans: int = Field(default=100_000, ge=1)
     # Processes that decode and map spans; unset = one per core but one, at least 2; 0 = in-process.
     workers: int | None = Field(default=None, ge=0, le=64)
+    # A token bucket per tenant (collector._rate_limit); unset: no limit.
+    rate_limit: RateLimitSpec | None = None
 
     def resolved_workers(self) -> int:
         """The number of mapping processes to start.
@@ -179,6 +215,83 @@ class EvaluationSpec(_Spec):
     lateness_horizon_s: float = Field(default=86_400, ge=3600, le=30 * 86_400)
 
 
+class ApiKeySpec(_Spec):
+    """One API key, held by the environment variable `key_env`, with its tenant and scope."""
+
+    key_env: str
+    tenant: str
+    scope: Literal["ingest", "read", "admin"]
+
+    @field_validator("key_env")
+    @classmethod
+    def _check_env_name(cls, name: str) -> str:
+        if not _IDENTIFIER.match(name):
+            raise ValueError("must be the name of an environment variable, not its value")
+        return name
+
+    @field_validator("tenant")
+    @classmethod
+    def _check_tenant(cls, tenant: str) -> str:
+        if (problem := check_tenant(tenant)) is not None:
+            raise ValueError(problem)
+        return tenant
+
+
+class AuthSpec(_Spec):
+    """API keys (ground.auth): from the environment variables `keys` names, and from `keys_file`.
+
+    With neither, the service runs open (on loopback only, unless server.insecure_no_auth).
+    With either, every request but the health probes and the API description needs a key,
+    even when the file holds none yet.
+    """
+
+    keys: tuple[ApiKeySpec, ...] = ()
+    # One key a line as `<sha256 hex of the key> <tenant> <scope>`: digests, never keys.
+    keys_file: Path | None = None
+
+    @property
+    def configured(self) -> bool:
+        """Whether keys are required."""
+        return bool(self.keys) or self.keys_file is not None
+
+    def resolve(self, env: Mapping[str, str], *, where: str = "auth") -> tuple[ApiKey, ...] | None:
+        """The keys, read from `env` and the keys file; None when none are configured.
+
+        Raises ConfigError listing every variable missing, key too weak, bad line and key given twice.
+        """
+        if not self.configured:
+            return None
+        problems: list[str] = []
+        keys: list[ApiKey] = []
+        given: dict[bytes, str] = {}  # a key's digest -> where it was given first
+        for index, spec in enumerate(self.keys):
+            at = f"{where}.keys[{index}]"
+            value = env.get(spec.key_env)
+            if value is None:
+                problems.append(f"{at}.key_env: environment variable {spec.key_env} is not set")
+            elif (weak := check_key(value)) is not None:
+                problems.append(f"{at}.key_env: the key in {spec.key_env} {weak}")
+            elif key_digest(value) in given:
+                problems.append(f"{at}.key_env: the same key as {given[key_digest(value)]}")
+            else:
+                given[key_digest(value)] = at
+                keys.append(ApiKey.of(value, tenant=spec.tenant, scope=Scope(spec.scope)))
+        if self.keys_file is not None:
+            try:
+                text = self.keys_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                problems.append(f"{where}.keys_file: cannot read {self.keys_file}: {reason}")
+            else:
+                try:
+                    keys.extend(parse_keys_file(text, where=str(self.keys_file), given=given))
+                except ConfigError as exc:
+                    problems.extend(exc.problems)
+        if problems:
+            raise ConfigError(problems)
+        return tuple(keys)
+
+
 class Config(_Spec):
     """The whole configuration file, version 1."""
 
@@ -193,6 +306,20 @@ class Config(_Spec):
     budgets: tuple[SpendBudgetSpec, ...] = ()
     evaluation: EvaluationSpec = EvaluationSpec()
     alerts: AlertsSpec = AlertsSpec()
+    auth: AuthSpec = AuthSpec()
+
+    def exposure_problem(self) -> str | None:
+        """Why serving as configured would let anyone on the network in, or None.
+
+        Without keys the service is open, which loopback alone keeps to this machine;
+        any other address needs keys, or insecure_no_auth to say the exposure is meant.
+        """
+        host = self.server.host
+        if self.auth.configured or self.server.insecure_no_auth or self.server.on_loopback:
+            return None
+        return (f"listening on {host or 'every interface'}, beyond loopback, with no API keys: configure "
+                "auth.keys or auth.keys_file, change --host (server.host) to a loopback address, or pass "
+                "--insecure-no-auth (server.insecure_no_auth) to serve without authentication")
 
 
 def describe(config: Config) -> str:

@@ -33,7 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from agentslo.config import EvaluationSpec
-from alerts import Alerting
+from alerts import Alerting, CappedSpend, cap_members
 from ground.errors import StorageError
 from ground.storage import Storage
 from slo import SLO, SloStatus, SpendBudget, SpendStatus, format_duration
@@ -86,6 +86,7 @@ class Evaluator:
         self._lock = asyncio.Lock()
         self.latest: dict[str, SloStatus] = {}
         self.latest_spend: tuple[SpendStatus, ...] = ()
+        self.latest_cap: CappedSpend = cap_members(())  # which of latest_spend have alerts of their own
         self.alert_states: Mapping[str, str] = {}
         self.evaluated_at: datetime | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -152,6 +153,7 @@ class Evaluator:
         self.waiting = waiting_tasks(self._storage, now, grace=self._grace)
         self.latest = {status.slo.name: status for status in statuses}
         self.latest_spend = spend
+        self.latest_cap = cap_members(spend)
         self.evaluated_at = now
         if self._alerting is None:
             write_status(self._storage, statuses)
@@ -231,10 +233,11 @@ class _StatusCollector(Collector):
             for state in ("ok", "pending", "no_data", "ticket", "page"):
                 alert.add_metric([name, state], float(state == current))
         yield from (sli, objective, remaining, burn, through, alert)
-        yield from _spend_families(evaluator.budgets, evaluator.latest_spend)
+        yield from _spend_families(evaluator.budgets, evaluator.latest_spend, evaluator.latest_cap)
 
 
-def _spend_families(budgets: tuple[SpendBudget, ...], spend: tuple[SpendStatus, ...]) -> Iterator[GaugeMetricFamily]:
+def _spend_families(budgets: tuple[SpendBudget, ...], spend: tuple[SpendStatus, ...],
+                    cap: CappedSpend) -> Iterator[GaugeMetricFamily]:
     spent = GaugeMetricFamily("agentslo_budget_spent_usd", "Spend so far this period, in USD: the budget's, or "
                               f"each of its top {TOP_MEMBERS_ON_METRICS} members' for a budget per user, tenant "
                               "or agent.", labels=["budget", "period", "member"])
@@ -242,6 +245,9 @@ def _spend_families(budgets: tuple[SpendBudget, ...], spend: tuple[SpendStatus, 
                               "budget per user, tenant or agent), in USD.", labels=["budget", "period"])
     members = GaugeMetricFamily("agentslo_budget_members", "Members with spend this period, for a budget per "
                                 "user, tenant or agent.", labels=["budget", "period"])
+    over_cap = GaugeMetricFamily("agentslo_budget_members_over_cap", "Members with spend this period beyond the "
+                                 "budget's max_members, which have no alert of their own (a budget per user, "
+                                 "tenant or agent alerts for its top spenders only).", labels=["budget", "period"])
     for budget in budgets:
         period = budget.period.value
         limit.add_metric([budget.name, period], budget.limit_usd)
@@ -251,9 +257,10 @@ def _spend_families(budgets: tuple[SpendBudget, ...], spend: tuple[SpendStatus, 
             continue
         scopes = [scope for scope in scopes if scope.member is not None]
         members.add_metric([budget.name, period], len(scopes))
+        over_cap.add_metric([budget.name, period], cap.members_over_cap(budget.name))
         for scope in scopes[:TOP_MEMBERS_ON_METRICS]:
             spent.add_metric([budget.name, period, scope.member or ""], scope.spent_usd)
-    yield from (spent, limit, members)
+    yield from (spent, limit, members, over_cap)
 
 
 def _iso(moment: datetime) -> str:

@@ -1,6 +1,7 @@
 """The HTTP app on the OTLP/HTTP port: health, readiness, metrics, and the API.
 
-Served with an OpenAPI description at /openapi.json (browsable at /docs).
+Served with an OpenAPI description at /openapi.json (browsable at /docs). Which
+routes need which key: agentslo.access.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from agentslo import __version__
+from agentslo.access import requires
 from agentslo.service import Service
 from agentslo.alerts_api import alerts_router
 from agentslo.slo_api import slo_router
 from collector import otlp_http_router
+from ground.auth import Scope
 
 __all__ = ["create_app"]
 
@@ -51,13 +54,14 @@ def create_app(service: Service) -> FastAPI:
         body = Health(status="ready" if ready else "not ready", detail=detail)
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
-    @app.get("/metrics", response_class=Response, tags=["operations"])
+    @app.get("/metrics", response_class=Response, tags=["operations"],
+             dependencies=[requires(service.keys, Scope.READ)])
     async def metrics() -> Response:
         """Our own metrics in the Prometheus text format."""
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(otlp_http_router(service.ingest, service.body_limits,
+    app.include_router(otlp_http_router(service.ingest, service.body_limits, service.keys,
                                         max_concurrent_bodies=service.config.ingest.max_concurrent_bodies))
-    app.include_router(slo_router(service.evaluator))
-    app.include_router(alerts_router(service.alert_store))
+    app.include_router(slo_router(service.evaluator, service.keys))
+    app.include_router(alerts_router(service.alert_store, service.keys))
     return app

@@ -6,10 +6,11 @@ several services in one process apart.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Gauge, Info, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info, generate_latest
 from prometheus_client import PlatformCollector, ProcessCollector
 
 from agentslo import __version__
+from ground.auth import REFUSAL_REASONS
 
 __all__ = ["Metrics"]
 
@@ -32,6 +33,13 @@ class Metrics:
         self.schema_version = Gauge(
             "agentslo_schema_version", "Highest schema migration applied.", registry=self.registry
         )
+        self.auth_failures = Counter(
+            "agentslo_auth_failures", "Requests refused for their API key: missing, malformed or unknown "
+            "(401 / UNAUTHENTICATED), or of another scope (403 / PERMISSION_DENIED).", ["reason"],
+            registry=self.registry,
+        )
+        for reason in REFUSAL_REASONS:
+            self.auth_failures.labels(reason)
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""

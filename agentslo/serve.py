@@ -16,6 +16,7 @@ import logging
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -38,7 +39,13 @@ log = logging.getLogger("agentslo")
 
 async def serve(config: Config, *, source: str = "no config file (the defaults)") -> None:
     """Run the service until SIGTERM or SIGINT, then shut down cleanly; `source` says where the
-    config came from, for the start-up log."""
+    config came from, for the start-up log.
+
+    Refuses (ConfigError) to listen beyond loopback without API keys, unless
+    `server.insecure_no_auth` says the exposure is meant.
+    """
+    if (problem := config.exposure_problem()) is not None:
+        raise ConfigError([problem])
     storage = await asyncio.to_thread(open_storage, config.storage)
     await AgentSloServer(config, storage, source=source).run()
 
@@ -48,10 +55,11 @@ class AgentSloServer:
 
     def __init__(self, config: Config, storage: Storage, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 monotonic: Callable[[], float] = time.monotonic,
                  source: str = "no config file (the defaults)") -> None:
         self.config = config
         self._source = source
-        self.service = Service(config, storage, clock=clock)
+        self.service = Service(config, storage, clock=clock, monotonic=monotonic)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self) -> None:
@@ -75,6 +83,7 @@ class AgentSloServer:
                               metrics=HttpMetrics(service.metrics.registry))
         log.info("config: %s: %s", self._source, describe(config))
         log.info("storage: %s", service.storage.description)
+        _log_access(config, service)
         schema = asyncio.create_task(service.prepare_schema())
         service.ingest.writer.start()
         service.evaluator.start(ready=lambda: service.schema_ready)
@@ -112,7 +121,7 @@ class AgentSloServer:
                     sock.close()
             try:
                 grpc_server, grpc_port = create_grpc_server(
-                    self.service.ingest, host=server.host, port=server.grpc_port,
+                    self.service.ingest, self.service.keys, host=server.host, port=server.grpc_port,
                     max_message_bytes=self.config.ingest.max_decompressed_bytes,
                     max_concurrent_calls=self.config.ingest.max_concurrent_grpc_calls,
                     read_timeout_s=server.read_timeout_s)
@@ -141,6 +150,17 @@ class AgentSloServer:
             log.warning("shutdown: cut %d HTTP request(s) still open after %g s", cut, timeout_s)
             await asyncio.wait({serving})
         await grpc_stopped
+
+
+def _log_access(config: Config, service: Service) -> None:
+    """Say who may come in: the keys by scope, or, in one warning, that anyone may."""
+    if service.keys.enabled:
+        counts = ", ".join(f"{scope.value} {count}" for scope, count in service.keys.scopes().items())
+        log.info("API keys: %d (%s)", len(service.keys), counts)
+        return
+    asked = "" if config.server.on_loopback else " (server.insecure_no_auth)"
+    log.warning("no API keys configured (auth.keys, auth.keys_file): anyone who reaches %s can write spans "
+                "and call the API%s", config.server.host, asked)
 
 
 def _keep_signals_for_graceful_exit(service: Service) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -27,10 +28,12 @@ from collector import (
     MappingPolicy,
     MappingPool,
     PriceTable,
+    TenantRateLimiter,
     spans_insert_body,
     stored_span_keys,
 )
 from dashboards import SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID
+from ground.auth import KeyRing
 from ground.errors import StorageError, StorageUnavailable
 from ground.storage import SCHEMA, TRACES, Storage, apply_retention, migrate
 from slo import slo_from_spec, spend_budget_from_spec
@@ -41,13 +44,21 @@ log = logging.getLogger("agentslo")
 
 
 class Service:
-    """Config, storage, ingest and metrics of one running AgentSLO, and whether it is ready."""
+    """Config, storage, ingest and metrics of one running AgentSLO, and whether it is ready.
+
+    Raises ConfigError when a secret it needs is missing (an API key's or a receiver's variable).
+    `clock` is the time of evaluations and alerts, `monotonic` the clock of ingest rate limits.
+    """
 
     def __init__(self, config: Config, storage: Storage, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.storage = storage
         self.metrics = Metrics(storage_backend="server" if config.storage.clickhouse_url else "embedded")
+        failures = self.metrics.auth_failures
+        self.keys = KeyRing(config.auth.resolve(os.environ),
+                            on_refused=lambda reason: failures.labels(reason).inc())
         self.schema_ready = False
         self._unready_because: str | None = None
         self.stopping = asyncio.Event()
@@ -74,7 +85,9 @@ class Service:
             max_pending_rows=config.ingest.max_pending_spans,
             on_insert=ingest_metrics.observe_insert,
         )
-        self.ingest = Ingest(mapping, writer, ingest_metrics)
+        rate_limit = config.ingest.rate_limit
+        self.ingest = Ingest(mapping, writer, ingest_metrics, rate_limiter=None if rate_limit is None
+                             else TenantRateLimiter(rate_limit.limit(), clock=monotonic))
         alerts = config.alerts
         self.alert_store = AlertStore(storage)
         receivers = alerts.resolve_receivers(os.environ, where="alerts")

@@ -8,7 +8,10 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
+from agentslo.access import no_cross_site_writes, requires
 from agentslo.evaluation import Evaluation, Evaluator
+from alerts import CappedSpend, cap_members
+from ground.auth import KeyRing, Scope
 from ground.errors import StorageError, StorageUnavailable
 from slo import CalendarMonth, SloStatus, SpendStatus, Timeslices, format_duration
 
@@ -57,7 +60,11 @@ class SloStatusOut(BaseModel):
 
 
 class SpendStatusOut(BaseModel):
-    """What one spend budget's scope (the whole budget, or one member of a group budget) spent this period."""
+    """What one spend budget's scope (the whole budget, or one member of a group budget) spent this period.
+
+    `alerted` is false for a member beyond its budget's `max_members` top spenders, which has
+    no alert of its own; `members_over_cap` counts those members of the budget.
+    """
 
     budget: str
     period: str
@@ -73,6 +80,8 @@ class SpendStatusOut(BaseModel):
     remaining_usd: float
     projected_usd: float
     levels_reached: list[str]
+    alerted: bool
+    members_over_cap: int
 
 
 class EvaluationOut(BaseModel):
@@ -103,8 +112,8 @@ class PipelineOut(BaseModel):
     tasks_waiting_count_from: datetime | None
 
 
-def spend_out(status: SpendStatus) -> SpendStatusOut:
-    """The API form of an evaluated spend-budget scope."""
+def spend_out(status: SpendStatus, cap: CappedSpend) -> SpendStatusOut:
+    """The API form of an evaluated spend-budget scope, with whether it alerts (`cap` of its evaluation)."""
     budget = status.budget
     start, end = status.period_bounds
     return SpendStatusOut(
@@ -113,6 +122,7 @@ def spend_out(status: SpendStatus) -> SpendStatusOut:
         evaluated_at=status.at, limit_usd=budget.limit_usd, spent_usd=status.spent_usd, used=status.used,
         remaining_usd=status.remaining_usd, projected_usd=status.projected_usd,
         levels_reached=[level.label for level in budget.levels if status.reached(level)],
+        alerted=cap.alerts(status), members_over_cap=cap.members_over_cap(budget.name),
     )
 
 
@@ -157,9 +167,10 @@ def status_out(status: SloStatus, alert_state: str = "") -> SloStatusOut:
     )
 
 
-def slo_router(evaluator: Evaluator) -> APIRouter:
-    """Routes reading and refreshing SLO status through `evaluator`."""
+def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
+    """Routes reading (a read key) and refreshing (an admin key) SLO status through `evaluator`."""
     router = APIRouter(prefix="/api/v1", tags=["slos"])
+    read = [requires(keys, Scope.READ)]
 
     async def run(at: datetime | None) -> Evaluation:
         try:
@@ -178,7 +189,12 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
         return evaluator.alert_states.get(status.slo.name, "")
 
     @router.post("/evaluate", response_model=EvaluationOut,
-                 responses={422: {"description": "`at` without a time zone, in the future, or older than "
+                 dependencies=[requires(keys, Scope.ADMIN), no_cross_site_writes],
+                 responses={401: {"description": "no API key, or an unknown one"},
+                            403: {"description": "a key without the admin scope, or a request from a web page of "
+                                                 "another origin"},
+                            415: {"description": "a body other than JSON (a form, text/plain)"},
+                            422: {"description": "`at` without a time zone, in the future, or older than "
                                                  "the longest SLO window plus the retention"},
                             503: {"description": "storage unavailable; retry after Retry-After seconds"}})
     async def evaluate(at: datetime | None = Query(
@@ -188,14 +204,15 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
         """Derive tasks, roll up and evaluate every SLO and spend budget now, append to slo_status, and alert
         (or, given `at`, evaluate as of then)."""
         evaluation = await run(at)
+        cap = cap_members(evaluation.spend)
         return EvaluationOut(
             evaluated_at=evaluation.evaluated_at, live=evaluation.live,
             late_spans=evaluation.caught_up.late_spans,
             spans_beyond_horizon=evaluation.caught_up.beyond_horizon_spans,
             slos=[status_out(s, alert_state(s) if evaluation.live else "") for s in evaluation.statuses],
-            budgets=[spend_out(s) for s in evaluation.spend])
+            budgets=[spend_out(s, cap) for s in evaluation.spend])
 
-    @router.get("/evaluation", response_model=PipelineOut)
+    @router.get("/evaluation", response_model=PipelineOut, dependencies=read)
     async def pipeline() -> PipelineOut:
         """The evaluation's cadence, grace period and lateness horizon, and the late spans seen since start."""
         spec = evaluator.spec
@@ -205,15 +222,15 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
                            tasks_waiting=evaluator.waiting.count,
                            tasks_waiting_count_from=evaluator.waiting.counts_from)
 
-    @router.get("/budgets", response_model=list[SpendStatusOut])
+    @router.get("/budgets", response_model=list[SpendStatusOut], dependencies=read)
     async def list_budgets() -> list[SpendStatusOut]:
         """Each spend budget's spend this period: one entry per global budget, one per member with spend
         for budgets per user, tenant or agent (evaluating once if no cycle has run yet)."""
         if evaluator.budgets and evaluator.evaluated_at is None:
             await run(None)
-        return [spend_out(s) for s in evaluator.latest_spend]
+        return [spend_out(s, evaluator.latest_cap) for s in evaluator.latest_spend]
 
-    @router.get("/slos", response_model=list[SloStatusOut])
+    @router.get("/slos", response_model=list[SloStatusOut], dependencies=read)
     async def list_slos() -> list[SloStatusOut]:
         """Every SLO's latest status (evaluating once if no cycle has run yet)."""
         if evaluator.slos and not evaluator.latest:
@@ -221,7 +238,8 @@ def slo_router(evaluator: Evaluator) -> APIRouter:
         return [status_out(evaluator.latest[slo.name], alert_state(evaluator.latest[slo.name]))
                 for slo in evaluator.slos if slo.name in evaluator.latest]
 
-    @router.get("/slos/{name}", response_model=SloStatusOut, responses={404: {"description": "no such SLO"}})
+    @router.get("/slos/{name}", response_model=SloStatusOut, dependencies=read,
+                responses={404: {"description": "no such SLO"}})
     async def get_slo(name: str) -> SloStatusOut:
         """One SLO's latest status."""
         if name not in {slo.name for slo in evaluator.slos}:

@@ -1,6 +1,6 @@
 """Alerts: multi-window burn-rate rules, their state machine, and webhook delivery from a durable outbox.
 
-The core is pure (`alert_conditions`, `spend_conditions`, `advance`,
+The core is pure (`alert_conditions`, `spend_conditions`, `cap_members`, `advance`,
 `webhook_payload`, the retry decision): values and `now` in, values out. `Alerting` and `Delivery` are the
 edges, on Storage and on HTTP. After each evaluation cycle::
 
@@ -41,7 +41,7 @@ from alerts._rules import (
     slo_alerts,
 )
 from alerts._spec import AlertingSpec, AlertsSpec, ReceiverSpec
-from alerts._spend_rules import SPEND_BUDGET_ALERT, spend_conditions
+from alerts._spend_rules import SPEND_BUDGET_ALERT, CappedSpend, cap_members, spend_conditions
 from alerts._state import AlertState, Notification, NotificationStatus, Phase, advance, step
 from alerts._store import AlertStore, DeliveryState, OutboxEntry
 
@@ -64,6 +64,7 @@ __all__ = [
     "AlertingResult",
     "AlertingSpec",
     "AlertsSpec",
+    "CappedSpend",
     "DashboardLinks",
     "Delivery",
     "DeliveryReport",
@@ -79,6 +80,7 @@ __all__ = [
     "advance",
     "alert_conditions",
     "burning",
+    "cap_members",
     "encode",
     "fingerprint",
     "retryable",

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from alerts._alertmanager import encode, webhook_payload
 from alerts._receiver import Receiver
 from alerts._rules import NO_DATA_ALERT, AlertCondition, AlertPolicy, alert_conditions
-from alerts._spend_rules import spend_conditions
+from alerts._spend_rules import cap_members, spend_conditions
 from alerts._state import AlertState, Notification, Phase, advance
 from alerts._store import AlertStore, OutboxEntry
 from slo import SloStatus, SpendStatus
@@ -95,9 +95,10 @@ class Alerting:
 
     def conditions(self, statuses: Iterable[SloStatus],
                    spend: Iterable[SpendStatus] = ()) -> tuple[AlertCondition, ...]:
-        """Every alert instance's condition for these SLO statuses and spend-budget scopes."""
+        """Every alert instance's condition for these SLO statuses and spend-budget scopes (of a group
+        budget, its `max_members` top spenders')."""
         conditions = [c for status in statuses for c in alert_conditions(status, self.policy(status.slo.name))]
-        conditions += [c for status in spend for c in spend_conditions(status)]
+        conditions += [c for status in cap_members(spend).alerted for c in spend_conditions(status)]
         if self._links is not None:
             conditions = [self._links.add_to(c) for c in conditions]
         return tuple(conditions)

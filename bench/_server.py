@@ -176,15 +176,22 @@ class StoppedServer:
 
 
 class StartedServer:
-    """`python -m agentslo serve` on a fresh data directory and free loopback ports."""
+    """`python -m agentslo serve` on a fresh data directory and free loopback ports; with `config`
+    (YAML text) as its config file, and `files` (name -> text) beside it. `{dir}` in either is
+    the directory they are written to."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: str | None = None, files: dict[str, str] | None = None) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="agentslo-bench-"))
         http_port, grpc_port = _free_ports(2)
         self.url = f"http://127.0.0.1:{http_port}"
         self.grpc_target = f"127.0.0.1:{grpc_port}"
         self.command = [sys.executable, "-m", "agentslo", "serve", "--data", str(self._dir / "data"),
                         "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+        for name, text in (files or {}).items():
+            (self._dir / name).write_text(text.replace("{dir}", str(self._dir)))
+        if config is not None:
+            (self._dir / "agentslo.yaml").write_text(config.replace("{dir}", str(self._dir)))
+            self.command += ["--config", str(self._dir / "agentslo.yaml")]
         self._log_path = self._dir / "server.log"
         with self._log_path.open("wb") as log:
             self._process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,

@@ -116,15 +116,18 @@ def grpc_outcome(code: grpc.StatusCode, message: str, status_details: bytes | No
 
 
 class HttpTransport:
-    """POST /v1/traces over one keep-alive HTTP/1.1 connection (reopened after an error)."""
+    """POST /v1/traces over one keep-alive HTTP/1.1 connection (reopened after an error), with
+    `api_key` as a Bearer token if given."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, api_key: str | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"--url {url!r}: expected http://HOST:PORT")
         self._connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=REQUEST_TIMEOUT_S)
         self._path = parts.path.rstrip("/") + "/v1/traces"
         self._headers = {"Content-Type": "application/x-protobuf"}
+        if api_key is not None:
+            self._headers["Authorization"] = f"Bearer {api_key}"
 
     def send(self, body: bytes) -> Outcome:
         try:
@@ -145,16 +148,18 @@ class HttpTransport:
 
 
 class GrpcTransport:
-    """TraceService/Export over one gRPC channel of its own (its own HTTP/2 connection)."""
+    """TraceService/Export over one gRPC channel of its own (its own HTTP/2 connection), with
+    `api_key` as `authorization` metadata if given."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, api_key: str | None = None) -> None:
         # A local subchannel pool keeps channels with equal arguments from sharing one connection.
         self._channel = grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
         self._export = self._channel.unary_unary(EXPORT_METHOD)  # no serializers: bytes in, bytes out
+        self._metadata = () if api_key is None else (("authorization", f"Bearer {api_key}"),)
 
     def send(self, body: bytes) -> Outcome:
         try:
-            response, call = self._export.with_call(body, timeout=REQUEST_TIMEOUT_S)
+            response, call = self._export.with_call(body, timeout=REQUEST_TIMEOUT_S, metadata=self._metadata)
         except grpc.RpcError as exc:
             details = dict(exc.trailing_metadata() or ()).get("grpc-status-details-bin")
             return grpc_outcome(exc.code(), exc.details() or "", details, b"")

@@ -1,7 +1,8 @@
 """Ingest benchmark: how many agent spans per second a running AgentSLO acknowledges.
 
     .venv/bin/python -m bench.ingest [--protocol http|grpc|both] [--seconds 60] [--senders 8]
-                                     [--batch 512] [--url http://127.0.0.1:4318 --grpc 127.0.0.1:4317] [--json]
+                                     [--batch 512] [--url http://127.0.0.1:4318 --grpc 127.0.0.1:4317]
+                                     [--api-key KEY] [--auth-pairs N] [--json]
 
 `--senders` closed-loop workers (one thread and one persistent connection each)
 export pre-serialized batches of `--batch` realistic agent spans
@@ -14,7 +15,14 @@ after SIGTERM.
 
 By default the bench starts `python -m agentslo serve` itself, on a fresh temporary
 data directory and free loopback ports, once per protocol; `--url` / `--grpc`
-target a server that is already running instead.
+target a server that is already running instead (`--api-key` is then sent as a
+Bearer token).
+
+`--auth-pairs N` measures what API keys cost: per protocol, N pairs of runs on
+fresh servers, one without keys and one with an ingest key (from a keys file;
+its tenant stamped on every span) and a per-tenant rate limit too high to refuse
+anything, the order alternating from pair to pair; it reports every run and
+the medians, and exits 1 when the median pair loses more than 5% of spans/s.
 
 Exit status: 0 when every target is met, 1 when one is missed, 2 when the bench
 could not run (the server did not start or refused the first batch).
@@ -23,6 +31,7 @@ could not run (the server did not start or refused the first batch).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import math
@@ -31,6 +40,7 @@ import resource
 import secrets
 import shlex
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -52,6 +62,7 @@ TARGET_RSS_BYTES = 1 << 30
 WARMUP_S = 3.0
 POOL_BATCHES = 32
 RSS_SAMPLE_INTERVAL_S = 0.5
+AUTH_COST_TARGET = 0.05  # ingest with a key may cost at most 5% of spans/s (issue 13)
 MAX_RETRY_WAIT_S = 2.0  # Retry-After is honoured, but briefly: the bench measures, it does not wait out outages
 ERROR_PAUSE_S = 0.1  # after a failure without Retry-After, so a failing server is not hammered in a tight loop
 PREFLIGHT_TIMEOUT_S = 15.0
@@ -138,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     # Its random start keeps two runs against the same server from sending the same ids.
     send_numbers = itertools.count(secrets.randbits(32))
     protocols = ["http", "grpc"] if args.protocol == "both" else [args.protocol]
+    if args.auth_pairs:
+        return _auth_pairs(args, pool, send_numbers, protocols, out, progress, command)
     results = []
     try:
         for protocol in protocols:
@@ -166,10 +179,15 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=512, help="spans per request (default: %(default)s)")
     parser.add_argument("--url", help="OTLP/HTTP base URL of a running server (default: start one)")
     parser.add_argument("--grpc", help="OTLP/gRPC HOST:PORT of a running server (default: start one)")
+    parser.add_argument("--api-key", help="ingest key to send to a running server (--url / --grpc)")
+    parser.add_argument("--auth-pairs", type=int, default=0, metavar="N",
+                        help="compare N pairs of runs without and with an API key (and a rate limit), per protocol")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    if args.seconds <= 0 or args.senders < 1 or args.batch < 1:
-        parser.error("--seconds, --senders and --batch must be positive")
+    if args.seconds <= 0 or args.senders < 1 or args.batch < 1 or args.auth_pairs < 0:
+        parser.error("--seconds, --senders and --batch must be positive, --auth-pairs at least 0")
+    if args.auth_pairs and (args.url or args.grpc or args.api_key):
+        parser.error("--auth-pairs starts its own servers: without --url, --grpc or --api-key")
     if args.url is not None and not args.url.startswith("http://"):
         parser.error(f"--url {args.url!r}: expected http://HOST:PORT")
     return args
@@ -180,10 +198,27 @@ def _targets() -> dict[str, float]:
             "latency_p99_ms": TARGET_P99_S * 1000, "server_peak_rss_bytes": TARGET_RSS_BYTES}
 
 
+# A started server with API keys: one ingest key, and a rate limit it never reaches, so that the
+# run pays for checking the key, stamping its tenant and counting spans in the tenant's bucket.
+_KEYED_CONFIG = """
+auth:
+  keys_file: {dir}/keys
+ingest:
+  rate_limit:
+    spans_per_s: 100000000
+"""
+
+
 def _run_protocol(protocol: str, args: argparse.Namespace, pool: list[BatchTemplate],
-                  send_numbers: Iterator[int], progress: Console) -> ProtocolResult:
+                  send_numbers: Iterator[int], progress: Console, *, keyed: bool = False) -> ProtocolResult:
     external = args.url is not None or args.grpc is not None
-    server = None if external else StartedServer()
+    api_key = args.api_key
+    if keyed:
+        api_key = secrets.token_urlsafe(32)
+        keys = f"{hashlib.sha256(api_key.encode()).hexdigest()} bench ingest\n"
+        server: StartedServer | None = StartedServer(_KEYED_CONFIG, {"keys": keys})
+    else:
+        server = None if external else StartedServer()
     try:
         if server is None:
             url, grpc_target = args.url or "http://127.0.0.1:4318", args.grpc or "127.0.0.1:4317"
@@ -195,7 +230,7 @@ def _run_protocol(protocol: str, args: argparse.Namespace, pool: list[BatchTempl
         target = url if protocol == "http" else grpc_target
 
         def connect() -> Transport:
-            return HttpTransport(url) if protocol == "http" else GrpcTransport(grpc_target)
+            return HttpTransport(url, api_key) if protocol == "http" else GrpcTransport(grpc_target, api_key)
 
         _preflight(connect, pool, send_numbers, protocol, target)
         progress.print(f"{protocol}: {args.senders} senders -> {target}: warm-up {WARMUP_S:g} s,"
@@ -469,6 +504,82 @@ def _print_report(out: Console, results: list[ProtocolResult], passed: bool) -> 
             out.print(f"{r.protocol}: first {kind.replace('_', ' ')} answer: {detail}", highlight=False,
                       soft_wrap=True)
     out.print("[bold green]all targets met[/]" if passed else "[bold red]targets missed[/]")
+
+
+def _auth_pairs(args: argparse.Namespace, pool: list[BatchTemplate], send_numbers: Iterator[int],
+                protocols: list[str], out: Console, progress: Console, command: str) -> int:
+    """Runs without and with an API key in alternating pairs; reports each run and the medians."""
+    runs: dict[str, list[tuple[ProtocolResult, ProtocolResult]]] = {protocol: [] for protocol in protocols}
+    try:
+        for pair in range(args.auth_pairs):
+            for protocol in protocols:
+                order = (False, True) if pair % 2 == 0 else (True, False)
+                done = {}
+                for keyed in order:
+                    progress.print(f"{protocol}: pair {pair + 1} of {args.auth_pairs}, "
+                                   f"{'with' if keyed else 'without'} an API key", highlight=False)
+                    done[keyed] = _run_protocol(protocol, args, pool, send_numbers, progress, keyed=keyed)
+                runs[protocol].append((done[False], done[True]))
+    except BenchError as exc:
+        progress.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        progress.print("interrupted; the server the bench started, if any, was stopped")
+        return 130
+    summary = {protocol: _auth_summary(pairs) for protocol, pairs in runs.items()}
+    passed = all(s["median_ratio"] >= 1 - AUTH_COST_TARGET for s in summary.values())
+    if args.json:
+        print(json.dumps({"command": command, "target_ratio": 1 - AUTH_COST_TARGET, "passed": passed,
+                          "summary": summary,
+                          "runs": {protocol: [{"without_key": asdict(without), "with_key": asdict(with_key)}
+                                              for without, with_key in pairs] for protocol, pairs in runs.items()}},
+                         indent=2))
+        return 0 if passed else 1
+    table = Table(title=f"AgentSLO ingest without and with an API key ({args.seconds:g} s runs)", title_justify="left")
+    for heading in ("protocol", "pair", "without key spans/s", "with key spans/s", "with / without",
+                    "server µs/span"):
+        table.add_column(heading, justify="left" if heading == "protocol" else "right", no_wrap=True)
+    for protocol, pairs in runs.items():
+        for index, (without, with_key) in enumerate(pairs, start=1):
+            table.add_row(protocol, str(index), f"{without.spans_per_s:,.0f}", f"{with_key.spans_per_s:,.0f}",
+                          f"{with_key.spans_per_s / without.spans_per_s:.3f}",
+                          f"{_us_per_span(without)} / {_us_per_span(with_key)}")
+        medians = summary[protocol]
+        table.add_row(protocol, "median", f"{medians['without_key_spans_per_s']:,.0f}",
+                      f"{medians['with_key_spans_per_s']:,.0f}", f"{medians['median_ratio']:.3f}",
+                      f"{medians['without_key_us_per_span']:.1f} / {medians['with_key_us_per_span']:.1f}",
+                      end_section=True)
+    out.print(table)
+    verdict = "[bold green]within[/]" if passed else "[bold red]beyond[/]"
+    out.print(f"{verdict} the target: with a key, the median pair keeps at least "
+              f"{1 - AUTH_COST_TARGET:.0%} of the spans/s without one")
+    return 0 if passed else 1
+
+
+def _auth_summary(pairs: list[tuple[ProtocolResult, ProtocolResult]]) -> dict[str, float]:
+    """Medians of a protocol's runs without and with a key, and of the pairs' ratios.
+
+    The server's CPU per span moves far less with the machine's other load than spans/s do.
+    """
+    return {
+        "without_key_spans_per_s": statistics.median(without.spans_per_s for without, _ in pairs),
+        "with_key_spans_per_s": statistics.median(with_key.spans_per_s for _, with_key in pairs),
+        "median_ratio": round(statistics.median(with_key.spans_per_s / without.spans_per_s
+                                                for without, with_key in pairs), 4),
+        "without_key_us_per_span": round(statistics.median(_cpu_us(without) for without, _ in pairs), 2),
+        "with_key_us_per_span": round(statistics.median(_cpu_us(with_key) for _, with_key in pairs), 2),
+    }
+
+
+def _cpu_us(result: ProtocolResult) -> float:
+    """The server's CPU µs per acknowledged span in a run (NaN when it could not be read)."""
+    if result.server_cpu_cores is None or not result.spans_per_s:
+        return math.nan
+    return result.server_cpu_cores / result.spans_per_s * 1e6
+
+
+def _us_per_span(result: ProtocolResult) -> str:
+    return f"{_cpu_us(result):.1f}"
 
 
 def _num(value: float | None, unit: str = "", digits: int = 0) -> str:

@@ -10,6 +10,7 @@ from collector._ingest import Ingest, IngestMetrics
 from collector._mapping import MappedBatch, MappingPolicy, SpanMapper
 from collector._otlp import BodyLimits
 from collector._pricing import ModelPrice, PriceTable, cost_usd, normalise_model_name, parse_price_entries
+from collector._rate_limit import RateLimit, TenantRateLimiter
 from collector._workers import MappingPool
 from collector._writer import BatchWriter
 
@@ -25,8 +26,10 @@ __all__ = [
     "MappingPool",
     "ModelPrice",
     "PriceTable",
+    "RateLimit",
     "SpanBlock",
     "SpanMapper",
+    "TenantRateLimiter",
     "cost_usd",
     "create_grpc_server",
     "normalise_model_name",

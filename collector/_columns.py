@@ -83,6 +83,7 @@ COST_UNPRICED = "unpriced"
 # The largest nanosecond time a DateTime64(9) (and an Arrow timestamp[ns]) holds: 2262-04-11.
 MAX_TIME_NS = (1 << 63) - 1
 
+_TENANT = SCHEMA.get_field_index("Tenant")
 _SCHEMA_MESSAGE = SCHEMA.serialize().to_pybytes()
 _END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
@@ -110,6 +111,18 @@ class SpanBlock:
     def to_table(self) -> pa.Table:
         """The rows as a pyarrow Table (for tests and tools)."""
         return pa.Table.from_batches([pa.ipc.read_record_batch(pa.py_buffer(self.message), SCHEMA)])
+
+
+def with_tenant(batch: pa.RecordBatch, tenant: str) -> pa.RecordBatch:
+    """`batch` (of SCHEMA) with `tenant` in the Tenant column of every row.
+
+    One constant column, repeated from a one-value array built from its buffers: not
+    pa.scalar(tenant), which converts a Python object and so makes pyarrow import pandas.
+    """
+    data = tenant.encode()
+    offsets = pa.py_buffer(b"\x00\x00\x00\x00" + len(data).to_bytes(4, "little"))
+    value = pa.Array.from_buffers(_STRING, 1, [None, offsets, pa.py_buffer(data)])[0]
+    return batch.set_column(_TENANT, SCHEMA.field(_TENANT), pa.repeat(value, batch.num_rows))
 
 
 def insert_body(blocks: Sequence[SpanBlock]) -> bytes:

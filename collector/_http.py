@@ -4,6 +4,10 @@ Answers as the OTLP specification says: 200 with an ExportTraceServiceResponse
 (partial success when some spans were invalid) in the request's encoding;
 400/413/415 with a google.rpc.Status body for bad requests; 503 with
 Retry-After when the spans could not be stored and the client should retry.
+With API keys configured, a request needs an ingest key (401 without a valid
+key, 403 for a key of another scope), checked before its body is read; the
+key's tenant is stamped on every span it writes. A tenant over its rate limit
+gets 429 with Retry-After, also before its body is read.
 
 At most `max_concurrent_bodies` requests are received and stored at once: each
 holds its body in memory until it is answered, so beyond the cap a request is
@@ -23,21 +27,29 @@ from starlette.requests import ClientDisconnect
 from collector._ingest import Ingest, retry_reason
 from collector._openapi import EXPORT_REQUEST_BODY
 from collector._otlp import JSON, PROTOBUF, BodyLimits, OtlpError, encode_response, encode_status, media_type
-from ground.errors import Overloaded, StorageError, StorageUnavailable
+from ground.auth import KeyRing, Scope
+from ground.errors import Forbidden, Overloaded, RateLimited, StorageError, StorageUnavailable, Unauthenticated
+
+# RFC 6750: a 401 names the scheme to authenticate with; a 403 says the key's scope is short.
+_UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="agentslo"'}
+_FORBIDDEN = {"WWW-Authenticate": 'Bearer realm="agentslo", error="insufficient_scope"'}
 
 _RESPONSES = {
     200: {"description": "stored; partialSuccess lists spans rejected as invalid",
           "content": {PROTOBUF: {}, JSON: {}}},
     400: {"description": "malformed protobuf, JSON or gzip (google.rpc.Status body)"},
+    401: {"description": "API keys are configured and the request has none, or an unknown one"},
+    403: {"description": "the request's API key is not an ingest key"},
     413: {"description": "body or decompressed body larger than the configured limit"},
     415: {"description": "content type other than application/x-protobuf or application/json"},
+    429: {"description": "the tenant is over its rate limit; retry after Retry-After seconds"},
     503: {"description": "storage unavailable or ingest saturated (or too many bodies in flight); "
                          "retry after Retry-After seconds"},
 }
 
 
-def otlp_http_router(ingest: Ingest, limits: BodyLimits, *, max_concurrent_bodies: int) -> APIRouter:
-    """The router serving POST /v1/traces into `ingest`."""
+def otlp_http_router(ingest: Ingest, limits: BodyLimits, keys: KeyRing, *, max_concurrent_bodies: int) -> APIRouter:
+    """The router serving POST /v1/traces into `ingest`, to requests with an ingest key of `keys`."""
     router = APIRouter()
     bodies = _BodiesInFlight(max_concurrent_bodies, refused=ingest.metrics.requests.labels("http", "unavailable"))
 
@@ -45,17 +57,29 @@ def otlp_http_router(ingest: Ingest, limits: BodyLimits, *, max_concurrent_bodie
                  openapi_extra={"requestBody": EXPORT_REQUEST_BODY})
     async def export_traces(request: Request) -> Response:
         """Receive spans as OTLP/HTTP (protobuf or JSON, optionally gzip)."""
-        kind = JSON  # until the request's type is known: a 415 for text/plain is read by a person
+        headers = request.headers
+        # The answer's encoding until the request's type is checked: protobuf for protobuf clients,
+        # JSON for the rest (a 415 for text/plain is read by a person).
+        kind = PROTOBUF if headers.get("content-type", "").startswith(PROTOBUF) else JSON
         try:
-            kind = media_type(request.headers.get("content-type"))
+            tenant = keys.authorize(headers.get("authorization"), headers.get("x-api-key"), Scope.INGEST).tenant
+            kind = media_type(headers.get("content-type"))
+            ingest.admit(tenant, "http")
             with bodies.admit():
                 body = await _read_body(request, limits)
-                batch = await ingest.export_http(body, kind, request.headers.get("content-encoding"))
+                batch = await ingest.export_http(body, kind, headers.get("content-encoding"), tenant=tenant)
+        except Unauthenticated as exc:
+            return _status(401, str(exc), kind, headers=_UNAUTHORIZED)
+        except Forbidden as exc:
+            return _status(403, str(exc), kind, headers=_FORBIDDEN)
         except ClientDisconnect:  # counted by the HTTP server; this answer reaches nobody
             return _status(400, "client disconnected before its body was received", kind)
         except OtlpError as exc:
             ingest.metrics.requests.labels("http", "invalid").inc()
             return _status(exc.status, exc.message, kind)
+        except RateLimited as exc:
+            return _status(429, f"spans not stored, retry later: {retry_reason(exc)}", kind,
+                           headers={"Retry-After": str(exc.retry_after_s)})
         except (StorageUnavailable, Overloaded) as exc:
             return _status(503, f"spans not stored, retry later: {retry_reason(exc)}", kind,
                            headers={"Retry-After": str(exc.retry_after_s)})

@@ -9,9 +9,10 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from collector._mapping import MappedBatch
+from collector._rate_limit import TenantRateLimiter
 from collector._workers import MappingPool
 from collector._writer import BatchWriter
-from ground.errors import Overloaded, StorageError, StorageUnavailable
+from ground.errors import Overloaded, RateLimited, StorageError, StorageUnavailable
 
 
 class IngestMetrics:
@@ -20,7 +21,12 @@ class IngestMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "agentslo_ingest_requests", "OTLP export requests by protocol and outcome "
-            "(ok, partial, invalid, unavailable, failed).", ["protocol", "outcome"], registry=registry,
+            "(ok, partial, invalid, unavailable, failed, rate_limited).", ["protocol", "outcome"], registry=registry,
+        )
+        self.rate_limited = Counter(
+            "agentslo_ingest_rate_limited_requests", "Export requests refused (429 / RESOURCE_EXHAUSTED, before "
+            "their body was decoded) because their tenant was over its rate limit; tenant \"\" without API keys.",
+            ["tenant"], registry=registry,
         )
         self.spans = Counter(
             "agentslo_ingest_spans", "Spans by protocol and outcome: stored, duplicate (already stored, "
@@ -53,32 +59,60 @@ class IngestMetrics:
         self.insert_seconds.observe(seconds)
 
 
-def retry_reason(exc: StorageUnavailable | Overloaded) -> str:
+def retry_reason(exc: StorageUnavailable | Overloaded | RateLimited) -> str:
     """Why spans were refused, fit for a client: ingest's own words, never the storage driver's,
     whose messages name hosts, ports and settings (the writer logs them)."""
     return "storage unavailable" if isinstance(exc, StorageUnavailable) else str(exc)
 
 
 class Ingest:
-    """Maps and stores export requests; returns the mapped batch for partial-success answers."""
+    """Maps and stores export requests; returns the mapped batch for partial-success answers.
 
-    def __init__(self, mapping: MappingPool, writer: BatchWriter, metrics: IngestMetrics) -> None:
+    With a `rate_limiter`, the receivers `admit` each request before they decode it, and
+    its spans are charged to its tenant (the API key's; None without keys, one shared
+    bucket) once mapped.
+    """
+
+    def __init__(self, mapping: MappingPool, writer: BatchWriter, metrics: IngestMetrics, *,
+                 rate_limiter: TenantRateLimiter | None = None) -> None:
         self.mapping = mapping
         self.writer = writer
         self.metrics = metrics
+        self._rate_limiter = rate_limiter
         metrics.pending.set_function(lambda: writer.pending_rows)
 
-    async def export_http(self, body: bytes, content_type: str, encoding: str | None) -> MappedBatch:
-        """Decode, map and store one OTLP/HTTP body; raises OtlpError for a bad body."""
+    def admit(self, tenant: str | None, protocol: str) -> None:
+        """Raise RateLimited (counted) when `tenant` is over its rate limit; nothing without limits."""
+        if self._rate_limiter is None:
+            return
+        try:
+            self._rate_limiter.admit(tenant or "")
+        except RateLimited as exc:
+            self.metrics.requests.labels(protocol, "rate_limited").inc()
+            self.metrics.rate_limited.labels(exc.tenant).inc()
+            raise
+
+    async def export_http(self, body: bytes, content_type: str, encoding: str | None, *,
+                          tenant: str | None = None) -> MappedBatch:
+        """Decode, map and store one OTLP/HTTP body; raises OtlpError for a bad body.
+
+        `tenant` (an API key's) replaces every span's own in the Tenant column.
+        """
         with self.writer.incoming():
-            batch = await self.mapping.map_http(body, content_type, encoding)
+            batch = await self.mapping.map_http(body, content_type, encoding, tenant)
+        self._charge(tenant, batch)
         return await self._store(batch, "http")
 
-    async def export_protobuf(self, body: bytes, protocol: str) -> MappedBatch:
-        """Decode, map and store one serialized ExportTraceServiceRequest."""
+    async def export_protobuf(self, body: bytes, protocol: str, *, tenant: str | None = None) -> MappedBatch:
+        """Decode, map and store one serialized ExportTraceServiceRequest, stamped with `tenant` if given."""
         with self.writer.incoming():
-            batch = await self.mapping.map_protobuf(body)
+            batch = await self.mapping.map_protobuf(body, tenant)
+        self._charge(tenant, batch)
         return await self._store(batch, protocol)
+
+    def _charge(self, tenant: str | None, batch: MappedBatch) -> None:
+        if self._rate_limiter is not None:
+            self._rate_limiter.charge(tenant or "", batch.accepted)
 
     async def _store(self, batch: MappedBatch, protocol: str) -> MappedBatch:
         spans = self.metrics.spans

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collector._attributes import DimensionAliases
-from collector._columns import SpanBlock
+from collector._columns import SpanBlock, with_tenant
 from collector._pricing import PriceTable
 from collector._rows import RowMapper
 
@@ -69,11 +69,15 @@ class SpanMapper:
     def __init__(self, policy: MappingPolicy, prices: PriceTable) -> None:
         self._rows = RowMapper(policy, prices)
 
-    def map(self, request: ExportTraceServiceRequest) -> MappedBatch:
-        """All rows of `request`; invalid spans are counted and described, not raised."""
+    def map(self, request: ExportTraceServiceRequest, *, tenant: str | None = None) -> MappedBatch:
+        """All rows of `request`; invalid spans are counted and described, not raised.
+
+        `tenant` (the tenant of the API key that sent the request) replaces what each span
+        says in the Tenant column: one constant column, set after the compiled mapper.
+        """
         batch = MappedBatch()
         # upb's serializer writes a checked request with each field once: what RowMapper reads.
         columns = self._rows.map_request(request.SerializeToString(), batch)
         if columns is not None:
-            batch.block = SpanBlock.of(columns)
+            batch.block = SpanBlock.of(columns if tenant is None else with_tenant(columns, tenant))
         return batch

@@ -27,9 +27,11 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 # google.rpc.Code values used in error bodies.
 _CODE_INVALID_ARGUMENT = 3
+_CODE_PERMISSION_DENIED = 7
 _CODE_RESOURCE_EXHAUSTED = 8
 _CODE_UNAVAILABLE = 14
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_CODE_UNAUTHENTICATED = 16
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,8 @@ def encode_response(rejected: int, message: str, kind: str) -> bytes:
 
 def encode_status(status: int, message: str, kind: str) -> bytes:
     """A google.rpc.Status error body, as OTLP/HTTP prescribes for failed requests."""
-    code = {429: _CODE_RESOURCE_EXHAUSTED, 503: _CODE_UNAVAILABLE}.get(status, _CODE_INVALID_ARGUMENT)
+    code = {401: _CODE_UNAUTHENTICATED, 403: _CODE_PERMISSION_DENIED, 429: _CODE_RESOURCE_EXHAUSTED,
+            503: _CODE_UNAVAILABLE}.get(status, _CODE_INVALID_ARGUMENT)
     body = status_pb2.Status(code=code, message=message)
     if kind == PROTOBUF:
         return body.SerializeToString()

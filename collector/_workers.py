@@ -77,18 +77,18 @@ def _start_worker_process(policy: MappingPolicy, prices: tuple[ModelPrice, ...],
     _start_worker(policy, prices, limits)
 
 
-def _map_body(body: bytes, kind: str, encoding: str | None) -> MappedBatch:
+def _map_body(body: bytes, kind: str, encoding: str | None, tenant: str | None) -> MappedBatch:
     assert _mapper is not None, "worker not initialised"
-    return _mapper.map(decode_body(body, kind, encoding, _limits))
+    return _mapper.map(decode_body(body, kind, encoding, _limits), tenant=tenant)
 
 
-def _map_protobuf(body: bytes) -> MappedBatch:
+def _map_protobuf(body: bytes, tenant: str | None) -> MappedBatch:
     assert _mapper is not None, "worker not initialised"
     try:
         request = ExportTraceServiceRequest.FromString(body)
     except Exception as exc:  # DecodeError; any failure here is the body's fault
         raise OtlpError(400, f"malformed protobuf ExportTraceServiceRequest: {exc}") from None
-    return _mapper.map(request)
+    return _mapper.map(request, tenant=tenant)
 
 
 class MappingPool:
@@ -111,13 +111,15 @@ class MappingPool:
             initargs=self._init_args,
         )
 
-    async def map_http(self, body: bytes, content_type: str, encoding: str | None) -> MappedBatch:
-        """Rows of an OTLP/HTTP body; raises OtlpError for a body that cannot be decoded."""
-        return await self._run(_map_body, body, content_type, encoding)
+    async def map_http(self, body: bytes, content_type: str, encoding: str | None,
+                       tenant: str | None = None) -> MappedBatch:
+        """Rows of an OTLP/HTTP body, stamped with `tenant` if given; raises OtlpError for a body
+        that cannot be decoded."""
+        return await self._run(_map_body, body, content_type, encoding, tenant)
 
-    async def map_protobuf(self, body: bytes) -> MappedBatch:
-        """Rows of a serialized ExportTraceServiceRequest (as gRPC delivers it)."""
-        return await self._run(_map_protobuf, body)
+    async def map_protobuf(self, body: bytes, tenant: str | None = None) -> MappedBatch:
+        """Rows of a serialized ExportTraceServiceRequest (as gRPC delivers it), stamped with `tenant` if given."""
+        return await self._run(_map_protobuf, body, tenant)
 
     async def _run(self, function, *args) -> MappedBatch:
         loop = asyncio.get_running_loop()

@@ -17,13 +17,16 @@ What users write, in the `budgets:` section of the config file::
         limit_usd: 1000
         per: tenant
         levels: [50, {percent: 90, severity: page}, 100]
+        max_members: 200                # members with alerts of their own (default 1000)
 
 A level alerts once per period when the spend reaches it: `ticket` below 100%,
 `page` from 100% on, unless the level names its severity. A global budget
 counts every model call's cost in `otel_traces`; a group budget counts each
 finished agent task's cost (`agent_tasks`) for the member the task carries,
 on the day (or month) the task started, the way the Spend dashboard's top
-spenders do.
+spenders do. Ingest clients name their users, so a group budget alerts for its
+`max_members` top spenders only (alerts.cap_members): members beyond are counted,
+and have no alert instance of their own.
 
 Spec types stop at `spend_budget_from_spec`; the engine and alerting read the
 frozen `SpendBudget` and the `SpendStatus` it evaluates to.
@@ -39,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from ground.spec import Loc, parse_named_list
 from slo._budget import Severity, calendar_month_bounds
@@ -48,6 +51,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # 80% warns while there is room to act, 100% says the cap is reached.
 DEFAULT_SPEND_LEVELS = (80.0, 100.0)
+# Members of a group budget with alert instances of their own: two notifications a day each
+# at most, a bounded outbox and alert-state table whatever users ingest clients invent (issue 13).
+DEFAULT_MAX_MEMBERS = 1000
 
 
 class SpendPeriod(enum.Enum):
@@ -102,6 +108,7 @@ class SpendBudget:
     levels: tuple[SpendLevel, ...]
     per: SpendGroup | None = None
     service: str | None = None
+    max_members: int = DEFAULT_MAX_MEMBERS
 
 
 @dataclass(frozen=True)
@@ -186,6 +193,14 @@ class SpendBudgetSpec(_Spec):
     per: Literal["user", "tenant", "agent"] | None = None
     service: str | None = None
     levels: tuple[float | SpendLevelSpec, ...] = DEFAULT_SPEND_LEVELS
+    max_members: int = Field(default=DEFAULT_MAX_MEMBERS, ge=1)
+
+    @field_validator("max_members")
+    @classmethod
+    def _check_members(cls, max_members: int, info: ValidationInfo) -> int:
+        if info.data.get("per") is None:
+            raise ValueError("only a budget per user, tenant or agent has members")
+        return max_members
 
     @field_validator("name")
     @classmethod
@@ -242,6 +257,7 @@ def spend_budget_from_spec(spec: SpendBudgetSpec) -> SpendBudget:
         levels=tuple(sorted(levels, key=lambda level: level.ratio)),
         per=None if spec.per is None else SpendGroup(spec.per),
         service=spec.service,
+        max_members=spec.max_members,
     )
 
 

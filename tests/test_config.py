@@ -1,10 +1,12 @@
 """The config file: defaults, precedence of flags and environment, and error messages."""
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
-from agentslo.config import load_config
+from agentslo.config import AuthSpec, load_config
+from ground.auth import ApiKey, Scope
 from ground.errors import ConfigError
 
 
@@ -48,7 +50,7 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
         pytest.param(
             "server:\n  htp_port: 80\n", {},
             ["agentslo.yaml: server.htp_port: unknown field (expected one of: host, http_port, grpc_port, "
-             "max_header_bytes, max_headers, read_timeout_s, shutdown_timeout_s)"],
+             "max_header_bytes, max_headers, read_timeout_s, shutdown_timeout_s, insecure_no_auth)"],
             id="a misspelt field is reported with the known ones",
         ),
         pytest.param(
@@ -107,6 +109,15 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
             id="a token written in receiver headers is refused",
         ),
         pytest.param(
+            "auth:\n  keys:\n    - {key_env: 'acme-ingest-key-0000000000000001', tenant: acme, scope: ingest}\n"
+            "    - {key_env: OPS_KEY, tenant: 'ops team', scope: write}\n", {},
+            ["agentslo.yaml: auth.keys[0].key_env: must be the name of an environment variable, not its value",
+             "agentslo.yaml: auth.keys[1].tenant: must be 1-64 letters, digits, '.', '_', '@', ':' or '-', "
+             "starting with a letter or digit",
+             "agentslo.yaml: auth.keys[1].scope: must be 'ingest', 'read' or 'admin'"],
+            id="a key written in the file, a tenant with a space and an unknown scope",
+        ),
+        pytest.param(
             "- just a list\n", {},
             ["agentslo.yaml: must be a mapping of sections (server, storage, ...), got list"],
             id="a file that is not a mapping",
@@ -157,3 +168,65 @@ def test_mapping_workers_default_to_one_per_core_but_one_and_at_least_two(
     monkeypatch.setattr("os.cpu_count", lambda: cores)
     assert load_config(None, env={}).ingest.resolved_workers() == workers
     assert load_config(None, env={}, flags={}).ingest.model_copy(update={"workers": 0}).resolved_workers() == 0
+
+
+def resolve_keys(tmp_path: Path, text: str, env: dict[str, str], keys_file: str | None = None) -> tuple[ApiKey, ...]:
+    if keys_file is not None:
+        (tmp_path / "keys").write_text(keys_file)
+    return load_config(write(tmp_path, text), env={}).auth.resolve(env)
+
+
+def test_keys_come_from_the_variables_the_file_names_and_from_a_file_of_digests(tmp_path: Path) -> None:
+    digest = hashlib.sha256(b"globex-ingest-key-000000000000002").hexdigest()
+    keys = resolve_keys(tmp_path, f"auth:\n  keys_file: {tmp_path / 'keys'}\n  keys:\n"
+                        "    - {key_env: ACME_KEY, tenant: acme, scope: ingest}\n",
+                        {"ACME_KEY": "acme-ingest-key-0000000000000001"},
+                        keys_file=f"# digest tenant scope\n\n{digest} globex admin  # the operators\n")
+    assert keys == (ApiKey(hashlib.sha256(b"acme-ingest-key-0000000000000001").digest(), "acme", Scope.INGEST),
+                    ApiKey(bytes.fromhex(digest), "globex", Scope.ADMIN))
+
+
+def test_without_an_auth_section_there_are_no_keys_and_with_an_empty_file_no_key_opens(tmp_path: Path) -> None:
+    assert load_config(None, env={}).auth.resolve({}) is None
+    assert resolve_keys(tmp_path, f"auth:\n  keys_file: {tmp_path / 'keys'}\n", {}, keys_file="# none yet\n") == ()
+
+
+def test_every_problem_with_the_keys_is_listed_at_start_up(tmp_path: Path) -> None:
+    text = (f"auth:\n  keys_file: {tmp_path / 'keys'}\n  keys:\n"
+            "    - {key_env: UNSET_KEY, tenant: acme, scope: ingest}\n"
+            "    - {key_env: SHORT_KEY, tenant: acme, scope: read}\n"
+            "    - {key_env: SAME_KEY, tenant: acme, scope: admin}\n")
+    same = "the-same-key-given-twice-0000000"
+    with pytest.raises(ConfigError) as caught:
+        resolve_keys(tmp_path, text, {"SHORT_KEY": "hunter2", "SAME_KEY": same},
+                     keys_file=f"{'ab' * 32} acme\nacme-ingest-key-0000000000000001 acme ingest\n"
+                               f"{'cd' * 32} acme owner\n{hashlib.sha256(same.encode()).hexdigest()} ops read\n")
+    keys = tmp_path / "keys"
+    assert caught.value.problems == [
+        "auth.keys[0].key_env: environment variable UNSET_KEY is not set",
+        "auth.keys[1].key_env: the key in SHORT_KEY must be at least 16 printable ASCII characters without spaces, "
+        "got 7 characters (make one with: openssl rand -hex 32)",
+        f"{keys}:1: expected <sha256 hex of the key> <tenant> <scope>, got 2 fields",
+        f"{keys}:2: the first field must be the key's SHA-256 digest (64 hex digits), never the key itself",
+        f"{keys}:3: scope 'owner' must be one of: ingest, read, admin",
+        f"{keys}:4: the same key as auth.keys[2]",
+    ]
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("host", "insecure", "open_beyond_loopback"), [
+    pytest.param("127.0.0.1", False, False, id="loopback"),
+    pytest.param("::1", False, False, id="IPv6 loopback"),
+    pytest.param("localhost", False, False, id="localhost"),
+    pytest.param("0.0.0.0", False, True, id="every interface"),
+    pytest.param("", False, True, id="every interface, unnamed"),
+    pytest.param("agentslo.internal", False, True, id="a name, which may resolve anywhere"),
+    pytest.param("0.0.0.0", True, False, id="every interface, insecure_no_auth"),
+])
+def test_only_loopback_may_serve_without_keys_unless_asked_to(host: str, insecure: bool,
+                                                               open_beyond_loopback: bool) -> None:
+    env = {"AGENTSLO_INSECURE_NO_AUTH": "true"} if insecure else {}
+    config = load_config(None, env=env, flags={"host": host})
+    assert (config.exposure_problem() is not None) == open_beyond_loopback
+    keyed = config.model_copy(update={"auth": AuthSpec(keys_file=Path("/dev/null"))})
+    assert keyed.exposure_problem() is None

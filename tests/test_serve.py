@@ -83,6 +83,32 @@ def test_embedded_service_becomes_ready_and_reports_health(embedded: Served) -> 
     assert {"/healthz", "/readyz", "/metrics"} <= set(paths)
 
 
+def warnings(stderr: str) -> list[str]:
+    return [line.split(" WARNING ", 1)[1] for line in stderr.splitlines() if " WARNING " in line]
+
+
+def test_without_keys_on_loopback_the_service_says_once_that_it_is_open(embedded: Served) -> None:
+    embedded.wait_until("/readyz", 200)
+    code, stderr = embedded.stop()
+    assert code == 0, stderr
+    assert warnings(stderr) == ["agentslo: no API keys configured (auth.keys, auth.keys_file): anyone who reaches "
+                                "127.0.0.1 can write spans and call the API"]
+
+
+def test_insecure_no_auth_serves_beyond_loopback_open_and_says_so(tmp_path: Path) -> None:
+    served = start("--data", str(tmp_path / "data"), "--host", "0.0.0.0", env={"AGENTSLO_INSECURE_NO_AUTH": "true"})
+    try:
+        served.wait_until("/readyz", 200)
+        assert served.get("/api/v1/slos").status_code == 200
+        code, stderr = served.stop()
+    finally:
+        if served.process.poll() is None:
+            served.stop(signal.SIGKILL)
+    assert code == 0, stderr
+    assert warnings(stderr) == ["agentslo: no API keys configured (auth.keys, auth.keys_file): anyone who reaches "
+                                "0.0.0.0 can write spans and call the API (server.insecure_no_auth)"]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_a_signal_shuts_down_cleanly_with_exit_code_0(embedded: Served, sig: int) -> None:
     embedded.wait_until("/readyz", 200)
@@ -142,9 +168,17 @@ def taken_port() -> Iterator[int]:
                      "Address already in use; change --http-port (server.http_port)", id="the HTTP port is in use"),
         pytest.param(("--grpc-port", "{taken}"), "cannot listen for OTLP/gRPC on 127.0.0.1:{taken}: "
                      "Address already in use; change --grpc-port (server.grpc_port)", id="the gRPC port is in use"),
-        pytest.param(("--host", "192.0.2.1"), "cannot listen for OTLP/HTTP and the API on 192.0.2.1:{http}: "
-                     "Cannot assign requested address; change --host (server.host)",
+        pytest.param(("--host", "192.0.2.1", "--insecure-no-auth"), "cannot listen for OTLP/HTTP and the API on "
+                     "192.0.2.1:{http}: Cannot assign requested address; change --host (server.host)",
                      id="the host is no address of this machine"),
+        pytest.param(("--host", "0.0.0.0"), "listening on 0.0.0.0, beyond loopback, with no API keys: configure "
+                     "auth.keys or auth.keys_file, change --host (server.host) to a loopback address, or pass "
+                     "--insecure-no-auth (server.insecure_no_auth) to serve without authentication",
+                     id="all interfaces without API keys"),
+        pytest.param(("--host", "192.0.2.1"), "listening on 192.0.2.1, beyond loopback, with no API keys: configure "
+                     "auth.keys or auth.keys_file, change --host (server.host) to a loopback address, or pass "
+                     "--insecure-no-auth (server.insecure_no_auth) to serve without authentication",
+                     id="another address without API keys"),
         pytest.param(("--data", "{tmp}/a-file/data"), "cannot use {tmp}/a-file/data as the data directory: "
                      "Not a directory; change --data (storage.data_dir)", id="the data directory is under a file"),
         pytest.param(("--data", "{tmp}/a-file"), "cannot use {tmp}/a-file as the data directory: "

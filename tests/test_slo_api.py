@@ -105,3 +105,29 @@ def test_status_finds_the_service_on_the_port_of_agentslo_http_port(service: Ser
                             env={**os.environ, "AGENTSLO_HTTP_PORT": port, "AGENTSLO_URL": ""})
     assert result.returncode == 0, result.stderr
     assert f"SLOs at http://127.0.0.1:{port}" in result.stdout
+
+
+def test_evaluate_takes_a_json_body_or_none_never_what_a_cross_origin_page_can_send(service: ServiceThread) -> None:
+    """Without keys, a page the operator visits must not be able to run a cycle: browsers send forms and
+    text/plain across origins without asking first, and mark every such request with its Origin."""
+    evaluate = service.http_url + "/api/v1/evaluate"
+    host = service.http_url.removeprefix("http://")
+    answers = {
+        "no body": httpx.post(evaluate, timeout=60),
+        "a JSON body": httpx.post(evaluate, json={}, timeout=60),
+        "from its own origin": httpx.post(evaluate, headers={"origin": f"http://{host}"}, timeout=60),
+        "a form": httpx.post(evaluate, data={"at": "2026-01-01T00:00:00Z"}, timeout=60),
+        "a multipart form": httpx.post(evaluate, files={"at": b"x"}, timeout=60),
+        "text/plain": httpx.post(evaluate, content=b"{}", headers={"content-type": "text/plain"}, timeout=60),
+        "a body of no type": httpx.post(evaluate, content=b"{}", timeout=60),
+        "from another origin": httpx.post(evaluate, headers={"origin": "https://evil.example"}, timeout=60),
+    }
+    assert {case: response.status_code for case, response in answers.items()} == {
+        "no body": 200, "a JSON body": 200, "from its own origin": 200, "a form": 415, "a multipart form": 415,
+        "text/plain": 415, "a body of no type": 415, "from another origin": 403}
+    assert answers["a form"].json() == {
+        "detail": "POST /api/v1/evaluate takes a JSON body (Content-Type: application/json) or none, "
+                  "got application/x-www-form-urlencoded"}
+    assert answers["from another origin"].json() == {
+        "detail": "refused a request from the web page at https://evil.example: "
+                  "the API changes state only for callers on its own origin"}

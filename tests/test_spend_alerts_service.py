@@ -140,3 +140,54 @@ def test_crossing_80_then_100_percent_of_a_daily_cap_notifies_exactly_twice_per_
     assert table.returncode == 0, table.stderr
     assert any("all-monthly" in line and "$10,000.00" in line for line in table.stdout.splitlines())
     assert any("per-user-daily" in line and "no user has spent yet" in line for line in table.stdout.splitlines())
+
+
+@pytest.fixture
+def capped(tmp_path: Path, chdb_dir: Path, receiver: WebhookReceiver) -> Iterator[ServiceThread]:
+    """A per-user budget that alerts for its two top spenders only."""
+    path = tmp_path / "agentslo.yaml"
+    path.write_text(f"""
+budgets:
+  - {{name: per-user-daily, period: day, limit_usd: 1, per: user, levels: [100], max_members: 2}}
+evaluation: {{interval_s: 3600}}
+ingest: {{workers: 0}}
+alerts:
+  receivers: [{{name: finance, url: "{receiver.url}"}}]
+""")
+    spec = storage_spec("embedded", f"capped_{uuid.uuid4().hex[:10]}", None, chdb_dir)
+    running = ServiceThread(load_config(path, env={}).model_copy(update={"storage": spec}),
+                            open_storage(spec, env=SERVER_ENV), clock=Clock(DAY)).start()
+    yield running
+    running.stop()
+
+
+def test_users_beyond_max_members_are_counted_and_get_no_alert_of_their_own(
+        capped: ServiceThread, receiver: WebhookReceiver) -> None:
+    """Ingest clients name their users: inventing users must not invent alerts without bound."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "support-agent"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=capped.http_url + "/v1/traces")))
+    tracer = provider.get_tracer("agent")
+    hour = timedelta(hours=1)
+    for user, cost_usd in (("u1", 1.5), ("u2", 3.0), ("u3", 2.0), ("u4", 0.5), ("u5", 2.5)):
+        agent_run(tracer, user, cost_usd, hour)
+    first = evaluate(capped, 2 * hour)
+    agent_run(tracer, "u3", 2.0, 2 * hour)                              # u3 $4.00 overtakes u5 ($2.50)
+    evaluate(capped, 3 * hour)
+    provider.shutdown()
+
+    fired = [(m["commonLabels"]["user"], m["status"]) for m in (r.json() for r in receiver.received)]
+    # The two top spenders fire in the first cycle (sent at once, in either order); u3 in the second, when it
+    # overtakes u5, whose instance then resolves silently as at the end of a period.
+    assert (sorted(fired[:2]), fired[2:]) == ([("u2", "firing"), ("u5", "firing")], [("u3", "firing")])
+    assert [(b["member"], b["spent_usd"], b["alerted"], b["members_over_cap"]) for b in first["budgets"]] == [
+        ("u1", 1.5, False, 3), ("u2", 3.0, True, 3), ("u3", 2.0, False, 3), ("u4", 0.5, False, 3),
+        ("u5", 2.5, True, 3)]
+    listed = httpx.get(capped.http_url + "/api/v1/budgets").json()
+    assert [(b["member"], b["alerted"]) for b in listed] == [
+        ("u1", False), ("u2", True), ("u3", True), ("u4", False), ("u5", False)]
+    assert 'agentslo_budget_members_over_cap{budget="per-user-daily",period="day"} 3.0' in capped.metrics
+    agentslo = str(Path(sys.executable).parent / "agentslo")
+    table = subprocess.run([agentslo, "status", "--url", capped.http_url], capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0, table.stderr
+    assert ("per-user-daily: 3 users beyond max_members (2) spent this day: no alerts of their own, only "
+            "the 2 top spenders'") in table.stdout

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alerts import SPEND_BUDGET_ALERT, AlertPolicy, DashboardLinks, advance, alert_conditions, spend_conditions
+import pytest
+
+from alerts import (
+    SPEND_BUDGET_ALERT,
+    AlertPolicy,
+    DashboardLinks,
+    advance,
+    alert_conditions,
+    cap_members,
+    spend_conditions,
+)
 from slo import SpendStatus, parse_spend_budgets, spend_budget_from_spec
 from tests.support.slo_status import status
 
@@ -71,3 +81,32 @@ def test_small_spends_and_caps_are_written_with_the_precision_they_need() -> Non
     [eighty, _] = spend_conditions(SpendStatus(budget, None, 0.0049352, DAY + timedelta(hours=12)))
     assert eighty.annotations["summary"].startswith(
         "Spend budget tiny: $0.0049 spent today, 79.6% of the $0.0062 cap (alert at 80%)")
+
+
+TENANT_DAILY = spend_budget_from_spec(parse_spend_budgets(
+    [{"name": "per-tenant-daily", "period": "day", "limit_usd": 5, "per": "tenant", "max_members": 3}],
+    where="test")[0])
+ALL_DAILY = spend_budget_from_spec(parse_spend_budgets(
+    [{"name": "all-daily", "period": "day", "limit_usd": 100}], where="test")[0])
+
+
+def tenants(*spend: tuple[str, float]) -> list[SpendStatus]:
+    return [SpendStatus(TENANT_DAILY, member, spent_usd, DAY) for member, spent_usd in spend]
+
+
+@pytest.mark.parametrize(("spend", "alerted", "over_cap"), [
+    pytest.param(tenants(("a", 1), ("b", 2), ("c", 3)), ["a", "b", "c"], [], id="up to the cap every member alerts"),
+    pytest.param(tenants(("a", 1), ("b", 9), ("c", 3), ("d", 4), ("e", 0.5)), ["b", "c", "d"], ["a", "e"],
+                 id="beyond it the top spenders keep their alerts"),
+    pytest.param(tenants(("d", 2), ("c", 2), ("b", 2), ("a", 2)), ["a", "b", "c"], ["d"],
+                 id="equal spend goes by member name, so the choice never flaps"),
+])
+def test_a_group_budget_alerts_for_its_top_max_members_spenders(spend: list[SpendStatus], alerted: list[str],
+                                                                over_cap: list[str]) -> None:
+    everyone = [SpendStatus(ALL_DAILY, None, 40, DAY), *spend]
+    capped = cap_members(everyone)
+    assert [(s.budget.name, s.member) for s in capped.alerted] == [("all-daily", None)] + [
+        ("per-tenant-daily", m) for m in sorted(alerted, key=lambda m: [s.member for s in spend].index(m))]
+    assert sorted(s.member for s in capped.over_cap) == over_cap
+    assert (capped.members_over_cap("per-tenant-daily"), capped.members_over_cap("all-daily")) == (len(over_cap), 0)
+    assert [capped.alerts(s) for s in everyone] == [True] + [s.member in alerted for s in spend]

@@ -231,7 +231,7 @@ def test_grafana_and_agentslo_log_in_with_the_account_the_clickhouse_service_cre
 def test_secrets_come_from_the_environment_not_the_file() -> None:
     for service in SERVICES.values():
         for name, value in service.get("environment", {}).items():
-            if re.search("PASSWORD|SECRET|TOKEN|WEBHOOK_URL", name):
+            if re.search("PASSWORD|SECRET|TOKEN|API_KEY|WEBHOOK_URL", name):
                 assert re.fullmatch(r"\$\{\w+(:[-?][^}]*)?\}", value), f"{name} must come from ${{...}}, got {value!r}"
 
 
@@ -255,6 +255,16 @@ def test_the_agentslo_container_loads_its_config_and_stores_in_the_clickhouse_se
     assert config.storage.server_database == environment("clickhouse")["CLICKHOUSE_DB"]
     assert config.storage.password_env == "CLICKHOUSE_PASSWORD" and "CLICKHOUSE_PASSWORD" in environment("agentslo")
     assert (config.server.host, config.server.http_port, config.server.grpc_port) == ("0.0.0.0", 4318, 4317)
+
+
+def test_the_agentslo_container_listens_on_every_interface_with_api_keys_from_the_environment() -> None:
+    config = container_config({})
+    assert (config.server.host, config.server.insecure_no_auth, config.exposure_problem()) == ("0.0.0.0", False, None)
+    keys = config.auth.resolve(environment("agentslo"))
+    assert keys is not None
+    assert [(key.tenant, key.scope.value) for key in keys] == [("default", "ingest"), ("default", "admin")]
+    given = {name: value for name, value in SERVICES["agentslo"]["environment"].items() if name.endswith("_API_KEY")}
+    assert sorted(given) == sorted(spec.key_env for spec in config.auth.keys)
 
 
 def test_agentslo_logs_in_as_the_clickhouse_user_set_for_the_stack() -> None:

@@ -37,6 +37,10 @@ def test_a_budget_defaults_to_alerts_at_80_and_100_percent_ticket_then_page() ->
     assert [level.label for level in parsed.levels] == ["80%", "100%"]
 
 
+def test_a_group_budget_alerts_for_1000_members_at_most_unless_it_says_otherwise() -> None:
+    assert (budget(per="user").max_members, budget(per="tenant", max_members=50).max_members) == (1000, 50)
+
+
 def test_levels_are_configurable_with_their_severity_and_sorted() -> None:
     parsed = budget(levels=[100, {"percent": 90, "severity": "page"}, 50])
     assert parsed.levels == (SpendLevel(0.5, Severity.TICKET), SpendLevel(0.9, Severity.PAGE),
@@ -53,7 +57,11 @@ def test_levels_are_configurable_with_their_severity_and_sorted() -> None:
     pytest.param({"levels": [0]}, "test[0] (b).levels: each level must be a percent of the cap above 0 and at most 1000",
                  id="levels are positive"),
     pytest.param({"cap": 5}, "test[0] (b).cap: unknown field (expected one of: name, description, period, limit_usd, "
-                             "per, service, levels)", id="unknown fields are named with the known ones"),
+                             "per, service, levels, max_members)", id="unknown fields are named with the known ones"),
+    pytest.param({"per": "user", "max_members": 0}, "test[0] (b).max_members: must be greater than or equal to 1",
+                 id="a cap on members keeps one at least"),
+    pytest.param({"max_members": 10}, "test[0] (b).max_members: only a budget per user, tenant or agent has members",
+                 id="a global budget has no members to cap"),
     pytest.param({"name": "a b"}, "test[0] (a b).name: must be 1-64 letters, digits, '.', '_' or '-', starting with "
                                   "a letter or digit", id="names are identifiers"),
 ])

@@ -21,3 +21,17 @@ class Clock:
     def advance(self, by: timedelta) -> Clock:
         self.now += by
         return self
+
+
+class Ticks:
+    """A monotonic clock in seconds (as time.monotonic) that tests move with `advance`."""
+
+    def __init__(self, now_s: float = 1000.0) -> None:
+        self.now_s = now_s
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance(self, seconds: float) -> Ticks:
+        self.now_s += seconds
+        return self

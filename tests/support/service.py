@@ -29,17 +29,20 @@ def free_port() -> int:
 class ServiceThread:
     """Runs AgentSloServer(config, storage) until `stop()`; `http_url` and `grpc_endpoint` reach it.
 
-    `clock`, when given, is the service's time (a tests.support.clock.Clock moved by the test).
+    `clock`, when given, is the service's time (a tests.support.clock.Clock moved by the test);
+    `monotonic` its clock for rate limits. `api_key` is sent by `metrics` and `delivered`.
     """
 
-    def __init__(self, config: Config, storage: Storage, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, config: Config, storage: Storage, *, clock: Callable[[], datetime] | None = None,
+                 monotonic: Callable[[], float] | None = None, api_key: str | None = None) -> None:
         self.clock = clock
+        self.headers = {} if api_key is None else {"authorization": f"Bearer {api_key}"}
         config = config.model_copy(update={
             "server": config.server.model_copy(update={"http_port": free_port(), "grpc_port": free_port()}),
         })
         self.config = config
-        self.server = AgentSloServer(config, storage) if clock is None else AgentSloServer(config, storage,
-                                                                                             clock=clock)
+        injected = {name: value for name, value in (("clock", clock), ("monotonic", monotonic)) if value is not None}
+        self.server = AgentSloServer(config, storage, **injected)
         self.http_url = f"http://127.0.0.1:{config.server.http_port}"
         self.grpc_endpoint = f"127.0.0.1:{config.server.grpc_port}"
         self._thread = threading.Thread(target=lambda: asyncio.run(self.server.run()), daemon=True)
@@ -63,12 +66,15 @@ class ServiceThread:
 
     @property
     def metrics(self) -> str:
-        return httpx.get(self.http_url + "/metrics", timeout=5).text
+        response = httpx.get(self.http_url + "/metrics", headers=self.headers, timeout=5)
+        response.raise_for_status()
+        return response.text
 
     def delivered(self, timeout_s: float = 30) -> None:
         """Wait until the delivery loop has tried every notification queued so far."""
         def tried() -> bool:
-            deliveries = httpx.get(self.http_url + "/api/v1/alerts", params={"limit": 1000}, timeout=10).json()
+            deliveries = httpx.get(self.http_url + "/api/v1/alerts", params={"limit": 1000}, headers=self.headers,
+                                   timeout=10).json()
             return all(d["attempts"] or d["state"] != "pending" for d in deliveries["deliveries"])
         wait_for(tried, timeout_s)
 
