@@ -22,7 +22,7 @@ from fastapi.security import APIKeyHeader
 from ground.auth import KeyRing, Principal, Scope
 from ground.errors import Forbidden, Unauthenticated
 
-__all__ = ["UNAUTHORIZED_CHALLENGE", "no_cross_site_writes", "requires"]
+__all__ = ["UNAUTHORIZED_CHALLENGE", "documents_keys", "no_cross_site_writes", "requires"]
 
 # RFC 6750: a 401 names the scheme to authenticate with; a 403 says the token's scope is short.
 UNAUTHORIZED_CHALLENGE = 'Bearer realm="agentslo"'
@@ -32,6 +32,18 @@ _SCOPE_CHALLENGE = 'Bearer realm="agentslo", error="insufficient_scope"'
 _AUTHORIZATION = APIKeyHeader(name="authorization", auto_error=False, scheme_name="bearer",
                               description="`Bearer <key>`")
 _API_KEY = APIKeyHeader(name="x-api-key", auto_error=False, scheme_name="x-api-key", description="`<key>`")
+
+
+def documents_keys() -> Any:
+    """A route dependency that checks nothing: it declares the key schemes on a route that checks its
+    key itself (OTLP/HTTP, before reading the body), so that the API description, /docs and the
+    fuzzer send one."""
+
+    async def declared(authorization: Annotated[str | None, Security(_AUTHORIZATION)],
+                       api_key: Annotated[str | None, Security(_API_KEY)]) -> None:
+        return None
+
+    return Depends(declared)
 
 
 def requires(keys: KeyRing, scope: Scope) -> Any:

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from agentslo import __version__
-from agentslo.access import requires
+from agentslo.access import documents_keys, requires
 from agentslo.service import Service
 from agentslo.alerts_api import alerts_router
 from agentslo.slo_api import slo_router
@@ -61,7 +61,8 @@ def create_app(service: Service) -> FastAPI:
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(otlp_http_router(service.ingest, service.body_limits, service.keys,
-                                        max_concurrent_bodies=service.config.ingest.max_concurrent_bodies))
+                                        max_concurrent_bodies=service.config.ingest.max_concurrent_bodies),
+                       dependencies=[documents_keys()])
     app.include_router(slo_router(service.evaluator, service.keys))
     app.include_router(alerts_router(service.alert_store, service.keys))
     return app

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -58,12 +59,22 @@ budgets:
     limit_usd: 5
     per: user
 evaluation: {interval_s: 3600}
+auth:
+  keys:
+    - {key_env: FUZZ_ADMIN_KEY, tenant: ops, scope: admin}
+    - {key_env: FUZZ_INGEST_KEY, tenant: fuzz, scope: ingest}
 """
+# The service is fuzzed as it runs exposed: with API keys, which Schemathesis sends (and, to check
+# that a missing or wrong key is refused, leaves out or spoils).
+ADMIN_KEY, INGEST_KEY = "fuzz-admin-key-0123456789", "fuzz-ingest-key-0123456789"
+INGEST = {"x-api-key": INGEST_KEY}
 
 # Valid requests the description cannot tell from accepted ones: any bytes are a protobuf body
 # as far as a schema can say, but only an ExportTraceServiceRequest is one (400 otherwise); an
 # `at` is a date-time, but only one between the retention's start and now can be evaluated (422).
 SCHEMATHESIS_TOML = """
+auth.openapi.x-api-key.api_key = "{key}"
+
 [[operations]]
 include-name = "POST /v1/traces"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
@@ -91,7 +102,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, log: Path) -> Iterator[Serv
         process = subprocess.Popen(
             [sys.executable, "-m", "agentslo", "serve", "--config", str(tmp_path / "agentslo.yaml"),
              "--data", str(tmp_path / "data"), "--http-port", str(port), "--grpc-port", str(free_port())],
-            stdout=subprocess.DEVNULL, stderr=log_file, text=True)
+            stdout=subprocess.DEVNULL, stderr=log_file, text=True,
+            env={**os.environ, "FUZZ_ADMIN_KEY": ADMIN_KEY, "FUZZ_INGEST_KEY": INGEST_KEY})
     running = Served(process, f"http://127.0.0.1:{port}")
     running.wait_until("/readyz", 200)
     yield running
@@ -100,27 +112,40 @@ def served(tmp_path_factory: pytest.TempPathFactory, log: Path) -> Iterator[Serv
         process.wait(timeout=30)
 
 
-def test_every_operation_answers_as_described(served: Served, tmp_path: Path) -> None:
-    config, report = tmp_path / "schemathesis.toml", tmp_path / "report.json"
-    config.write_text(SCHEMATHESIS_TOML)
+def schemathesis(served: Served, directory: Path, key: str, selection: list[str]) -> tuple[dict, str]:
+    """Run Schemathesis on the operations `selection` picks, sending `key` (and spoiling it to check
+    that a wrong key is refused); return its JSON report and its output."""
+    directory.mkdir()
+    config, report = directory / "schemathesis.toml", directory / "report.json"
+    config.write_text(SCHEMATHESIS_TOML.format(key=key))
     run = subprocess.run(
         [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config), "run",
-         served.url + "/openapi.json", "--checks", "all", "--phases", "examples,coverage,fuzzing",
+         served.url + "/openapi.json", *selection, "--checks", "all", "--phases", "examples,coverage,fuzzing",
          "--max-examples", str(MAX_EXAMPLES), "--generation-deterministic", "--continue-on-failure",
          "--workers", "1", "--request-timeout", "60", "--no-color",
          "--report", "json", "--report-json-path", str(report)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True, text=True, timeout=300, cwd=directory,
     )
+    assert report.exists(), run.stdout + run.stderr
     summary = json.loads(report.read_text())
+    assert (run.returncode, summary["failures"], summary["errors"]) == (0, [], []), run.stdout
+    return summary, run.stdout
+
+
+def test_every_operation_answers_as_described(served: Served, tmp_path: Path) -> None:
     paths = served.get("/openapi.json").json()["paths"]
     operations = sum(len(methods) for methods in paths.values())
     # So that the export operation is fuzzed with bodies of both encodings.
     assert set(paths["/v1/traces"]["post"]["requestBody"]["content"]) == {"application/x-protobuf", "application/json"}
-    print(f"schemathesis: {summary['test_cases']['generated']} cases over {summary['operations']['tested']} "
-          f"operations in {summary['running_time']:.1f} s")
-    assert (run.returncode, summary["failures"], summary["errors"]) == (0, [], []), run.stdout
-    assert summary["operations"] == {"total": operations, "selected": operations, "tested": operations,
-                                     "errored": 0, "skipped": 0, "skip_reasons": []}
+    # Ingest takes an ingest key, every other operation a read or admin one: two runs.
+    ingest, _ = schemathesis(served, tmp_path / "ingest", INGEST_KEY, ["--include-name", "POST /v1/traces"])
+    api, _ = schemathesis(served, tmp_path / "api", ADMIN_KEY, ["--exclude-name", "POST /v1/traces"])
+    cases = ingest["test_cases"]["generated"] + api["test_cases"]["generated"]
+    tested = ingest["operations"]["tested"] + api["operations"]["tested"]
+    print(f"schemathesis: {cases} cases over {tested} operations in "
+          f"{ingest['running_time'] + api['running_time']:.1f} s")
+    assert tested == operations
+    assert ingest["operations"]["skipped"] == api["operations"]["skipped"] == 0
 
 
 # What an exporter, a proxy or a stranger may put in the headers that choose the decoding.
@@ -140,7 +165,7 @@ DECODED = {"application/x-protobuf", "application/json"}
 def test_any_bytes_under_any_content_type_get_a_4xx_or_are_a_valid_request(
     served: Served, content_type: str, encoding: str | None, body: bytes, gzipped: bool
 ) -> None:
-    headers = {"Content-Type": content_type} | ({"Content-Encoding": encoding} if encoding is not None else {})
+    headers = INGEST | {"Content-Type": content_type} | ({"Content-Encoding": encoding} if encoding is not None else {})
     sent = gzip.compress(body) if gzipped and encoding in ("gzip", "GZIP") else body
     response = httpx.post(served.url + "/v1/traces", content=sent, headers=headers, timeout=30)
     kind = content_type.split(";", 1)[0].strip().lower()
@@ -192,7 +217,7 @@ def test_any_well_formed_request_is_stored_or_rejected_span_by_span(
     served: Served, request: ExportTraceServiceRequest
 ) -> None:
     response = httpx.post(served.url + "/v1/traces", content=request.SerializeToString(),
-                          headers={"Content-Type": "application/x-protobuf"}, timeout=30)
+                          headers={**INGEST, "Content-Type": "application/x-protobuf"}, timeout=30)
     assert response.status_code == 200, response.text
     answer = ExportTraceServiceResponse.FromString(response.content)
     spans = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
