@@ -1,8 +1,8 @@
 """Alerts: multi-window burn-rate rules, their state machine, and delivery from a durable outbox.
 
 The core is pure (`alert_conditions`, `spend_conditions`, `advance`, the
-messages of each receiver kind, `webhook_payload`, and the retry decision):
-values and `now` in, values out.
+messages of each receiver kind, `webhook_payload` and `slack_message`, and the
+retry decision): values and `now` in, values out.
 `Alerting` and `Delivery` are the edges, on Storage and on HTTP. After each
 evaluation cycle::
 
@@ -43,6 +43,7 @@ from alerts._rules import (
     fingerprint,
     slo_alerts,
 )
+from alerts._slack import slack_message
 from alerts._spec import AlertingSpec, AlertsSpec
 from alerts._spend_rules import SPEND_BUDGET_ALERT, spend_conditions
 from alerts._state import AlertState, Notification, NotificationStatus, Phase, advance, step
@@ -91,6 +92,7 @@ __all__ = [
     "retryable",
     "signature",
     "signature_headers",
+    "slack_message",
     "slo_alerts",
     "spend_conditions",
     "step",

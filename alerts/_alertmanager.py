@@ -38,13 +38,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
 from pydantic import field_validator, model_validator
 
+from alerts._message import generator_url, rfc3339
 from alerts._receiver import Receiver
 from alerts._receiver_spec import NOT_A_VARIABLE, ReceiverSpecBase, http_url, is_variable_name, variable_name
 from alerts._retry import Verdict, http_verdict
@@ -193,11 +193,6 @@ def verify_signature(secret: str, body: bytes, *, timestamp: str, signature: str
     return hmac.compare_digest("sha256=" + expected, signature)
 
 
-def rfc3339(moment: datetime) -> str:
-    """A moment as Alertmanager writes it: UTC, seconds, fraction only when there is one, Z."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _alert(notification: Notification, external_url: str) -> dict[str, Any]:
     return {
         "status": notification.status.value,
@@ -205,7 +200,7 @@ def _alert(notification: Notification, external_url: str) -> dict[str, Any]:
         "annotations": dict(sorted(notification.annotations.items())),
         "startsAt": rfc3339(notification.starts_at),
         "endsAt": _NOT_ENDED if notification.ends_at is None else rfc3339(notification.ends_at),
-        "generatorURL": f"{external_url.rstrip('/')}/api/v1/alerts?fingerprint={notification.fingerprint}",
+        "generatorURL": generator_url(external_url, notification.fingerprint),
         "fingerprint": notification.fingerprint,
     }
 

@@ -11,6 +11,7 @@ module (spec, render, request, verdict), one entry in `RECEIVER_KINDS` and its t
 | kind      | module              | message                                          |
 |-----------|---------------------|--------------------------------------------------|
 | webhook   | alerts._alertmanager | Prometheus Alertmanager webhook JSON, signed    |
+| slack     | alerts._slack       | Block Kit message to an incoming webhook          |
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Annotated, Union
 
 from pydantic import Discriminator, Tag
 
-from alerts import _alertmanager
+from alerts import _alertmanager, _slack
 from alerts._receiver import Receiver
 from alerts._receiver_spec import ReceiverSpecBase
 from alerts._retry import Verdict
@@ -48,6 +49,7 @@ class ReceiverKind:
 RECEIVER_KINDS: dict[str, ReceiverKind] = {kind.name: kind for kind in (
     ReceiverKind("webhook", _alertmanager.WebhookReceiverSpec, _alertmanager.render, _alertmanager.request,
                  _alertmanager.verdict),
+    ReceiverKind("slack", _slack.SlackReceiverSpec, _slack.render, _slack.request, _slack.verdict),
 )}
 
 

@@ -108,7 +108,7 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
         ),
         pytest.param(
             "alerts:\n  receivers:\n    - {name: oncall, kind: teams}\n    - oncall\n", {},
-            ["agentslo.yaml: alerts.receivers[0].kind: must be one of: webhook; got 'teams'",
+            ["agentslo.yaml: alerts.receivers[0].kind: must be one of: webhook, slack; got 'teams'",
              "agentslo.yaml: alerts.receivers[1]: must be a mapping"],
             id="a receiver is a mapping of a kind there is",
         ),
@@ -117,6 +117,11 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
             ["agentslo.yaml: alerts.receivers[0].url_env: unknown field (expected one of: name, kind, timeout_s, "
              "severities, match, url, secret_env, headers, headers_env)"],
             id="a receiver takes its own kind's fields, webhook when it names none",
+        ),
+        pytest.param(
+            "alerts:\n  receivers:\n    - {name: team, kind: slack}\n", {},
+            ["agentslo.yaml: alerts.receivers[0].url_env: field required"],
+            id="a slack receiver is checked as its kind",
         ),
         pytest.param(
             "- just a list\n", {},
