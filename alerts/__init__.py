@@ -1,8 +1,8 @@
 """Alerts: multi-window burn-rate rules, their state machine, and delivery from a durable outbox.
 
 The core is pure (`alert_conditions`, `spend_conditions`, `advance`, the
-messages of each receiver kind, `webhook_payload` and `slack_message`, and the
-retry decision): values and `now` in, values out.
+messages of each receiver kind, `webhook_payload`, `slack_message` and
+`pagerduty_event`, and the retry decision): values and `now` in, values out.
 `Alerting` and `Delivery` are the edges, on Storage and on HTTP. After each
 evaluation cycle::
 
@@ -27,6 +27,8 @@ from alerts._alertmanager import (
     webhook_payload,
 )
 from alerts._formats import RECEIVER_KINDS, ReceiverKind, ReceiverSpec, receiver_kind
+from alerts._pagerduty import EVENTS_URL as PAGERDUTY_EVENTS_URL
+from alerts._pagerduty import pagerduty_event
 from alerts._receiver import Receiver
 from alerts._retry import DEFAULT_GIVE_UP_AFTER, RetryPolicy, Verdict, retryable
 from alerts._rules import (
@@ -56,6 +58,7 @@ __all__ = [
     "DEFAULT_REPEAT_INTERVAL",
     "DELIVERY_ID_HEADER",
     "NO_DATA_ALERT",
+    "PAGERDUTY_EVENTS_URL",
     "RECEIVER_KINDS",
     "SIGNATURE_HEADER",
     "SPEND_BUDGET_ALERT",
@@ -88,6 +91,7 @@ __all__ = [
     "burning",
     "encode",
     "fingerprint",
+    "pagerduty_event",
     "receiver_kind",
     "retryable",
     "signature",

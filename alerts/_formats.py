@@ -12,6 +12,7 @@ module (spec, render, request, verdict), one entry in `RECEIVER_KINDS` and its t
 |-----------|---------------------|--------------------------------------------------|
 | webhook   | alerts._alertmanager | Prometheus Alertmanager webhook JSON, signed    |
 | slack     | alerts._slack       | Block Kit message to an incoming webhook          |
+| pagerduty | alerts._pagerduty   | Events API v2 trigger / resolve, dedup by fingerprint |
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Annotated, Union
 
 from pydantic import Discriminator, Tag
 
-from alerts import _alertmanager, _slack
+from alerts import _alertmanager, _pagerduty, _slack
 from alerts._receiver import Receiver
 from alerts._receiver_spec import ReceiverSpecBase
 from alerts._retry import Verdict
@@ -50,6 +51,8 @@ RECEIVER_KINDS: dict[str, ReceiverKind] = {kind.name: kind for kind in (
     ReceiverKind("webhook", _alertmanager.WebhookReceiverSpec, _alertmanager.render, _alertmanager.request,
                  _alertmanager.verdict),
     ReceiverKind("slack", _slack.SlackReceiverSpec, _slack.render, _slack.request, _slack.verdict),
+    ReceiverKind("pagerduty", _pagerduty.PagerDutyReceiverSpec, _pagerduty.render, _pagerduty.request,
+                 _pagerduty.verdict),
 )}
 
 

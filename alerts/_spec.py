@@ -17,13 +17,14 @@
           severities: [page]
           match: {service: checkout}
         - {name: payments-channel, kind: slack, url_env: SLACK_WEBHOOK_URL}
+        - {name: pagerduty, kind: pagerduty, routing_key_env: PAGERDUTY_ROUTING_KEY, severities: [page]}
 
 Per-SLO entries override only the fields they set; the rest comes from
 `defaults`. A receiver's `kind` (alerts._formats; `webhook` when absent)
 says which other fields it takes. Secrets are named by environment variable
 and read at start-up: a webhook's `secret_env` (the signing key) and
 `headers_env` (header values such as an Authorization token), a Slack
-receiver's `url_env`. A webhook's
+receiver's `url_env`, a PagerDuty receiver's `routing_key_env`. A webhook's
 `headers` holds plain values only: a header whose name says it carries a
 credential is refused there.
 """

@@ -108,7 +108,7 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
         ),
         pytest.param(
             "alerts:\n  receivers:\n    - {name: oncall, kind: teams}\n    - oncall\n", {},
-            ["agentslo.yaml: alerts.receivers[0].kind: must be one of: webhook, slack; got 'teams'",
+            ["agentslo.yaml: alerts.receivers[0].kind: must be one of: webhook, slack, pagerduty; got 'teams'",
              "agentslo.yaml: alerts.receivers[1]: must be a mapping"],
             id="a receiver is a mapping of a kind there is",
         ),
@@ -119,9 +119,12 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
             id="a receiver takes its own kind's fields, webhook when it names none",
         ),
         pytest.param(
-            "alerts:\n  receivers:\n    - {name: team, kind: slack}\n", {},
-            ["agentslo.yaml: alerts.receivers[0].url_env: field required"],
-            id="a slack receiver is checked as its kind",
+            "alerts:\n  receivers:\n    - {name: team, kind: slack}\n"
+            "    - {name: pd, kind: pagerduty, routing_key_env: PD_KEY, secret_env: PD_SECRET}\n", {},
+            ["agentslo.yaml: alerts.receivers[0].url_env: field required",
+             "agentslo.yaml: alerts.receivers[1].secret_env: unknown field (expected one of: name, kind, timeout_s, "
+             "severities, match, routing_key_env, url)"],
+            id="slack and pagerduty receivers are checked as their kinds",
         ),
         pytest.param(
             "- just a list\n", {},
