@@ -20,12 +20,14 @@ import ipaddress
 import math
 import os
 import re
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Tag, ValidationError, field_validator
 
 from agentslo.http_server import HttpLimits
 from alerts import AlertsSpec
@@ -457,31 +459,95 @@ def _format_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _describe(err: Any, source: str, origins: Mapping[tuple[str, ...], str]) -> str:
-    loc = tuple(err["loc"])
+    loc, _ = _walk(tuple(err["loc"]))
     where = origins.get(tuple(str(p) for p in loc), source)
     kind = err["type"]
+    ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
         message = "unknown field"
-        known = _known_fields(loc[:-1])
+        known = _known_fields(_walk(tuple(err["loc"])[:-1])[1])
         if known:
             message += f" (expected one of: {', '.join(known)})"
     elif kind == "literal_error":
-        message = "must be " + err["ctx"]["expected"]
+        message = "must be " + ctx["expected"]
     elif kind == "value_error":
-        message = str(err["ctx"]["error"])
+        message = str(ctx["error"])
+    elif kind == "union_tag_invalid":
+        # The discriminator is a field ('kind') or a function named after it (kind()).
+        loc += (ctx["discriminator"].strip("'").removesuffix("()"),)
+        message = f"must be one of: {ctx['expected_tags'].replace(chr(39), '')}; got {ctx['tag']!r}"
+    elif kind == "union_tag_not_found":
+        message = "must be a mapping"
     else:
         message = _lower_first(err["msg"]).replace("input should be", "must be")
     return f"{where}: {_format_path(loc)}: {message}"
 
 
-def _known_fields(loc: tuple[int | str, ...]) -> list[str]:
-    model: type[BaseModel] = Config
+def _walk(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], Any]:
+    """A pydantic error's `loc` as the file spells it, and the type found at its end.
+
+    Pydantic names the member of a discriminated union by its tag in the path
+    (alerts.receivers[0].slack.url_env); the file has no such level
+    (alerts.receivers[0].url_env).
+    """
+    kept: list[int | str] = []
+    current: Any = Config
     for part in loc:
-        annotation = model.model_fields.get(str(part))
-        if annotation is None or not isinstance(annotation.annotation, type) or not issubclass(annotation.annotation, BaseModel):
-            return []
-        model = annotation.annotation
-    return list(model.model_fields)
+        members = _tagged_members(current)
+        if isinstance(part, str) and part in members:
+            current = members[part]
+            continue
+        kept.append(part)
+        current = _child(current, part)
+    return tuple(kept), current
+
+
+def _child(annotation: Any, part: int | str) -> Any:
+    """The type at `part` inside `annotation`: a model's field, a list's or tuple's item, a mapping's value."""
+    annotation = _unwrap(annotation)
+    if isinstance(part, str) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(part)
+        return None if field is None else field.annotation
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (tuple, list) and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    return None
+
+
+def _tagged_members(annotation: Any) -> dict[str, Any]:
+    """A discriminated union's members by their tag (`Annotated[Model, Tag("slack")]`); {} for other types."""
+    if typing.get_origin(annotation) is not Annotated:
+        return {}
+    inner = typing.get_args(annotation)[0]
+    # A union of one member is that member, its Annotated metadata merged into the outer one.
+    members = typing.get_args(inner) if typing.get_origin(inner) in (Union, types.UnionType) else (annotation,)
+    found = {}
+    for member in members:
+        if typing.get_origin(member) is Annotated:
+            model, *metadata = typing.get_args(member)
+            found.update({meta.tag: model for meta in metadata if isinstance(meta, Tag)})
+    return found
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`annotation` without Annotated and without None as an alternative (`X | None` is X)."""
+    if typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        members = [m for m in typing.get_args(annotation) if m is not type(None)]
+        if len(members) == 1:
+            return _unwrap(members[0])
+    return annotation
+
+
+def _known_fields(annotation: Any) -> list[str]:
+    """The fields of the model `annotation` names, as the file spells them (`for`, not `for_`)."""
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [field.alias or name for name, field in annotation.model_fields.items()]
+    return []
 
 
 def _lower_first(text: str) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import quote
 
-from alerts._alertmanager import encode, webhook_payload
+from alerts._formats import receiver_kind
 from alerts._receiver import Receiver
 from alerts._rules import NO_DATA_ALERT, AlertCondition, AlertPolicy, alert_conditions
 from alerts._spend_rules import cap_members, spend_conditions
@@ -131,8 +131,8 @@ class Alerting:
             for receiver in self._receivers:
                 if not receiver.wants(notification.labels):
                     continue
-                body = encode(webhook_payload([notification], receiver=receiver.name,
-                                              external_url=self._external_url))
+                # Written now, in the receiver's format, and kept: every attempt sends this body.
+                body = receiver_kind(receiver).render(notification, receiver, self._external_url)
                 yield OutboxEntry(
                     id=OutboxEntry.entry_id(receiver.name, notification.fingerprint, notification.status,
                                             notification.created_at),

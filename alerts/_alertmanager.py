@@ -1,4 +1,11 @@
-"""Webhook messages: the Prometheus Alertmanager webhook JSON, and its signature. Pure.
+"""The `webhook` receiver kind: the Prometheus Alertmanager webhook JSON, and its signature. Pure.
+
+    receivers:
+      - name: oncall
+        url: https://hooks.example.com/agentslo
+        secret_env: ONCALL_WEBHOOK_SECRET          # signs each request
+        headers: {X-Team: payments}                # plain values only
+        headers_env: {Authorization: ONCALL_TOKEN} # header -> the variable holding its value
 
 Each message carries one notification (one alert instance firing or
 resolved), in Alertmanager's webhook format version "4", so receivers written
@@ -31,11 +38,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import orjson
+from pydantic import field_validator, model_validator
 
+from alerts._message import generator_url, rfc3339
+from alerts._receiver import Receiver
+from alerts._receiver_spec import NOT_A_VARIABLE, ReceiverSpecBase, http_url, is_variable_name, variable_name
+from alerts._retry import Verdict, http_verdict
 from alerts._state import Notification
 
 TIMESTAMP_HEADER = "X-AgentSLO-Timestamp"
@@ -46,6 +58,85 @@ DEFAULT_TOLERANCE_S = 300
 _NOT_ENDED = "0001-01-01T00:00:00Z"
 # The labels a message's group is keyed on: one SLO's (or one spend budget's) alerts of one kind.
 GROUP_BY = ("alertname", "slo", "budget")
+# Header names that carry credentials, matched as parts of the name: their values come
+# from the environment (headers_env), never from the file. Authorization and
+# Proxy-Authorization (RFC 9110), Cookie, and the usual API key, token and session spellings.
+_CREDENTIAL_HEADER_PARTS = ("auth", "cookie", "token", "secret", "key", "passw", "credential", "session",
+                            "signature")
+
+
+class WebhookReceiverSpec(ReceiverSpecBase):
+    """A webhook receiver (`kind: webhook`, the default): Alertmanager's JSON to `url`, signed with the
+    secret named by `secret_env`, with plain `headers` and the secret ones named in `headers_env`."""
+
+    kind: Literal["webhook"] = "webhook"
+    url: str
+    secret_env: str | None = None
+    headers: dict[str, str] = {}
+    headers_env: dict[str, str] = {}
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, url: str) -> str:
+        if urlsplit(http_url(url)).password:
+            raise ValueError("must not contain a password; put a token in headers_env or sign with secret_env")
+        return url
+
+    @field_validator("secret_env")
+    @classmethod
+    def _check_env_name(cls, name: str | None) -> str | None:
+        return None if name is None else variable_name(name)
+
+    @field_validator("headers")
+    @classmethod
+    def _check_plain_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        credentials = [name for name in headers if any(part in name.lower() for part in _CREDENTIAL_HEADER_PARTS)]
+        if credentials:
+            raise ValueError(f"{', '.join(credentials)} may carry a credential; "
+                             "name the environment variable that holds it in headers_env")
+        return headers
+
+    @field_validator("headers_env")
+    @classmethod
+    def _check_header_variables(cls, variables: dict[str, str]) -> dict[str, str]:
+        values = [header for header, name in variables.items() if not is_variable_name(name)]
+        if values:
+            raise ValueError(f"{', '.join(values)}: {NOT_A_VARIABLE}")
+        return variables
+
+    @model_validator(mode="after")
+    def _check_headers_set_once(self) -> WebhookReceiverSpec:
+        plain = {name.lower() for name in self.headers}
+        twice = [name for name in self.headers_env if name.lower() in plain]
+        if twice:
+            raise ValueError(f"headers {', '.join(twice)} set in both headers and headers_env")
+        return self
+
+    def variables(self) -> dict[str, str]:
+        found = {} if self.secret_env is None else {"secret_env": self.secret_env}
+        return found | {f"headers_env.{header}": name for header, name in self.headers_env.items()}
+
+    def receiver(self, env: Mapping[str, str]) -> Receiver:
+        return self._receiver(self.url, secret=None if self.secret_env is None else env[self.secret_env],
+                              headers={**self.headers, **{header: env[name] for header, name in self.headers_env.items()}})
+
+
+def render(notification: Notification, receiver: Receiver, external_url: str) -> bytes:
+    """The body queued for a webhook receiver: the Alertmanager message of one notification."""
+    return encode(webhook_payload([notification], receiver=receiver.name, external_url=external_url))
+
+
+def request(receiver: Receiver, body: bytes, sent_at: int) -> tuple[dict[str, str], bytes]:
+    """The headers and content sent: JSON, the receiver's headers, signed at `sent_at` when it has a secret."""
+    headers = {"Content-Type": "application/json", **receiver.headers}
+    if receiver.secret is not None:
+        headers.update(signature_headers(receiver.secret, body, sent_at))
+    return headers, body
+
+
+def verdict(status_code: int | None, body: str) -> Verdict:
+    """A webhook's answer is its status: 2xx received; no answer, 408, 425, 429 and 5xx retried; the rest refused."""
+    return http_verdict(status_code)
 
 
 def webhook_payload(notifications: Sequence[Notification], *, receiver: str, external_url: str) -> dict[str, Any]:
@@ -102,11 +193,6 @@ def verify_signature(secret: str, body: bytes, *, timestamp: str, signature: str
     return hmac.compare_digest("sha256=" + expected, signature)
 
 
-def rfc3339(moment: datetime) -> str:
-    """A moment as Alertmanager writes it: UTC, seconds, fraction only when there is one, Z."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _alert(notification: Notification, external_url: str) -> dict[str, Any]:
     return {
         "status": notification.status.value,
@@ -114,7 +200,7 @@ def _alert(notification: Notification, external_url: str) -> dict[str, Any]:
         "annotations": dict(sorted(notification.annotations.items())),
         "startsAt": rfc3339(notification.starts_at),
         "endsAt": _NOT_ENDED if notification.ends_at is None else rfc3339(notification.ends_at),
-        "generatorURL": f"{external_url.rstrip('/')}/api/v1/alerts?fingerprint={notification.fingerprint}",
+        "generatorURL": generator_url(external_url, notification.fingerprint),
         "fingerprint": notification.fingerprint,
     }
 

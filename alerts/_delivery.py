@@ -1,4 +1,4 @@
-"""Webhook delivery: the only sender of the outbox's entries, with httpx. The I/O edge.
+"""Delivery: the only sender of the outbox's entries, to receivers of every kind, with httpx. The I/O edge.
 
 One loop sends (`start`): it runs a pass when woken (`wake`, after an
 evaluation queued something) and on its timer (for retries), never two at
@@ -6,9 +6,11 @@ once, never inside an evaluation. A pass (`deliver_due`) reads the pending
 entries from storage, so entries written before a restart are sent after it;
 each entry is claimed before it is sent, so two passes (the loop and a test,
 or a second loop) never send it twice. An entry is sent when its
-`next_attempt_at` has come, signed with the time of sending; a failed attempt
-schedules the next one by the retry policy (exponential backoff, full jitter)
-or gives the entry up once it is older than the give-up age. Receivers are
+`next_attempt_at` has come, as its receiver's kind sends it (alerts._formats:
+a webhook's body signed with the time of sending, PagerDuty's with its routing
+key); the kind reads the answer: delivered, or a failure that is retried (the
+next attempt scheduled by the retry policy, exponential backoff with full
+jitter, until the entry is older than the give-up age) or given up. Receivers are
 served at once; one that fails is skipped for the rest of the pass, leaving
 the others unaffected, and one that hangs holds up only its own
 notifications; an alert's entry that is not due holds back that alert's later
@@ -40,9 +42,9 @@ from datetime import UTC, datetime
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
-from alerts._alertmanager import signature_headers
+from alerts._formats import receiver_kind
 from alerts._receiver import Receiver
-from alerts._retry import RetryPolicy, retryable
+from alerts._retry import RetryPolicy, Verdict
 from alerts._store import AlertStore, DeliveryState, OutboxEntry
 
 log = logging.getLogger("agentslo.alerts")
@@ -74,7 +76,7 @@ class _Interrupted(Exception):
 
 
 class Delivery:
-    """Sends pending outbox entries to their webhook receivers.
+    """Sends pending outbox entries to their receivers.
 
     `clock` gives the current time (what is due, the signature's timestamp);
     `transport` replaces the network (e.g. `httpx.MockTransport`) where a test
@@ -202,12 +204,12 @@ class Delivery:
                 waiting += 1
                 continue
             try:
-                error, status_code = await self._send(client, receiver, entry)
+                verdict, error = await self._send(client, receiver, entry)
             except _Interrupted:
                 waiting += 1
                 break
             attempts = entry.attempts + 1
-            if error is None:
+            if verdict is Verdict.DELIVERED:
                 await self._record(replace(entry, state=DeliveryState.DELIVERED, attempts=attempts,
                                            last_attempt_at=now, last_error=""))
                 delivered += 1
@@ -215,7 +217,7 @@ class Delivery:
             failed += 1
             failing = True
             at = None
-            if retryable(status_code):
+            if verdict is Verdict.RETRY:
                 at = self._retry.next_attempt(created_at=entry.created_at, attempts=attempts, now=now)
             if at is None:
                 given_up += 1
@@ -229,13 +231,14 @@ class Delivery:
         return DeliveryReport(delivered, failed, given_up, waiting)
 
     async def _send(self, client: httpx.AsyncClient, receiver: Receiver,
-                    entry: OutboxEntry) -> tuple[str | None, int | None]:
-        """POST the entry; return (None, status) on success, else (the reason, the status if any)."""
-        headers = {"Content-Type": "application/json", DELIVERY_ID_HEADER: entry.id, **receiver.headers}
-        if receiver.secret is not None:
-            headers.update(signature_headers(receiver.secret, entry.body, int(self._clock().timestamp())))
+                    entry: OutboxEntry) -> tuple[Verdict, str]:
+        """POST the entry as its receiver's kind sends it; return the kind's verdict on the answer and,
+        unless delivered, why (credentials redacted)."""
+        kind = receiver_kind(receiver)
+        headers, content = kind.request(receiver, entry.body, int(self._clock().timestamp()))
         self._attempts.labels(receiver.name).inc()
-        send = asyncio.ensure_future(client.post(receiver.url, content=entry.body, headers=headers,
+        send = asyncio.ensure_future(client.post(receiver.url, content=content,
+                                                 headers={DELIVERY_ID_HEADER: entry.id, **headers},
                                                  timeout=receiver.timeout_s))
         self._sends.add(send)
         try:
@@ -246,15 +249,17 @@ class Delivery:
             raise
         except httpx.HTTPError as exc:
             self._failures.labels(receiver.name).inc()
-            log.warning("alert delivery to %s failed: %s", receiver.name, exc)
-            return f"{type(exc).__name__}: {exc}", None
+            error = receiver.redact(f"{type(exc).__name__}: {exc}")
+            log.warning("alert delivery to %s failed: %s", receiver.name, error)
+            return kind.verdict(None, ""), error
         finally:
             self._sends.discard(send)
-        if response.is_success:
-            return None, response.status_code
+        verdict = kind.verdict(response.status_code, response.text)
+        if verdict is Verdict.DELIVERED:
+            return verdict, ""
         self._failures.labels(receiver.name).inc()
         log.warning("alert delivery to %s answered %d", receiver.name, response.status_code)
-        return f"HTTP {response.status_code}: {response.text[:200]}", response.status_code
+        return verdict, receiver.redact(f"HTTP {response.status_code}: {response.text[:200]}")
 
     async def _record(self, entry: OutboxEntry) -> None:
         await asyncio.to_thread(self._store.record, entry)

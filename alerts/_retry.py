@@ -1,4 +1,4 @@
-"""The retry decision for webhook deliveries: which answers to retry, when, and when to give up. Pure.
+"""The retry decision for deliveries: which answers to retry, when, and when to give up. Pure.
 
 Retries are spaced by tenacity's `wait_random_exponential` (exponential backoff
 with full jitter, as in AWS's "Exponential Backoff And Jitter": the n-th wait is
@@ -10,6 +10,7 @@ that is down holds up nothing and a restart resumes the schedule.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,6 +32,25 @@ def retryable(status_code: int | None) -> bool:
     secret); sending it again would be refused again.
     """
     return status_code is None or status_code in _RETRYABLE_STATUS or status_code >= 500
+
+
+class Verdict(enum.Enum):
+    """What an attempt's answer means for its notification: received, worth another try, or refused for good."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    GIVE_UP = "give_up"
+
+
+def http_verdict(status_code: int | None) -> Verdict:
+    """The verdict by status alone (None: no answer): any 2xx is delivered, the rest as `retryable` says.
+
+    Each receiver kind decides on its answers (alerts._formats); this is the
+    decision of those whose answers say everything in their status.
+    """
+    if status_code is not None and 200 <= status_code < 300:
+        return Verdict.DELIVERED
+    return Verdict.RETRY if retryable(status_code) else Verdict.GIVE_UP
 
 
 @dataclass(frozen=True)

@@ -16,39 +16,33 @@
           timeout_s: 5
           severities: [page]
           match: {service: checkout}
+        - {name: payments-channel, kind: slack, url_env: SLACK_WEBHOOK_URL}
+        - {name: pagerduty, kind: pagerduty, routing_key_env: PAGERDUTY_ROUTING_KEY, severities: [page]}
 
 Per-SLO entries override only the fields they set; the rest comes from
-`defaults`. Secrets are named by environment variable and read at start-up:
-`secret_env` for the signing key, `headers_env` for header values such as an
-Authorization token. `headers` holds plain values only: a header whose name
-says it carries a credential is refused there.
+`defaults`. A receiver's `kind` (alerts._formats; `webhook` when absent)
+says which other fields it takes. Secrets are named by environment variable
+and read at start-up: a webhook's `secret_env` (the signing key) and
+`headers_env` (header values such as an Authorization token), a Slack
+receiver's `url_env`, a PagerDuty receiver's `routing_key_env`. A webhook's
+`headers` holds plain values only: a header whose name says it carries a
+credential is refused there.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Literal
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alerts._formats import ReceiverSpec
 from alerts._receiver import Receiver
+from alerts._receiver_spec import http_url
 from alerts._retry import DEFAULT_GIVE_UP_AFTER, RetryPolicy
 from alerts._rules import DEFAULT_REPEAT_INTERVAL, AlertPolicy
 from ground.errors import ConfigError
 from slo import parse_duration
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-# Header names that carry credentials, matched as parts of the name: their values come
-# from the environment (headers_env), never from the file. Authorization and
-# Proxy-Authorization (RFC 9110), Cookie, and the usual API key, token and session spellings.
-_CREDENTIAL_HEADER_PARTS = ("auth", "cookie", "token", "secret", "key", "passw", "credential", "session",
-                            "signature")
-
 
 def _duration(value: object) -> object:
     if isinstance(value, timedelta):
@@ -57,14 +51,6 @@ def _duration(value: object) -> object:
     if parsed is None:
         raise ValueError(f"must be a duration like 30s, 5m, 4h or 1d, got {value!r}")
     return parsed
-
-
-def _http_url(url: str) -> str:
-    """`url`, checked to be http(s) with a host."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host")
-    return url
 
 
 class _Spec(BaseModel):
@@ -94,65 +80,6 @@ class AlertingSpec(_Spec):
                            no_data_after=self.no_data, budget_exhausted=self.budget_exhausted)
 
 
-class ReceiverSpec(_Spec):
-    """A webhook receiver and the alerts routed to it."""
-
-    name: str
-    url: str
-    secret_env: str | None = None
-    headers: dict[str, str] = {}
-    headers_env: dict[str, str] = {}
-    timeout_s: float = Field(default=10, gt=0, le=120)
-    severities: tuple[Literal["page", "ticket"], ...] = ("page", "ticket")
-    match: dict[str, str] = {}
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, name: str) -> str:
-        if not _NAME.match(name):
-            raise ValueError("must be 1-64 letters, digits, '.', '_' or '-'")
-        return name
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, url: str) -> str:
-        if urlsplit(_http_url(url)).password:
-            raise ValueError("must not contain a password; put a token in headers_env or sign with secret_env")
-        return url
-
-    @field_validator("secret_env")
-    @classmethod
-    def _check_env_name(cls, name: str | None) -> str | None:
-        if name is not None and not _IDENTIFIER.match(name):
-            raise ValueError("must be the name of an environment variable, not its value")
-        return name
-
-    @field_validator("headers")
-    @classmethod
-    def _check_plain_headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        credentials = [name for name in headers if any(part in name.lower() for part in _CREDENTIAL_HEADER_PARTS)]
-        if credentials:
-            raise ValueError(f"{', '.join(credentials)} may carry a credential; "
-                             "name the environment variable that holds it in headers_env")
-        return headers
-
-    @field_validator("headers_env")
-    @classmethod
-    def _check_header_variables(cls, variables: dict[str, str]) -> dict[str, str]:
-        values = [header for header, name in variables.items() if not _IDENTIFIER.match(name)]
-        if values:
-            raise ValueError(f"{', '.join(values)}: must be the name of an environment variable, not its value")
-        return variables
-
-    @model_validator(mode="after")
-    def _check_headers_set_once(self) -> ReceiverSpec:
-        plain = {name.lower() for name in self.headers}
-        twice = [name for name in self.headers_env if name.lower() in plain]
-        if twice:
-            raise ValueError(f"headers {', '.join(twice)} set in both headers and headers_env")
-        return self
-
-
 class AlertsSpec(_Spec):
     """The `alerts:` section: receivers, default and per-SLO policies, delivery settings."""
 
@@ -166,7 +93,7 @@ class AlertsSpec(_Spec):
     @field_validator("external_url", "grafana_url")
     @classmethod
     def _check_base_url(cls, url: str | None) -> str | None:
-        return None if url is None else _http_url(url)
+        return None if url is None else http_url(url)
 
     @field_validator("give_up_after", mode="before")
     @classmethod
@@ -201,20 +128,10 @@ class AlertsSpec(_Spec):
         return [f"{where}.slos.{name}: no SLO of that name ({known})" for name in self.slos if name not in slo_names]
 
     def resolve_receivers(self, env: Mapping[str, str], *, where: str) -> tuple[Receiver, ...]:
-        """The receivers with their secrets and secret headers read from `env`; ConfigError listing
-        every variable missing."""
-        problems: list[str] = []
-        for i, spec in enumerate(self.receivers):
-            if spec.secret_env is not None and spec.secret_env not in env:
-                problems.append(f"{where}.receivers[{i}].secret_env: environment variable {spec.secret_env} is not set")
-            problems.extend(f"{where}.receivers[{i}].headers_env.{header}: environment variable {name} is not set"
-                            for header, name in spec.headers_env.items() if name not in env)
+        """The receivers with the secrets their specs name read from `env`; ConfigError listing every
+        variable missing or unusable, by the field naming it."""
+        problems = [f"{where}.receivers[{i}].{path}: {message}"
+                    for i, spec in enumerate(self.receivers) for path, message in spec.problems(env)]
         if problems:
             raise ConfigError(problems)
-        return tuple(
-            Receiver(name=spec.name, url=spec.url,
-                     secret=None if spec.secret_env is None else env[spec.secret_env],
-                     headers={**spec.headers, **{header: env[name] for header, name in spec.headers_env.items()}},
-                     timeout_s=spec.timeout_s, severities=frozenset(spec.severities), match=dict(spec.match))
-            for spec in self.receivers
-        )
+        return tuple(spec.receiver(env) for spec in self.receivers)

@@ -118,6 +118,26 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
             id="a key written in the file, a tenant with a space and an unknown scope",
         ),
         pytest.param(
+            "alerts:\n  receivers:\n    - {name: oncall, kind: teams}\n    - oncall\n", {},
+            ["agentslo.yaml: alerts.receivers[0].kind: must be one of: webhook, slack, pagerduty; got 'teams'",
+             "agentslo.yaml: alerts.receivers[1]: must be a mapping"],
+            id="a receiver is a mapping of a kind there is",
+        ),
+        pytest.param(
+            "alerts:\n  receivers:\n    - {name: oncall, url: 'https://hooks.example.com', url_env: HOOK_URL}\n", {},
+            ["agentslo.yaml: alerts.receivers[0].url_env: unknown field (expected one of: name, kind, timeout_s, "
+             "severities, match, url, secret_env, headers, headers_env)"],
+            id="a receiver takes its own kind's fields, webhook when it names none",
+        ),
+        pytest.param(
+            "alerts:\n  receivers:\n    - {name: team, kind: slack}\n"
+            "    - {name: pd, kind: pagerduty, routing_key_env: PD_KEY, secret_env: PD_SECRET}\n", {},
+            ["agentslo.yaml: alerts.receivers[0].url_env: field required",
+             "agentslo.yaml: alerts.receivers[1].secret_env: unknown field (expected one of: name, kind, timeout_s, "
+             "severities, match, routing_key_env, url)"],
+            id="slack and pagerduty receivers are checked as their kinds",
+        ),
+        pytest.param(
             "- just a list\n", {},
             ["agentslo.yaml: must be a mapping of sections (server, storage, ...), got list"],
             id="a file that is not a mapping",

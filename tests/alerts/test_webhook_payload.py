@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import os
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from alerts import (
     verify_signature,
     webhook_payload,
 )
+from tests.support.golden import check_golden
 from tests.support.slo_status import NOW, H, M, status
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -40,19 +39,10 @@ def notifications():
     return fired[0], resolved[0]
 
 
-def check_golden(name: str, payload: dict) -> None:
-    path = GOLDEN / name
-    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
-    if os.environ.get("AGENTSLO_REGENERATE"):
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text)
-    assert text == path.read_text()
-
-
 @pytest.mark.parametrize("which", [0, 1], ids=["a firing page", "its resolution"])
 def test_payload_matches_golden(which: int) -> None:
     notification = notifications()[which]
-    check_golden(f"webhook_{notification.status.value}.json",
+    check_golden(GOLDEN / f"webhook_{notification.status.value}.json",
                  webhook_payload([notification], receiver="oncall", external_url=EXTERNAL_URL))
 
 

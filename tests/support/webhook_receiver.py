@@ -27,13 +27,15 @@ class Received:
 
 
 class WebhookReceiver:
-    """Records POSTed bodies; answers `status` (200 by default), after `delay_s` (a slow receiver).
+    """Records POSTed bodies; answers `status` (200 by default) with `answer` as its body (none by default),
+    after `delay_s` (a slow receiver).
 
     `received` holds the requests it accepted, `requests` every request.
     """
 
-    def __init__(self, *, status: int = 200, delay_s: float = 0) -> None:
+    def __init__(self, *, status: int = 200, answer: bytes = b"", delay_s: float = 0) -> None:
         self.status = status
+        self.answer = answer
         self.delay_s = delay_s
         self.received: list[Received] = []
         self.requests: list[Received] = []
@@ -59,8 +61,9 @@ class WebhookReceiver:
                 if owner.status < 300:
                     owner.received.append(request)
                 self.send_response(owner.status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(owner.answer)))
                 self.end_headers()
+                self.wfile.write(owner.answer)
 
             def log_message(self, *args: object) -> None:
                 pass
