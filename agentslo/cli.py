@@ -69,10 +69,15 @@ def serve(config_file: Path | None, **flags: object) -> None:
 @main.command()
 @click.argument("config_file", type=click.Path(path_type=Path, dir_okay=False))
 def check(config_file: Path) -> None:
-    """Validate a config file; list every problem and exit 1 if there is any."""
-    from agentslo.config import describe
+    """Validate a config file, and that every secret it names is in the environment; list every
+    problem and exit 1 if there is any."""
+    from agentslo.config import describe, resolve_secrets
 
     config = _load_or_exit(config_file, {}, env={})
+    try:
+        resolve_secrets(config, os.environ, where=config_file.name)
+    except ConfigError as exc:
+        _exit_with(exc.problems)
     click.echo(f"{config_file}: ok ({describe(config)})")
 
 

@@ -23,6 +23,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -30,11 +31,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, Tag, ValidationError, field_validator
 
 from agentslo.http_server import HttpLimits
-from alerts import AlertsSpec
+from alerts import AlertsSpec, Receiver
 from collector import DimensionAliases, ModelPrice, RateLimit, parse_price_entries
 from ground.auth import ApiKey, Scope, check_key, check_tenant, key_digest, parse_keys_file
 from ground.errors import ConfigError
-from ground.storage import StorageSpec
+from ground.storage import StorageSpec, server_password
 from slo import SloSpec, SpendBudgetSpec, parse_slo_specs, parse_spend_budgets
 
 __all__ = [
@@ -51,7 +52,9 @@ __all__ = [
     "ServerSpec",
     "StorageSpec",
     "describe",
+    "Secrets",
     "load_config",
+    "resolve_secrets",
 ]
 
 ENV_PREFIX = "AGENTSLO_"
@@ -334,6 +337,41 @@ def describe(config: Config) -> str:
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """What the config names by environment variable, read once from the environment: the ClickHouse
+    server's password, the receivers with their signing keys, URLs, tokens and headers, the API keys."""
+
+    clickhouse_password: str | None
+    receivers: tuple[Receiver, ...]
+    keys: tuple[ApiKey, ...] | None
+
+
+def resolve_secrets(config: Config, env: Mapping[str, str], *, where: str = "config") -> Secrets:
+    """Every secret the config names, from `env`; ConfigError listing each variable missing or unusable,
+    by the field naming it (`agentslo.yaml: alerts.receivers[0].secret_env: environment variable
+    ONCALL_SECRET is not set`). `serve` and `check` both run it."""
+    problems: list[str] = []
+    password: str | None = None
+    receivers: tuple[Receiver, ...] = ()
+    keys: tuple[ApiKey, ...] | None = None
+    try:
+        password = server_password(config.storage, env) if config.storage.clickhouse_url else None
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        receivers = config.alerts.resolve_receivers(env, where="alerts")
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        keys = config.auth.resolve(env)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError([f"{where}: {problem}" for problem in problems])
+    return Secrets(password, receivers, keys)
 
 
 def load_config(

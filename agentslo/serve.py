@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import signal
 import socket
 import threading
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from agentslo.config import Config, describe
+from agentslo.config import Config, Secrets, describe, resolve_secrets
 from agentslo.http_api import create_app
 from agentslo.http_server import BoundedServer, HttpMetrics, bounded_server
 from agentslo.service import Service
@@ -46,8 +47,9 @@ async def serve(config: Config, *, source: str = "no config file (the defaults)"
     """
     if (problem := config.exposure_problem()) is not None:
         raise ConfigError([problem])
+    secrets = resolve_secrets(config, os.environ, where=source)
     storage = await asyncio.to_thread(open_storage, config.storage)
-    await AgentSloServer(config, storage, source=source).run()
+    await AgentSloServer(config, storage, source=source, secrets=secrets).run()
 
 
 class AgentSloServer:
@@ -56,10 +58,10 @@ class AgentSloServer:
     def __init__(self, config: Config, storage: Storage, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  monotonic: Callable[[], float] = time.monotonic,
-                 source: str = "no config file (the defaults)") -> None:
+                 source: str = "no config file (the defaults)", secrets: Secrets | None = None) -> None:
         self.config = config
         self._source = source
-        self.service = Service(config, storage, clock=clock, monotonic=monotonic)
+        self.service = Service(config, storage, secrets=secrets, clock=clock, monotonic=monotonic)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self) -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from agentslo.config import Config
+from agentslo.config import Config, Secrets, resolve_secrets
 from agentslo.evaluation import Evaluator
 from agentslo.metrics import Metrics
 from alerts import Alerting, AlertStore, DashboardLinks, Delivery
@@ -46,18 +46,20 @@ log = logging.getLogger("agentslo")
 class Service:
     """Config, storage, ingest and metrics of one running AgentSLO, and whether it is ready.
 
-    Raises ConfigError when a secret it needs is missing (an API key's or a receiver's variable).
-    `clock` is the time of evaluations and alerts, `monotonic` the clock of ingest rate limits.
+    `secrets` are the config's, read from the environment (by default, os.environ's, resolved here:
+    ConfigError when a variable is missing). `clock` is the time of evaluations and alerts,
+    `monotonic` the clock of ingest rate limits.
     """
 
-    def __init__(self, config: Config, storage: Storage, *,
+    def __init__(self, config: Config, storage: Storage, *, secrets: Secrets | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  monotonic: Callable[[], float] = time.monotonic) -> None:
+        secrets = secrets or resolve_secrets(config, os.environ)
         self.config = config
         self.storage = storage
         self.metrics = Metrics(storage_backend="server" if config.storage.clickhouse_url else "embedded")
         failures = self.metrics.auth_failures
-        self.keys = KeyRing(config.auth.resolve(os.environ),
+        self.keys = KeyRing(secrets.keys,
                             on_refused=lambda reason: failures.labels(reason).inc())
         self.schema_ready = False
         self._unready_because: str | None = None
@@ -90,7 +92,7 @@ class Service:
                              else TenantRateLimiter(rate_limit.limit(), clock=monotonic))
         alerts = config.alerts
         self.alert_store = AlertStore(storage)
-        receivers = alerts.resolve_receivers(os.environ, where="alerts")
+        receivers = secrets.receivers
         links = (None if alerts.grafana_url is None
                  else DashboardLinks(alerts.grafana_url, SLO_DASHBOARD_UID, SPEND_DASHBOARD_UID))
         alerting = Alerting(self.alert_store, receivers, policies=alerts.policies(),

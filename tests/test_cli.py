@@ -157,3 +157,16 @@ def test_dashboards_build_asks_where_to_write_rather_than_overwrite_the_shipped_
     result = run("dashboards", "build")
     assert result.returncode == 2
     assert "Missing option '--out'" in result.stderr
+
+
+def test_check_names_every_secret_variable_the_environment_lacks(tmp_path: Path) -> None:
+    config = tmp_path / "agentslo.yaml"
+    config.write_text("storage: {clickhouse_url: 'http://agentslo@clickhouse:8123', password_env: CH_PASSWORD_UNSET}\n"
+                      "alerts:\n  receivers:\n    - {name: oncall, url: 'https://hooks.example.com', "
+                      "secret_env: ONCALL_SECRET_UNSET}\n")
+    result = run("check", str(config))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: agentslo.yaml: storage.password_env: environment variable CH_PASSWORD_UNSET is not set",
+        "error: agentslo.yaml: alerts.receivers[0].secret_env: environment variable ONCALL_SECRET_UNSET is not set",
+    ]

@@ -9,7 +9,7 @@ Example::
 
 from ground.storage._migrations import SCHEMA, Migration, apply_retention, migrate
 from ground.storage._spec import StorageSpec
-from ground.storage._storage import QueryResult, Storage, open_storage
+from ground.storage._storage import QueryResult, Storage, open_storage, server_password
 from ground.tables import (
     AGENT_TASKS,
     ALERT_DELIVERIES,
@@ -38,4 +38,5 @@ __all__ = [
     "apply_retention",
     "migrate",
     "open_storage",
+    "server_password",
 ]

@@ -117,15 +117,21 @@ def _text(value: Any) -> Any:
     return value
 
 
+def server_password(spec: StorageSpec, env: Mapping[str, str]) -> str | None:
+    """The ClickHouse server's password, from the variable `password_env` names (None when it names none);
+    ConfigError naming the variable when it is not set."""
+    if not spec.password_env:
+        return None
+    if spec.password_env not in env:
+        raise ConfigError([f"storage.password_env: environment variable {spec.password_env} is not set"])
+    return env[spec.password_env]
+
+
 def open_storage(spec: StorageSpec, *, env: Mapping[str, str] | None = None) -> Storage:
     """Open the store the config names: the ClickHouse server at its URL, else chDB in `data_dir`."""
     env = os.environ if env is None else env
     if spec.clickhouse_url:
-        password = None
-        if spec.password_env:
-            if spec.password_env not in env:
-                raise ConfigError([f"storage.password_env: environment variable {spec.password_env} is not set"])
-            password = env[spec.password_env]
+        password = server_password(spec, env)
         database = spec.server_database
         backend: Backend = HttpBackend(spec.clickhouse_url, database, password=password)
         where = f"ClickHouse server {spec.clickhouse_url}"
