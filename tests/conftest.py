@@ -7,6 +7,7 @@ through a loopback ClickHouse HTTP endpoint that runs queries on that same chDB.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,8 @@ def storage_spec(backend: str, database: str, server: ClickHouseHttpServer | Non
 
 
 SERVER_ENV = {"TEST_CLICKHOUSE_PASSWORD": SERVER_PASSWORD}
+# A service in this process reads its secrets from the environment, as `agentslo serve` does.
+os.environ.update(SERVER_ENV)
 
 
 @pytest.fixture(params=["embedded", "server"])
