@@ -1,0 +1,20 @@
+"""`agentslo demo`: a fleet of simulated agents, a fake LLM provider, and AgentSLO watching them.
+
+The fake provider (`FakeLlm`) is a real HTTP server on loopback that bills at
+list price and fails on demand; `ChatClient` calls it, or any OpenAI-compatible
+endpoint.
+"""
+
+from agentslo.demo._fake_llm import PRICE_LIST, FakeLlm, Faults, ListPrice
+from agentslo.demo._llm_client import ChatClient, Completion, EndpointError, Usage
+
+__all__ = [
+    "PRICE_LIST",
+    "ChatClient",
+    "Completion",
+    "EndpointError",
+    "FakeLlm",
+    "Faults",
+    "ListPrice",
+    "Usage",
+]
