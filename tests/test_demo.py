@@ -108,7 +108,7 @@ def test_the_demo_refuses_a_url_where_no_agentslo_answers() -> None:
         1, f"Error: no AgentSLO answers at {url}: start one (./dev run), or run the demo with --embedded\n")
 
 
-def test_the_help_tells_how_long_the_story_is() -> None:
+def test_the_help_and_the_readme_tell_how_long_the_story_is() -> None:
     agentslo = str(Path(sys.executable).parent / "agentslo")
     result = subprocess.run([agentslo, "demo", "--help"], capture_output=True, text=True, timeout=60)
     text = " ".join(result.stdout.split())
@@ -117,3 +117,6 @@ def test_the_help_tells_how_long_the_story_is() -> None:
             f"(breakers open, agents fall back to other models, their cache, then a graceful error), "
             f"{minutes['recovery']} of recovery") in text
     assert f"the {scenario_minutes()} minutes take {scenario_minutes()} minutes" in text
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert (f"{minutes['normal']} minutes of normal traffic, {minutes['outage']} of an OpenAI outage" in readme
+            and f"{minutes['recovery']} of recovery" in readme and f"the {scenario_minutes()} minutes play" in readme)
