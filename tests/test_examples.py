@@ -5,6 +5,7 @@ in docs/instrumenting.md."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -89,3 +90,24 @@ def test_with_its_provider_down_the_example_retries_falls_back_and_its_task_is_d
     # With no model of another provider to fall back to: the graceful error, a failed task.
     assert (failed["Success"], failed["ErrorType"], failed["Degraded"], failed["LlmCalls"]) == (
         0, "fallback_exhausted", 1, 6)
+
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "instrumenting.md"
+
+
+def test_the_guides_attribute_table_lists_each_columns_attributes_in_the_order_agentslo_reads_them() -> None:
+    from collector import _attributes as names
+
+    dimensions = names.DimensionAliases()
+    read = {"InputTokens": names.INPUT_TOKENS, "OutputTokens": names.OUTPUT_TOKENS,
+            "CacheReadTokens": names.CACHE_READ_TOKENS, "CacheWriteTokens": names.CACHE_WRITE_TOKENS,
+            "CostUsd": names.REPORTED_COST, "ErrorType": names.ERROR_TYPE, "AgentName": dimensions.agent,
+            "TaskType": dimensions.task_type, "Feature": dimensions.feature, "UserId": dimensions.user,
+            "Tenant": dimensions.tenant, "FallbackSource": names.FALLBACK_SOURCE, "Degraded": names.DEGRADED,
+            "GenAiProvider": names.PROVIDER}
+    rows = {}
+    for line in GUIDE.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 3:
+            rows[cells[0].strip("`")] = tuple(re.findall(r"`([a-z_.]+)`", cells[1].split(";")[0]))
+    assert {column: rows[column] for column in read} == read
