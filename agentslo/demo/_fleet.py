@@ -70,6 +70,7 @@ class Source(enum.IntEnum):
 
     @property
     def label(self) -> str:
+        """The attribute's value: primary, secondary, cache or error."""
         return self.name.lower()
 
 
@@ -85,6 +86,7 @@ class Model:
     output_usd_per_mtok: float
 
     def cost_usd(self, completion: Completion) -> float:
+        """What a completion cost, by this list price: the agent's own estimate, for its cost cap."""
         usage = completion.usage
         uncached = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
         return (uncached * self.input_usd_per_mtok + usage.cache_read_tokens * self.cache_read_usd_per_mtok
@@ -154,6 +156,7 @@ class CircuitBreaker:
                 and now_ns < self.opened_at_ns + self.reset_after.total_seconds() * _NS)
 
     def succeeded(self) -> BreakerState | None:
+        """A call succeeded: the failure count restarts, and a probe closes the breaker."""
         self.failures = 0
         if self.state is BreakerState.HALF_OPEN:
             self.state = BreakerState.CLOSED
@@ -161,6 +164,7 @@ class CircuitBreaker:
         return None
 
     def failed(self, now_ns: int) -> BreakerState | None:
+        """A call failed: the last of `failures_to_open` in a row, or a failed probe, opens the breaker."""
         self.failures += 1
         if self.state is BreakerState.HALF_OPEN or self.failures >= self.failures_to_open:
             previous, self.state, self.opened_at_ns = self.state, BreakerState.OPEN, now_ns
@@ -175,6 +179,7 @@ class TaskClock:
         self._now_ns = int(start.timestamp() * _NS)
 
     def now_ns(self) -> int:
+        """The task's time now, for span and event timestamps."""
         return self._now_ns
 
     def sleep(self, seconds: float) -> None:
@@ -212,6 +217,7 @@ class MinuteOutcome:
     breakers_open: int = 0
 
     def add(self, task: TaskOutcome) -> None:
+        """Count one task in."""
         self.tasks += 1
         self.failed += task.source is Source.ERROR
         self.fallbacks += task.source is not Source.PRIMARY
@@ -254,6 +260,7 @@ class Agent:
         self._system_prompt = _filler(f"You are {spec.name}. ", spec.prompt_tokens)
 
     def run_task(self, start: datetime) -> TaskOutcome:
+        """Play one task from `start` to its end, on its own clock; its spans are ended (and exported) by then."""
         spec, rng = self.spec, self._rng
         tenant = rng.choice(spec.tenants)
         clock = TaskClock(start)
@@ -437,6 +444,7 @@ class Fleet:
                          for agent in self.agents}
 
     def play_minute(self, start: datetime) -> MinuteOutcome:
+        """Every agent's tasks starting in the minute from `start`, in the order they start, tallied."""
         schedule: list[tuple[datetime, Agent]] = []
         for agent in self.agents:
             count = agent.spec.tasks_per_minute
@@ -455,6 +463,7 @@ class Fleet:
         return all(provider.force_flush() for provider in self._providers.values())
 
     def shutdown(self) -> None:
+        """Export what is left and close the exporters and the client."""
         for provider in self._providers.values():
             provider.shutdown()
         self._client.close()

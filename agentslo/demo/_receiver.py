@@ -24,9 +24,11 @@ class AlertReceiver:
 
     @property
     def url(self) -> str:
+        """Where AgentSLO's receiver config points."""
         return f"http://127.0.0.1:{self.port}/hook"
 
     def start(self) -> AlertReceiver:
+        """Listen on a free loopback port, in a thread."""
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,6 +55,7 @@ class AlertReceiver:
         return self
 
     def stop(self) -> None:
+        """Stop listening."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
