@@ -158,6 +158,7 @@ def complete(model: str, messages: list[dict[str, str]], source: str, attempt: i
             span.set_status(Status(StatusCode.ERROR, str(exc)))
             raise
         usage = body.get("usage") or {}
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
         choice = body["choices"][0]
         span.set_attributes({
             "gen_ai.response.model": body.get("model", model),
@@ -166,7 +167,7 @@ def complete(model: str, messages: list[dict[str, str]], source: str, attempt: i
             # Input tokens count the whole prompt, cache reads and writes included, as OpenAI reports them.
             "gen_ai.usage.input_tokens": usage.get("prompt_tokens", 0),
             "gen_ai.usage.output_tokens": usage.get("completion_tokens", 0),
-            "gen_ai.usage.cache_read.input_tokens": (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
+            "gen_ai.usage.cache_read.input_tokens": cached,
             "gen_ai.usage.cache_creation.input_tokens": usage.get("cache_creation_input_tokens") or 0,
         })
         return (choice.get("message") or {}).get("content") or ""

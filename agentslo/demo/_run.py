@@ -112,6 +112,8 @@ class _Target(Protocol):
 
     def report(self, minute_end: datetime) -> _Report: ...
 
+    def close(self) -> None: ...
+
 
 def run_embedded(storage: Storage, *, console: Console, phases: Sequence[Phase] = PHASES) -> DemoResult:
     """Play the story in compressed time against an AgentSLO in this process, on `storage` (closed at the end)."""
@@ -128,9 +130,7 @@ def run_embedded(storage: Storage, *, console: Console, phases: Sequence[Phase] 
         console.print(f"fake LLM   {fake.url}  bills at list price, fails when told", highlight=False)
         console.print(f"receiver   {receiver.url}  prints what AgentSLO sends", highlight=False)
         totals = _play(target, fake, start, phases, console)
-        agentslo_usd = _cost_by_model(storage)
-        result = DemoResult(totals.tasks, totals.failed, totals.fallbacks, totals.capped, tuple(totals.alert_lines),
-                            tuple(receiver.messages()), fake.billed_usd(), agentslo_usd)
+        result = totals.result(receiver.messages(), fake.billed_usd(), _cost_by_model(storage))
     finally:
         service.stop()
         fake.stop()
@@ -151,8 +151,7 @@ def run_against(url: str, *, console: Console, phases: Sequence[Phase] = PHASES,
                       f"{start:%H:%M} UTC", highlight=False)
         console.print(f"fake LLM   {fake.url}  bills at list price, fails when told", highlight=False)
         totals = _play(target, fake, start, phases, console)
-        result = DemoResult(totals.tasks, totals.failed, totals.fallbacks, totals.capped, tuple(totals.alert_lines), (),
-                            fake.billed_usd(), None)
+        result = totals.result([], fake.billed_usd(), None)
     finally:
         fake.stop()
     _summary(result, console)
@@ -166,6 +165,11 @@ class _Totals:
     fallbacks: int = 0
     capped: int = 0
     alert_lines: list[str] = field(default_factory=list)
+
+    def result(self, notifications: Sequence[dict[str, Any]], billed_usd: Mapping[str, Decimal],
+               agentslo_usd: Mapping[str, float] | None) -> DemoResult:
+        return DemoResult(self.tasks, self.failed, self.fallbacks, self.capped, tuple(self.alert_lines),
+                          tuple(notifications), billed_usd, agentslo_usd)
 
 
 def _play(target: _Target, fake: FakeLlm, start: datetime, phases: Sequence[Phase], console: Console) -> _Totals:
@@ -195,6 +199,7 @@ def _play(target: _Target, fake: FakeLlm, start: datetime, phases: Sequence[Phas
                 begin += MINUTE
     finally:
         fleet.shutdown()
+        target.close()
     return totals
 
 
@@ -325,6 +330,9 @@ class _EmbeddedTarget:
     def wait_until(self, moment: datetime) -> None:
         """No wait: the service's time is the demo's."""
 
+    def close(self) -> None:
+        self._http.close()
+
     def report(self, minute_end: datetime) -> _Report:
         self._clock.now = minute_end + _EVALUATED_INTO_MINUTE
         evaluation = _json(self._http.post("/api/v1/evaluate"))
@@ -354,6 +362,9 @@ class _RemoteTarget:
         self._sleep = sleep
         self._phases: dict[str, str] = {}
         self._http = httpx.Client(base_url=self.url, timeout=60)
+
+    def close(self) -> None:
+        self._http.close()
 
     def wait_until(self, moment: datetime) -> None:
         while (left := (moment - self._now()).total_seconds()) > 0:

@@ -131,7 +131,8 @@ def test_through_a_provider_outage_retries_open_the_breakers_and_the_task_ends_i
     root, chats = task_spans(exported)
     # Three attempts at each model, one span each, all failed; the third failure in a row opens each breaker.
     assert [(c.name, c.attributes["agentslo.fallback.source"], c.status.status_code) for c in chats] == (
-        [("chat gpt-4.1-mini", "primary", StatusCode.ERROR)] * 3 + [("chat gpt-4.1", "secondary", StatusCode.ERROR)] * 3)
+        [("chat gpt-4.1-mini", "primary", StatusCode.ERROR)] * 3
+        + [("chat gpt-4.1", "secondary", StatusCode.ERROR)] * 3)
     assert {c.attributes["error.type"] for c in chats} <= {"503", "500"}
     assert [c.attributes.get("http.request.resend_count") for c in chats] == [None, 1, 2] * 2
     assert [name for name, _ in events(root)] == [
