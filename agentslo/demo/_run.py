@@ -243,7 +243,7 @@ def _slo_cell(slo: Mapping[str, Any] | None, width: int) -> str:
 
 def _summary(result: DemoResult, console: Console) -> None:
     console.print(f"\n{result.tasks} tasks: {result.failed} failed, {result.fallbacks} answered by a fallback, "
-                  f"{result.capped} stopped at a cap; {len(result.alert_lines)} alert notifications", highlight=False)
+                  f"{result.capped} reached a cap; {len(result.alert_lines)} alert notifications", highlight=False)
     table = Table(title="Cost by model: AgentSLO's figure and the endpoint's bill")
     for heading in ("model", "AgentSLO", "billed", "difference"):
         table.add_column(heading, justify="left" if heading == "model" else "right")
