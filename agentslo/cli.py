@@ -186,6 +186,54 @@ def status(url: str | None, api_key: str | None, as_json: bool) -> None:
                    "stored, but counted in no SLI (evaluation.lateness_horizon_s)")
 
 
+@main.command()
+@click.option("--url", envvar="AGENTSLO_URL",
+              help="The AgentSLO to play against [env AGENTSLO_URL; default the local service, "
+                   "http://127.0.0.1:$AGENTSLO_HTTP_PORT, port 4318 if unset].")
+@click.option("--embedded", is_flag=True, help="Run an AgentSLO in this process even if one answers at --url.")
+def demo(url: str | None, embedded: bool) -> None:
+    """Play a fleet of simulated agents through an LLM provider outage, and show what AgentSLO sees.
+
+    Four agents in three services, instrumented with the OpenTelemetry SDK alone, call a fake
+    OpenAI-compatible endpoint on loopback that bills at list price. The story: 10 minutes of normal
+    traffic, 12 of an OpenAI outage (breakers open, agents fall back to other models, their cache, then a
+    graceful error), 13 of recovery. Each minute prints a line; pages print as they fire and resolve; the
+    end compares AgentSLO's cost by model with the endpoint's bill.
+
+    With no AgentSLO answering at --url, or with --embedded, the demo runs one in this process on a
+    temporary store with the demo's SLOs, budgets and a webhook receiver of its own, and moves its
+    clock a minute at a time: the 35 minutes play in well under a minute.
+
+    Against a running service, time is real: the 35 minutes take 35 minutes, the service evaluates
+    and alerts on its own schedule with its own config (start it with the demo's:
+    ./dev run --config agentslo/demo/agentslo-demo.yaml), and the demo lists the alerts the service
+    reports; AgentSLO's cost by model is then on the LLM overview dashboard.
+    """
+    import tempfile
+
+    import httpx
+    from rich.console import Console
+
+    from agentslo.demo import run_against, run_embedded
+    from ground.storage import StorageSpec, open_storage
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    target = url or f"http://127.0.0.1:{os.environ.get('AGENTSLO_HTTP_PORT') or 4318}"
+    if not embedded:
+        try:
+            httpx.get(target.rstrip("/") + "/readyz", timeout=5)
+        except httpx.TransportError:
+            if url:
+                raise click.ClickException(f"no AgentSLO answers at {url}: start one (./dev run), "
+                                           "or run the demo with --embedded") from None
+            console.print(f"No AgentSLO answers at {target}: running one in this process.", highlight=False)
+        else:
+            run_against(target, console=console)
+            return
+    with tempfile.TemporaryDirectory(prefix="agentslo-demo-") as data_dir:
+        run_embedded(open_storage(StorageSpec(data_dir=Path(data_dir), database="agentslo")), console=console)
+
+
 def _get(url: str, path: str, api_key: str | None) -> Any:
     import httpx
 
