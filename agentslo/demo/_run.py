@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+from pydantic import TypeAdapter
 from rich.console import Console
 from rich.table import Table
 
@@ -92,7 +93,8 @@ def demo_config(*, http_port: int, receiver_url: str) -> Config:
         "evaluation": config.evaluation.model_copy(update={"interval_s": 3600}),
         "ingest": config.ingest.model_copy(update={"workers": 0}),
         "alerts": config.alerts.model_copy(update={
-            "external_url": url, "receivers": (ReceiverSpec(name="demo", url=receiver_url),)}),
+            "external_url": url,
+            "receivers": (TypeAdapter(ReceiverSpec).validate_python({"name": "demo", "url": receiver_url}),)}),
     })
 
 
