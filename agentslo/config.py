@@ -30,7 +30,16 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from agentslo.http_server import HttpLimits
 from alerts import AlertsSpec, Receiver
-from collector import DimensionAliases, ModelPrice, RateLimit, parse_price_entries
+from collector import (
+    MAX_BATCH_ROWS,
+    MAX_PENDING_ROWS,
+    BodyLimits,
+    DimensionAliases,
+    MappingPolicy,
+    ModelPrice,
+    RateLimit,
+    parse_price_entries,
+)
 from ground.auth import ApiKey, Scope, check_key, check_tenant, key_digest, parse_keys_file
 from ground.errors import ConfigError
 from ground.spec import Spec, format_path, problems_of
@@ -146,8 +155,8 @@ class IngestSpec(Spec):
     """Limits and content policy of the OTLP receivers."""
 
     # OTLP/HTTP body as sent, and after gzip; gRPC messages are bound by the latter.
-    max_body_bytes: int = Field(default=16 * _MIB, ge=1024)
-    max_decompressed_bytes: int = Field(default=64 * _MIB, ge=1024)
+    max_body_bytes: int = Field(default=BodyLimits().max_body_bytes, ge=1024)
+    max_decompressed_bytes: int = Field(default=BodyLimits().max_decompressed_bytes, ge=1024)
     # OTLP/HTTP bodies being received or stored at once; beyond, 503 + Retry-After before the body
     # is read. With max_body_bytes this bounds the memory bodies take: 16 x 16 MiB.
     max_concurrent_bodies: int = Field(default=16, ge=1, le=10_000)
@@ -157,11 +166,10 @@ class IngestSpec(Spec):
     # Prompt and completion texts are dropped unless asked for: they are large and often personal.
     capture_content: bool = False
     # Longer attribute values, span names and event names are truncated, not refused.
-    max_attribute_length: int = Field(default=8192, ge=16)
-    # Group commit: most spans per insert, and most spans waiting before 503s start
-    # (a mapped span is about 1.2 KB, so the default bounds the queue near 120 MB).
-    max_batch_spans: int = Field(default=50_000, ge=1)
-    max_pending_spans: int = Field(default=100_000, ge=1)
+    max_attribute_length: int = Field(default=MappingPolicy().max_attribute_length, ge=16)
+    # Group commit: most spans per insert, and most spans waiting before 503s start.
+    max_batch_spans: int = Field(default=MAX_BATCH_ROWS, ge=1)
+    max_pending_spans: int = Field(default=MAX_PENDING_ROWS, ge=1)
     # Processes that decode and map spans; unset = one per core but one, at least 2; 0 = in-process.
     workers: int | None = Field(default=None, ge=0, le=64)
     # A token bucket per tenant (collector._rate_limit); unset: no limit.
