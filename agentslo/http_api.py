@@ -15,6 +15,7 @@ from agentslo import __version__
 from agentslo.access import documents_keys, requires
 from agentslo.service import Service
 from agentslo.alerts_api import alerts_router
+from agentslo.console import ConsoleReads, console_api_router
 from agentslo.slo_api import slo_router
 from collector import otlp_http_router
 from ground.auth import Scope
@@ -65,4 +66,6 @@ def create_app(service: Service) -> FastAPI:
                        dependencies=[documents_keys()])
     app.include_router(slo_router(service.evaluator, service.keys))
     app.include_router(alerts_router(service.alert_store, service.keys))
+    reads = ConsoleReads(service.storage, service.evaluator, service.clock)
+    app.include_router(console_api_router(reads, service.keys))
     return app
