@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeVar
+
+from pydantic import BeforeValidator
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
@@ -46,6 +49,19 @@ MAX_RANGE = timedelta(days=366)
 
 _ZONE = "an ISO 8601 time with a time zone, e.g. 2026-11-23T12:00:00Z"
 TRACE_ID = r"^[0-9a-fA-F]{32}$"
+_NUMBER = re.compile(r"\s*[-+]?[0-9.eE+-]+\s*")
+
+
+def _not_a_number(value: object) -> object:
+    """Refuse a number where a time is due: pydantic would read it as Unix seconds, which the API's
+    description (an ISO 8601 date-time) does not say."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("must be an ISO 8601 time with a time zone, e.g. 2026-11-23T12:00:00Z")
+    return value
+
+
+# A time parameter: ISO 8601 text, never a number.
+Time = Annotated[datetime | None, BeforeValidator(_not_a_number)]
 
 
 class UnknownSlo(LookupError):
@@ -125,9 +141,9 @@ def console_api_router(reads: ConsoleReads, keys: KeyRing) -> APIRouter:
 
     @router.get("/tasks", response_model=TaskPage, tags=["tasks"], responses=bad)
     async def list_tasks(
-        start: Annotated[datetime | None, Query(description=f"tasks that started at or after this, {_ZONE}; "
+        start: Annotated[Time, Query(description=f"tasks that started at or after this, {_ZONE}; "
                                                             "default: 7 days before end")] = None,
-        end: Annotated[datetime | None, Query(description=f"tasks that started before this, {_ZONE}; "
+        end: Annotated[Time, Query(description=f"tasks that started before this, {_ZONE}; "
                                                           "default: now")] = None,
         service: Annotated[str | None, Query(max_length=256, description="only this service")] = None,
         agent: Annotated[str | None, Query(max_length=256, description="only this agent")] = None,
@@ -161,8 +177,8 @@ def console_api_router(reads: ConsoleReads, keys: KeyRing) -> APIRouter:
                 responses={404: {"description": "no such SLO"}, **bad})
     async def get_slo_history(
         name: str,
-        start: Annotated[datetime | None, Query(description=f"{_ZONE}; default: the SLO's window before end")] = None,
-        end: Annotated[datetime | None, Query(description=f"{_ZONE}; default: now")] = None,
+        start: Annotated[Time, Query(description=f"{_ZONE}; default: the SLO's window before end")] = None,
+        end: Annotated[Time, Query(description=f"{_ZONE}; default: now")] = None,
         points: Annotated[int, Query(ge=2, le=2000, description="at most this many evaluations, evenly "
                                                                 "spread (the last of each interval)")] = 500,
     ) -> list[SloPoint]:
@@ -171,9 +187,9 @@ def console_api_router(reads: ConsoleReads, keys: KeyRing) -> APIRouter:
 
     @router.get("/spend", response_model=Spend, tags=["spend"], responses=bad)
     async def get_spend(
-        start: Annotated[datetime | None, Query(description=f"{_ZONE}; default: the start of the UTC day 29 "
+        start: Annotated[Time, Query(description=f"{_ZONE}; default: the start of the UTC day 29 "
                                                             "days ago (30 days with today)")] = None,
-        end: Annotated[datetime | None, Query(description=f"{_ZONE}; default: now")] = None,
+        end: Annotated[Time, Query(description=f"{_ZONE}; default: now")] = None,
         by: Annotated[list[Dimension] | None, Query(description="breakdowns, in this order; default: model, "
                                                                 "agent, user, task_type, feature")] = None,
         limit: Annotated[int, Query(ge=1, le=1000, description="the costliest keys of each breakdown")] = 20,

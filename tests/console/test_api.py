@@ -143,6 +143,7 @@ Z = "2026-11-23T12:00:00Z"
                  "start to end may span 366 days at most: got 1057 days", id="a range over a year"),
     pytest.param("/api/v1/tasks", {"cursor": "bm90IGEgY3Vyc29y"}, 422,
                  "cursor: not a cursor this API gave (take next_cursor from the previous page)", id="a bad cursor"),
+    pytest.param("/api/v1/tasks", {"end": "0.5"}, 422, None, id="a number for a time: not read as Unix seconds"),
     pytest.param("/api/v1/tasks", {"limit": 501}, 422, None, id="too many tasks a page"),
     pytest.param("/api/v1/tasks", {"status": "broken"}, 422, None, id="an unknown status"),
     pytest.param("/api/v1/spend", {"by": "colour"}, 422, None, id="an unknown breakdown"),
