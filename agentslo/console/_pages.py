@@ -25,7 +25,7 @@ from agentslo.config import Config
 from agentslo.console._api import DEFAULT_DIMENSIONS, TRACE_ID, ConsoleReads, answer
 from agentslo.console._charts import budget_burn_down, daily_spend, sli_history
 from agentslo.console._queries import TASK_FILTER_COLUMNS, TaskStatus
-from agentslo.slo_api import SloStatusOut, latest_budgets, latest_slos
+from agentslo.slo_api import SloStatusOut, SpendStatusOut, latest_budgets, latest_slos
 from alerts import AlertStore
 from ground.auth import KeyRing, Scope
 from slo import SpendPeriod, format_duration, format_usd
@@ -41,6 +41,9 @@ TEMPLATES.env.filters["pct"] = lambda ratio, digits=2: "–" if ratio is None el
 TEMPLATES.env.filters["script_json"] = lambda text: Markup(text.replace("</", "<\\/"))
 TEMPLATES.env.filters["count"] = lambda n: f"{n:,.0f}"
 TEMPLATES.env.filters["ms"] = lambda ms: f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.1f} ms"
+
+# Members of a budget per user, tenant or agent the spend page lists (the most used); the API lists all.
+TOP_MEMBERS = 10
 
 # The ranges the tasks page offers, and the one it opens with.
 TASK_RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7),
@@ -87,7 +90,8 @@ def console_pages_router(reads: ConsoleReads, store: AlertStore, config: Config,
                                               answer(reads.spend(dimensions=DEFAULT_DIMENSIONS)))
         caps = [(b.name, b.limit_usd) for b in evaluator.budgets if b.per is None and b.period is SpendPeriod.DAY]
         models = spent.breakdowns[0]
-        return page(request, "spend.html", budgets=sorted(budgets, key=lambda b: (-b.used, b.budget, b.member or "")),
+        shown, hidden = _top_members(budgets)
+        return page(request, "spend.html", budgets=shown, hidden_members=hidden,
                     spend=spent, chart_json=daily_spend(spent.daily, caps, "Spend per UTC day"),
                     unpriced=[row for row in models.rows if row.unpriced_calls])
 
@@ -131,6 +135,21 @@ def console_pages_router(reads: ConsoleReads, store: AlertStore, config: Config,
         return page(request, "alerts.html", alerts=alerts)
 
     return router
+
+
+def _top_members(budgets: list[SpendStatusOut]) -> tuple[list[SpendStatusOut], dict[str, int]]:
+    """The budgets, most used first, keeping a group budget's TOP_MEMBERS most used members; how many
+    members of each group budget are left out."""
+    ordered = sorted(budgets, key=lambda b: (-b.used, b.budget, b.member or ""))
+    kept: dict[str, int] = {}
+    shown = []
+    for budget in ordered:
+        if budget.member is not None:
+            kept[budget.budget] = kept.get(budget.budget, 0) + 1
+            if kept[budget.budget] > TOP_MEMBERS:
+                continue
+        shown.append(budget)
+    return shown, {name: count - TOP_MEMBERS for name, count in kept.items() if count > TOP_MEMBERS}
 
 
 def _worst_budget_first(status: SloStatusOut) -> tuple[int, float, str]:
