@@ -57,6 +57,7 @@ class Service:
         secrets = secrets or resolve_secrets(config, os.environ)
         self.config = config
         self.storage = storage
+        self.clock = clock
         self.metrics = Metrics(storage_backend="server" if config.storage.clickhouse_url else "embedded")
         failures = self.metrics.auth_failures
         self.keys = KeyRing(secrets.keys,

@@ -15,7 +15,7 @@ from ground.auth import KeyRing, Scope
 from ground.errors import StorageError, StorageUnavailable
 from slo import CalendarMonth, SloStatus, SpendStatus, Timeslices, format_duration
 
-__all__ = ["slo_router", "SloStatusOut", "SpendStatusOut"]
+__all__ = ["SloStatusOut", "SpendStatusOut", "latest_budgets", "latest_slos", "run_cycle", "slo_router"]
 
 log = logging.getLogger("agentslo.api")
 
@@ -167,23 +167,44 @@ def status_out(status: SloStatus, alert_state: str = "") -> SloStatusOut:
     )
 
 
+async def run_cycle(evaluator: Evaluator, at: datetime | None) -> Evaluation:
+    """Run a cycle now (or as of `at`), its failures as HTTP errors: 422 for a refused `at`, 503 while
+    storage is unavailable, 500 otherwise (the log says why)."""
+    try:
+        return await evaluator.cycle(at)
+    except ValueError as exc:  # an `at` refused by Evaluator.check_at
+        raise HTTPException(422, str(exc)) from None
+    except StorageUnavailable as exc:
+        log.warning("evaluation failed, storage unavailable: %s", exc)
+        raise HTTPException(503, "evaluation failed: storage unavailable, retry later",
+                            headers={"Retry-After": str(exc.retry_after_s)}) from None
+    except StorageError:
+        log.exception("evaluation failed")
+        raise HTTPException(500, "evaluation failed; the service log says why") from None
+
+
+async def latest_slos(evaluator: Evaluator) -> list[SloStatusOut]:
+    """Every SLO's latest live status, in config order (evaluating once if no cycle has run yet)."""
+    if evaluator.slos and not evaluator.latest:
+        await run_cycle(evaluator, None)
+    return [status_out(evaluator.latest[slo.name], evaluator.alert_states.get(slo.name, ""))
+            for slo in evaluator.slos if slo.name in evaluator.latest]
+
+
+async def latest_budgets(evaluator: Evaluator) -> list[SpendStatusOut]:
+    """Every spend-budget scope's latest live spend (evaluating once if no cycle has run yet)."""
+    if evaluator.budgets and evaluator.evaluated_at is None:
+        await run_cycle(evaluator, None)
+    return [spend_out(s, evaluator.latest_cap) for s in evaluator.latest_spend]
+
+
 def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
     """Routes reading (a read key) and refreshing (an admin key) SLO status through `evaluator`."""
     router = APIRouter(prefix="/api/v1", tags=["slos"])
     read = [requires(keys, Scope.READ)]
 
     async def run(at: datetime | None) -> Evaluation:
-        try:
-            return await evaluator.cycle(at)
-        except ValueError as exc:  # an `at` refused by Evaluator.check_at
-            raise HTTPException(422, str(exc)) from None
-        except StorageUnavailable as exc:
-            log.warning("evaluation failed, storage unavailable: %s", exc)
-            raise HTTPException(503, "evaluation failed: storage unavailable, retry later",
-                                headers={"Retry-After": str(exc.retry_after_s)}) from None
-        except StorageError:
-            log.exception("evaluation failed")
-            raise HTTPException(500, "evaluation failed; the service log says why") from None
+        return await run_cycle(evaluator, at)
 
     def alert_state(status: SloStatus) -> str:
         return evaluator.alert_states.get(status.slo.name, "")
@@ -226,17 +247,12 @@ def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
     async def list_budgets() -> list[SpendStatusOut]:
         """Each spend budget's spend this period: one entry per global budget, one per member with spend
         for budgets per user, tenant or agent (evaluating once if no cycle has run yet)."""
-        if evaluator.budgets and evaluator.evaluated_at is None:
-            await run(None)
-        return [spend_out(s, evaluator.latest_cap) for s in evaluator.latest_spend]
+        return await latest_budgets(evaluator)
 
     @router.get("/slos", response_model=list[SloStatusOut], dependencies=read)
     async def list_slos() -> list[SloStatusOut]:
         """Every SLO's latest status (evaluating once if no cycle has run yet)."""
-        if evaluator.slos and not evaluator.latest:
-            await run(None)
-        return [status_out(evaluator.latest[slo.name], alert_state(evaluator.latest[slo.name]))
-                for slo in evaluator.slos if slo.name in evaluator.latest]
+        return await latest_slos(evaluator)
 
     @router.get("/slos/{name}", response_model=SloStatusOut, dependencies=read,
                 responses={404: {"description": "no such SLO"}})
