@@ -74,6 +74,8 @@ def runnable(line: str) -> bool:
             and not command.startswith((".venv/bin/agentslo serve", ".venv/bin/agentslo demo")))
 
 
+GUIDE = (Path(__file__).resolve().parents[1] / "docs" / "instrumenting.md").read_text(encoding="utf-8")
+GUIDE_CURL = next(block for block in re.findall(r"```sh\n(.*?)```", GUIDE, flags=re.S) if "/v1/traces" in block)
 SHELL = [line.split("#", 1)[0].strip() for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S)
          for line in block.splitlines() if runnable(line)]
 
@@ -88,6 +90,10 @@ def readme_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S
     (home / "agentslo.yaml").write_text(yaml.safe_dump(config))
     served = start("--config", str(home / "agentslo.yaml"), "--data", str(home / "data"), env=SECRETS)
     served.wait_until("/readyz", 200)
+    # The trace the README's commands look up is the one docs/instrumenting.md sends with curl: send it as written.
+    sent = subprocess.run(["bash", "-c", GUIDE_CURL.replace("localhost:4318", served.url.split("//", 1)[1])],
+                          capture_output=True, text=True, timeout=60)
+    assert (sent.returncode, sent.stdout.strip()) == (0, "{}"), sent.stderr
     yield served, home
     served.stop()
 
