@@ -48,6 +48,11 @@ def main() -> None:
 @click.option("--insecure-no-auth", is_flag=True, default=None,
               help="Listen beyond loopback with no API keys configured: anyone who reaches the port may write "
                    "spans and call the API [env AGENTSLO_INSECURE_NO_AUTH].")
+@click.option("--role", type=click.Choice(["all", "ingest", "evaluator"]),
+              help="What this replica does: all (receive spans, and evaluate while it holds the evaluator lease), "
+                   "ingest (receive spans only) or evaluator (evaluate only) [env AGENTSLO_ROLE; default all].")
+@click.option("--replica-name", help="This replica's name in the evaluator lease, /metrics and /readyz "
+              "[env AGENTSLO_REPLICA_NAME; default host:http-port].")
 def serve(config_file: Path | None, **flags: object) -> None:
     """Run the service: OTLP receivers, API, scheduler."""
     from agentslo.serve import serve as run

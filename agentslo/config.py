@@ -20,6 +20,7 @@ import ipaddress
 import math
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +77,12 @@ OVERRIDABLE: dict[str, tuple[str, ...]] = {
     "data": ("storage", "data_dir"),
     "clickhouse_url": ("storage", "clickhouse_url"),
     "insecure_no_auth": ("server", "insecure_no_auth"),
+    "role": ("server", "role"),
+    "replica_name": ("server", "replica_name"),
 }
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REPLICA_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 # The deepest a config file may nest; the deepest setting is 5 levels down
 # (slos[0].sli.filter[0].values). Deeper input would exhaust Python's recursion.
@@ -115,6 +119,33 @@ class ServerSpec(Spec):
     # Without API keys the service serves anyone who reaches it: loopback only, unless this says
     # the exposure is meant (a network that authenticates in front of it, a throwaway stack).
     insecure_no_auth: bool = False
+    # What this replica does (README, Several replicas): `all` receives spans and competes for the
+    # evaluator lease, `ingest` receives spans only, `evaluator` competes for the lease only.
+    role: Literal["all", "ingest", "evaluator"] = "all"
+    # This replica's name in the evaluator lease, the logs, /metrics and /readyz; unset: host:http_port.
+    replica_name: str | None = None
+
+    @field_validator("replica_name")
+    @classmethod
+    def _check_replica_name(cls, name: str | None) -> str | None:
+        if name is not None and not _REPLICA_NAME.match(name):
+            raise ValueError("must be 1-64 letters, digits, '.', '_', ':' or '-'")
+        return name
+
+    @property
+    def replica(self) -> str:
+        """This replica's name: `replica_name`, else the host's name and the HTTP port."""
+        return self.replica_name or f"{socket.gethostname()}:{self.http_port}"
+
+    @property
+    def ingests(self) -> bool:
+        """Whether this replica receives spans (roles `all` and `ingest`)."""
+        return self.role != "evaluator"
+
+    @property
+    def evaluates(self) -> bool:
+        """Whether this replica competes for the evaluator lease (roles `all` and `evaluator`)."""
+        return self.role != "ingest"
 
     @property
     def on_loopback(self) -> bool:

@@ -15,6 +15,14 @@ alerting fails has still written its status. The scheduler runs a cycle every
 evaluation as of another time (`at`, for backfills and tests) reads and
 writes status only: it never moves the live schedule's watermarks or alert
 states. The SLO engine is blocking (Storage calls), so it runs in a thread.
+
+Of the replicas on one store, only the holder of the evaluator lease
+(agentslo.election) runs cycles: a cycle checks the lease when it starts, before
+it writes status and before the alerting commit, and stops (NotEvaluator) once
+the lease is lost. Catching up writes only what the next holder would write the
+same (tasks, rollups, watermarks), so a holder losing its lease in the middle of
+one leaves nothing wrong. The other replicas show the holder's results
+(`current`): its last cycle's statuses, evaluated again from the rollups, read only.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -34,12 +43,21 @@ from prometheus_client.registry import Collector
 
 from agentslo.config import EvaluationSpec
 from alerts import Alerting, CappedSpend, cap_members
-from ground.errors import StorageError
+from ground.errors import NotEvaluator, StorageError
 from ground.storage import Storage
 from slo import SLO, SloStatus, SpendBudget, SpendStatus, format_duration
-from slo.engine import CatchUp, WaitingTasks, catch_up, evaluate, evaluate_spend, waiting_tasks, write_status
+from slo.engine import (
+    CatchUp,
+    WaitingTasks,
+    catch_up,
+    evaluate,
+    evaluate_spend,
+    latest_status_at,
+    waiting_tasks,
+    write_status,
+)
 
-__all__ = ["Evaluation", "Evaluator"]
+__all__ = ["SOLE", "Current", "Evaluation", "Evaluator", "Lease"]
 
 log = logging.getLogger("agentslo.evaluation")
 
@@ -59,24 +77,65 @@ class Evaluation:
     caught_up: CatchUp
 
 
+@dataclass(frozen=True)
+class Current:
+    """What the API shows: the latest live cycle's SLO statuses (by name), spend and alert states.
+
+    `evaluated_at` is None before any cycle.
+    """
+
+    evaluated_at: datetime | None
+    statuses: Mapping[str, SloStatus]
+    spend: tuple[SpendStatus, ...]
+    cap: CappedSpend
+    alert_states: Mapping[str, str]
+
+
+class Lease(Protocol):
+    """Whether this replica may evaluate: agentslo.election.Election, or SOLE for a lone evaluator."""
+
+    @property
+    def held(self) -> bool:
+        """Whether it may evaluate now."""
+        ...
+
+    def check(self) -> None:
+        """Raise NotEvaluator unless it may write as the evaluator now."""
+        ...
+
+
+class _Sole:
+    """The lease of the only evaluator there is: a tool or a test running cycles on a store of its own."""
+
+    held = True
+
+    def check(self) -> None:
+        return None
+
+
+SOLE: Lease = _Sole()
+
+
 class Evaluator:
     """Runs evaluation cycles for a fixed set of SLOs and spend budgets and remembers the latest live one.
 
     `clock` gives the current time; `alerting` (None: no alerting) turns each
     live cycle's statuses into alert states and outbox entries, and `queued`
     is called when a cycle queued notifications (the delivery loop's wake).
-    `retention` bounds how far back `at` may go.
+    `retention` bounds how far back `at` may go. `lease` says whether this
+    replica may evaluate (SOLE: always).
     """
 
     def __init__(self, storage: Storage, slos: tuple[SLO, ...], spec: EvaluationSpec,
                  registry: CollectorRegistry, *, budgets: tuple[SpendBudget, ...] = (),
                  alerting: Alerting | None = None, queued: Callable[[], None] = lambda: None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 retention: timedelta = timedelta(days=30)) -> None:
+                 retention: timedelta = timedelta(days=30), lease: Lease = SOLE) -> None:
         self._storage = storage
         self._alerting = alerting
         self._queued = queued
         self._clock = clock
+        self.lease = lease
         self.slos = slos
         self.budgets = budgets
         self.spec = spec
@@ -89,7 +148,10 @@ class Evaluator:
         self.latest_cap: CappedSpend = cap_members(())  # which of latest_spend have alerts of their own
         self.alert_states: Mapping[str, str] = {}
         self.evaluated_at: datetime | None = None
+        self._observed: Current | None = None
         self._scheduler: AsyncIOScheduler | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tick: Callable[[], Awaitable[None]] | None = None
         self._duration = Histogram(
             "agentslo_evaluation_cycle_seconds", "Duration of one evaluation cycle (tasks, rollups, SLOs).",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60), registry=registry,
@@ -126,10 +188,14 @@ class Evaluator:
         if at is not None:
             self.check_at(at)
         async with self._lock:
-            now = at or self._clock()
+            # A live cycle's time to the millisecond, as slo_status keeps it: the other replicas
+            # evaluate again as of exactly this time (`observe`).
+            now = at or _to_millisecond(self._clock())
             started = time.perf_counter()
             try:
                 evaluation, queued = await asyncio.to_thread(self._run, now, at is None)
+            except NotEvaluator:
+                raise
             except Exception:
                 self._failures.inc()
                 raise
@@ -140,12 +206,15 @@ class Evaluator:
         return evaluation
 
     def _run(self, now: datetime, live: bool) -> tuple[Evaluation, bool]:
+        lease = self.lease
+        lease.check()
         caught_up = catch_up(self._storage, self.slos, now, grace=self._grace, horizon=self.lateness_horizon,
                              budgets=self.budgets, live=live)
         statuses = evaluate(self._storage, self.slos, now, grace=self._grace)
         spend = evaluate_spend(self._storage, self.budgets, now)
         evaluation = Evaluation(now, statuses, spend, live, caught_up)
         if not live:
+            lease.check()
             write_status(self._storage, statuses)
             return evaluation, False
         self.late_spans += caught_up.late_spans
@@ -156,29 +225,88 @@ class Evaluator:
         self.latest_cap = cap_members(spend)
         self.evaluated_at = now
         if self._alerting is None:
+            lease.check()
             write_status(self._storage, statuses)
             return evaluation, False
         try:
             planned = self._alerting.plan(statuses, now, spend=spend)
         except StorageError:
+            lease.check()
             write_status(self._storage, statuses)  # the status stands without its alert state
             raise
+        lease.check()
         write_status(self._storage, statuses, planned.slo_alert_states)
         self.alert_states = planned.slo_alert_states
+        lease.check()  # a holder that lost its lease since queues nothing: the next holder will
         self._alerting.commit(planned)
         return evaluation, bool(planned.queued)
 
+    async def current(self) -> Current:
+        """The latest live cycle's results: this replica's own while it holds the lease (running a first
+        cycle if none has run yet), else the holder's, evaluated again read-only from the store as of its
+        last cycle (`observe`)."""
+        if self.lease.held:
+            if (self.slos and not self.latest) or (self.budgets and self.evaluated_at is None):
+                try:
+                    await self.cycle()
+                except NotEvaluator:
+                    return await asyncio.to_thread(self.observe)
+            return Current(self.evaluated_at, dict(self.latest), self.latest_spend, self.latest_cap,
+                           dict(self.alert_states))
+        return await asyncio.to_thread(self.observe)
+
+    def observe(self) -> Current:
+        """What the holder of the lease last evaluated, read only: every SLO as of the newest slo_status
+        rows (as of now when there are none of the last two intervals and the grace period), from the
+        rollups the holder keeps, and each SLO's loudest alert as saved. Blocking."""
+        now = self._clock()
+        since = now - timedelta(seconds=2 * self.spec.interval_s) - self._grace
+        at = latest_status_at(self._storage, since=since) if self.slos else None
+        cached = self._observed
+        if at is not None and cached is not None and cached.evaluated_at == at:
+            return cached
+        when = at or now
+        statuses = evaluate(self._storage, self.slos, when, grace=self._grace)
+        spend = evaluate_spend(self._storage, self.budgets, when)
+        alert_states = {} if self._alerting is None else self._alerting.saved_slo_alert_states()
+        observed = Current(at, {status.slo.name: status for status in statuses}, spend, cap_members(spend),
+                           alert_states)
+        if at is not None:
+            self._observed = observed
+        return observed
+
+    def forget(self) -> None:
+        """Drop the latest live cycle's results (this replica lost the lease: /metrics and the API
+        show the holder's, not these as they age)."""
+        self.latest = {}
+        self.latest_spend = ()
+        self.latest_cap = cap_members(())
+        self.alert_states = {}
+        self.evaluated_at = None
+
+    def wake(self) -> None:
+        """Run a cycle now, once started and ready (this replica came to hold the lease: the previous
+        holder's schedule is lost); callable from any thread."""
+        loop, tick = self._loop, self._tick
+        if loop is not None and tick is not None:
+            loop.call_soon_threadsafe(lambda: loop.create_task(tick()))
+
     def start(self, ready: Callable[[], bool]) -> None:
-        """Run a cycle every `interval_s`, from now on, skipping ticks until `ready()` is true."""
+        """Run a cycle every `interval_s`, from now on, skipping ticks until `ready()` is true and while
+        this replica does not hold the lease."""
 
         async def tick() -> None:
-            if not ready():
+            if not ready() or not self.lease.held:
                 return
             try:
                 await self.cycle()
+            except NotEvaluator as exc:
+                log.warning("evaluation cycle stopped: %s", exc)
             except Exception:
                 log.exception("evaluation cycle failed; the next one retries")
 
+        self._loop = asyncio.get_running_loop()
+        self._tick = tick
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_job(tick, IntervalTrigger(seconds=self.spec.interval_s), id="evaluate",
                                 max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
@@ -261,6 +389,10 @@ def _spend_families(budgets: tuple[SpendBudget, ...], spend: tuple[SpendStatus, 
         for scope in scopes[:TOP_MEMBERS_ON_METRICS]:
             spent.add_metric([budget.name, period, scope.member or ""], scope.spent_usd)
     yield from (spent, limit, members, over_cap)
+
+
+def _to_millisecond(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _iso(moment: datetime) -> str:

@@ -31,6 +31,15 @@ class Health(BaseModel):
     detail: str = ""
 
 
+class Readiness(Health):
+    """Answer of /readyz: also this replica's name and role, and the replica holding the evaluator
+    lease as this one last read it ('' when none does)."""
+
+    replica: str
+    role: str
+    evaluator: str
+
+
 def create_app(service: Service) -> FastAPI:
     """The FastAPI app serving `service`."""
     app = FastAPI(
@@ -47,14 +56,14 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get(
         "/readyz",
-        response_model=Health,
-        responses={503: {"model": Health, "description": "storage unreachable or migrations pending"}},
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "storage unreachable or migrations pending"}},
         tags=["operations"],
     )
     async def readyz() -> Response:
         """Ready: storage answers and the schema is migrated, so writes will be stored."""
         ready, detail = await service.readiness()
-        body = Health(status="ready" if ready else "not ready", detail=detail)
+        body = Readiness(status="ready" if ready else "not ready", detail=detail, **service.replica_status())
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
     @app.get("/metrics", response_class=Response, tags=["operations"],
@@ -63,9 +72,10 @@ def create_app(service: Service) -> FastAPI:
         """Our own metrics in the Prometheus text format."""
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(otlp_http_router(service.ingest, service.body_limits, service.keys,
-                                        max_concurrent_bodies=service.config.ingest.max_concurrent_bodies),
-                       dependencies=[documents_keys()])
+    if service.config.server.ingests:
+        app.include_router(otlp_http_router(service.ingest, service.body_limits, service.keys,
+                                            max_concurrent_bodies=service.config.ingest.max_concurrent_bodies),
+                           dependencies=[documents_keys()])
     app.include_router(slo_router(service.evaluator, service.keys))
     app.include_router(alerts_router(service.alert_store, service.keys))
     reads = ConsoleReads(service.storage, service.evaluator, service.clock)

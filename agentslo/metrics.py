@@ -18,13 +18,15 @@ __all__ = ["Metrics"]
 class Metrics:
     """The metrics AgentSLO exports at /metrics."""
 
-    def __init__(self, *, storage_backend: str) -> None:
+    def __init__(self, *, storage_backend: str, replica: str, role: str) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)  # process_resident_memory_bytes and friends
         PlatformCollector(registry=self.registry)
         Info("agentslo_build", "AgentSLO version and storage backend.", registry=self.registry).info(
             {"version": __version__, "storage": storage_backend}
         )
+        Info("agentslo_replica", "This replica's name and role (all, ingest or evaluator).",
+             registry=self.registry).info({"replica": replica, "role": role})
         self.storage_ready = Gauge(
             "agentslo_storage_ready",
             "1 when storage answered the last readiness check and migrations are done, else 0.",

@@ -1,11 +1,18 @@
 """`agentslo serve`: one process running the HTTP app, the gRPC receiver, storage and background work.
 
+What runs depends on the replica's role (`server.role`): the OTLP receivers in
+roles `all` and `ingest` (an `evaluator` opens no gRPC port and serves no
+/v1/traces), the evaluator lease's rounds in every role (an `ingest` replica only
+reads it), and the evaluation scheduler and the delivery loop in roles `all` and
+`evaluator`, which act only while the replica holds the lease.
+
 Shutdown order on SIGTERM or Ctrl-C: stop accepting HTTP and gRPC and let
 in-flight requests and exports finish, for at most `server.shutdown_timeout_s`
 (then cut them: a client still trickling a body cannot hold the process); let a
 running evaluation finish; stop the delivery loop (webhook sends in flight get a
-few seconds, then are cut and stay in the outbox); store what ingest still
-holds; close storage; then exit 0. Nothing writes to storage after it is closed.
+few seconds, then are cut and stay in the outbox); release the evaluator lease
+(another replica takes over at once); store what ingest still holds; close
+storage; then exit 0. Nothing writes to storage after it is closed.
 """
 
 from __future__ import annotations
@@ -88,10 +95,14 @@ class AgentSloServer:
         _log_access(config, service)
         schema = asyncio.create_task(service.prepare_schema())
         service.ingest.writer.start()
-        service.evaluator.start(ready=lambda: service.schema_ready)
-        service.delivery.start(ready=lambda: service.schema_ready)
-        await grpc_server.start()
-        log.info("OTLP/gRPC on %s:%d", host, grpc_port)
+        service.election.start(ready=lambda: service.schema_ready)
+        if config.server.evaluates:
+            service.evaluator.start(ready=lambda: service.schema_ready)
+            service.delivery.start(ready=lambda: service.evaluating)
+        log.info("replica %s, role %s", config.server.replica, config.server.role)
+        if grpc_server is not None:
+            await grpc_server.start()
+            log.info("OTLP/gRPC on %s:%d", host, grpc_port)
         log.info("OTLP/HTTP and API on http://%s:%d", host, http_sockets[0].getsockname()[1])
         serving = asyncio.create_task(http.serve(sockets=http_sockets))
         stop_asked = asyncio.create_task(service.stopping.wait())
@@ -103,6 +114,7 @@ class AgentSloServer:
             await self._close_listeners(http, serving, grpc_server)
             await service.evaluator.stop()
             await service.delivery.stop()
+            await service.election.stop()
             await service.ingest.writer.close()
             await asyncio.to_thread(service.ingest.mapping.close)
             await schema
@@ -110,11 +122,14 @@ class AgentSloServer:
             log.info("stopped")
         serving.result()  # uvicorn's own failure, if it failed
 
-    def _bind(self) -> tuple[list[socket.socket], grpc.aio.Server, int]:
-        """The HTTP sockets, and the gRPC server on its port; ConfigError if either cannot listen."""
+    def _bind(self) -> tuple[list[socket.socket], grpc.aio.Server | None, int]:
+        """The HTTP sockets, and the gRPC server on its port (none for an evaluator, which receives no
+        spans); ConfigError if either cannot listen."""
         server = self.config.server
         http_sockets = _listen(server.host, server.http_port, serving="OTLP/HTTP and the API",
                                setting=("--http-port", "server.http_port"))
+        if not server.ingests:
+            return http_sockets, None, 0
         try:
             if server.grpc_port:
                 # Tried here first: grpc prints lines of its own before it raises.
@@ -142,16 +157,18 @@ class AgentSloServer:
             self._loop.call_soon_threadsafe(self.service.stopping.set)
 
     async def _close_listeners(self, http: BoundedServer, serving: asyncio.Task[None],
-                               grpc_server: grpc.aio.Server) -> None:
+                               grpc_server: grpc.aio.Server | None) -> None:
         """Stop both listeners at once; cut what is still open at the shutdown deadline."""
         timeout_s = self.config.server.shutdown_timeout_s
         http.should_exit = True
-        grpc_stopped = asyncio.create_task(grpc_server.stop(timeout_s))  # cancels exports left after
+        # grpc's stop cancels the exports still running at its deadline.
+        grpc_stopped = None if grpc_server is None else asyncio.create_task(grpc_server.stop(timeout_s))
         if not (await asyncio.wait({serving}, timeout=timeout_s))[0]:
             cut = http.cut_open_connections()
             log.warning("shutdown: cut %d HTTP request(s) still open after %g s", cut, timeout_s)
             await asyncio.wait({serving})
-        await grpc_stopped
+        if grpc_stopped is not None:
+            await grpc_stopped
 
 
 def _log_access(config: Config, service: Service) -> None:

@@ -17,7 +17,9 @@ from datetime import UTC, datetime, timedelta
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from agentslo.config import Config, Secrets, resolve_secrets
+from agentslo.election import Election
 from agentslo.evaluation import Evaluator
+from agentslo.lease import LeaseTiming
 from agentslo.metrics import Metrics
 from alerts import Alerting, AlertStore, DashboardLinks, Delivery
 from collector import (
@@ -49,6 +51,10 @@ class Service:
     `secrets` are the config's, read from the environment (by default, os.environ's, resolved here:
     ConfigError when a variable is missing). `clock` is the time of evaluations and alerts,
     `monotonic` the clock of ingest rate limits.
+
+    The replica's role (`server.role`) says what runs: roles `all` and `ingest` receive spans,
+    roles `all` and `evaluator` compete for the evaluator lease (`election`), and the one
+    holding it evaluates and delivers notifications.
     """
 
     def __init__(self, config: Config, storage: Storage, *, secrets: Secrets | None = None,
@@ -58,7 +64,9 @@ class Service:
         self.config = config
         self.storage = storage
         self.clock = clock
-        self.metrics = Metrics(storage_backend="server" if config.storage.clickhouse_url else "embedded")
+        server = config.server
+        self.metrics = Metrics(storage_backend="server" if config.storage.clickhouse_url else "embedded",
+                               replica=server.replica, role=server.role)
         failures = self.metrics.auth_failures
         self.keys = KeyRing(secrets.keys,
                             on_refused=lambda reason: failures.labels(reason).inc())
@@ -91,6 +99,12 @@ class Service:
         rate_limit = config.ingest.rate_limit
         self.ingest = Ingest(mapping, writer, ingest_metrics, rate_limiter=None if rate_limit is None
                              else TenantRateLimiter(rate_limit.limit(), clock=monotonic))
+        # An embedded store belongs to one process (its data directory is locked): whoever held the
+        # lease on it before is gone, so this replica claims it at once.
+        self.election = Election(storage, replica=server.replica,
+                                 timing=LeaseTiming.for_interval(config.evaluation.interval_s),
+                                 registry=self.metrics.registry, candidate=server.evaluates,
+                                 exclusive=not config.storage.clickhouse_url, on_change=self._lease_changed)
         alerts = config.alerts
         self.alert_store = AlertStore(storage)
         receivers = secrets.receivers
@@ -105,7 +119,27 @@ class Service:
             storage, tuple(slo_from_spec(spec) for spec in config.slos), config.evaluation, self.metrics.registry,
             budgets=tuple(spend_budget_from_spec(spec) for spec in config.budgets), alerting=alerting,
             queued=self.delivery.wake, clock=clock, retention=timedelta(days=config.retention.traces_days),
+            lease=self.election,
         )
+
+    @property
+    def evaluating(self) -> bool:
+        """Whether this replica evaluates and delivers now: migrations done, evaluator lease held."""
+        return self.schema_ready and self.election.held
+
+    def _lease_changed(self, held: bool) -> None:
+        """This replica came to hold the lease (run a cycle now: the previous holder's schedule is gone,
+        and deliver what it left queued) or stopped holding it (show the holder's results, not ours)."""
+        if held and self.schema_ready:
+            self.evaluator.wake()
+            self.delivery.wake()
+        elif not held:
+            self.evaluator.forget()
+
+    def replica_status(self) -> dict[str, str]:
+        """This replica's name and role, and the replica evaluating ('' when none does, as last read)."""
+        return {"replica": self.election.replica, "role": self.config.server.role,
+                "evaluator": self.election.holder}
 
     def _insert_spans(self, body: bytes, dedup_token: str) -> None:
         if not self.schema_ready:
@@ -136,7 +170,9 @@ class Service:
                     apply_retention, self.storage, traces_days=self.config.retention.traces_days
                 )
                 writer = self.ingest.writer
-                stored = await asyncio.to_thread(stored_span_keys, self.storage, limit=writer.dedup_window)
+                stored = (await asyncio.to_thread(stored_span_keys, self.storage, limit=writer.dedup_window)
+                          if self.config.server.ingests else [])
+                await asyncio.to_thread(self.election.round)
         if applied:
             log.info("schema migrated to version %d", applied[-1])
         # A process killed after an insert and before its answer left an exporter to send those spans

@@ -1,18 +1,25 @@
-"""JSON API under /api/v1 for SLO and spend-budget status, and `POST /api/v1/evaluate` to run a cycle now."""
+"""JSON API under /api/v1 for SLO and spend-budget status, and `POST /api/v1/evaluate` to run a cycle now.
+
+Every replica answers the reads alike (agentslo.evaluation.Evaluator.current): the holder of the
+evaluator lease from its last cycle, the others from the same cycle's results as stored. Only the
+holder runs a cycle: the others answer `POST /api/v1/evaluate` with 409, naming the holder.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from agentslo.access import no_cross_site_writes, requires
-from agentslo.evaluation import Evaluation, Evaluator
+from agentslo.evaluation import Current, Evaluation, Evaluator
 from alerts import CappedSpend, cap_members
 from ground.auth import KeyRing, Scope
-from ground.errors import StorageError, StorageUnavailable
+from ground.errors import NotEvaluator, StorageError, StorageUnavailable
 from slo import CalendarMonth, SloStatus, SpendStatus, Timeslices, format_duration
 
 __all__ = ["SloStatusOut", "SpendStatusOut", "latest_budgets", "latest_slos", "run_cycle", "slo_router"]
@@ -168,34 +175,34 @@ def status_out(status: SloStatus, alert_state: str = "") -> SloStatusOut:
 
 
 async def run_cycle(evaluator: Evaluator, at: datetime | None) -> Evaluation:
-    """Run a cycle now (or as of `at`), its failures as HTTP errors: 422 for a refused `at`, 503 while
-    storage is unavailable, 500 otherwise (the log says why)."""
-    try:
-        return await evaluator.cycle(at)
-    except ValueError as exc:  # an `at` refused by Evaluator.check_at
-        raise HTTPException(422, str(exc)) from None
-    except StorageUnavailable as exc:
-        log.warning("evaluation failed, storage unavailable: %s", exc)
-        raise HTTPException(503, "evaluation failed: storage unavailable, retry later",
-                            headers={"Retry-After": str(exc.retry_after_s)}) from None
-    except StorageError:
-        log.exception("evaluation failed")
-        raise HTTPException(500, "evaluation failed; the service log says why") from None
+    """Run a cycle now (or as of `at`), its failures as HTTP errors: 422 for a refused `at`, 409 on a replica
+    that does not hold the evaluator lease, 503 while storage is unavailable, 500 otherwise (the log says why)."""
+    async with _answering_for_storage():
+        try:
+            return await evaluator.cycle(at)
+        except ValueError as exc:  # an `at` refused by Evaluator.check_at
+            raise HTTPException(422, str(exc)) from None
+        except NotEvaluator as exc:
+            raise HTTPException(409, f"{exc}; send POST /api/v1/evaluate to that replica") from None
+
+
+async def current(evaluator: Evaluator) -> Current:
+    """The latest live cycle's results: this replica's own as the evaluator, else read from storage."""
+    async with _answering_for_storage():
+        return await evaluator.current()
 
 
 async def latest_slos(evaluator: Evaluator) -> list[SloStatusOut]:
-    """Every SLO's latest live status, in config order (evaluating once if no cycle has run yet)."""
-    if evaluator.slos and not evaluator.latest:
-        await run_cycle(evaluator, None)
-    return [status_out(evaluator.latest[slo.name], evaluator.alert_states.get(slo.name, ""))
-            for slo in evaluator.slos if slo.name in evaluator.latest]
+    """Every SLO's latest live status, in config order."""
+    latest = await current(evaluator)
+    return [status_out(latest.statuses[slo.name], latest.alert_states.get(slo.name, ""))
+            for slo in evaluator.slos if slo.name in latest.statuses]
 
 
 async def latest_budgets(evaluator: Evaluator) -> list[SpendStatusOut]:
-    """Every spend-budget scope's latest live spend (evaluating once if no cycle has run yet)."""
-    if evaluator.budgets and evaluator.evaluated_at is None:
-        await run_cycle(evaluator, None)
-    return [spend_out(s, evaluator.latest_cap) for s in evaluator.latest_spend]
+    """Every spend-budget scope's latest live spend."""
+    latest = await current(evaluator)
+    return [spend_out(s, latest.cap) for s in latest.spend]
 
 
 def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
@@ -206,14 +213,13 @@ def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
     async def run(at: datetime | None) -> Evaluation:
         return await run_cycle(evaluator, at)
 
-    def alert_state(status: SloStatus) -> str:
-        return evaluator.alert_states.get(status.slo.name, "")
-
     @router.post("/evaluate", response_model=EvaluationOut,
                  dependencies=[requires(keys, Scope.ADMIN), no_cross_site_writes],
                  responses={401: {"description": "no API key, or an unknown one"},
                             403: {"description": "a key without the admin scope, or a request from a web page of "
                                                  "another origin"},
+                            409: {"description": "this replica does not hold the evaluator lease: another "
+                                                 "evaluates (named in the answer), or its role is ingest"},
                             415: {"description": "a body other than JSON (a form, text/plain)"},
                             422: {"description": "`at` without a time zone, in the future, or older than "
                                                  "the longest SLO window plus the retention"},
@@ -226,18 +232,20 @@ def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
         (or, given `at`, evaluate as of then)."""
         evaluation = await run(at)
         cap = cap_members(evaluation.spend)
+        states = evaluator.alert_states
         return EvaluationOut(
             evaluated_at=evaluation.evaluated_at, live=evaluation.live,
             late_spans=evaluation.caught_up.late_spans,
             spans_beyond_horizon=evaluation.caught_up.beyond_horizon_spans,
-            slos=[status_out(s, alert_state(s) if evaluation.live else "") for s in evaluation.statuses],
+            slos=[status_out(s, states.get(s.slo.name, "") if evaluation.live else "") for s in evaluation.statuses],
             budgets=[spend_out(s, cap) for s in evaluation.spend])
 
     @router.get("/evaluation", response_model=PipelineOut, dependencies=read)
     async def pipeline() -> PipelineOut:
         """The evaluation's cadence, grace period and lateness horizon, and the late spans seen since start."""
         spec = evaluator.spec
-        return PipelineOut(evaluated_at=evaluator.evaluated_at, interval_s=spec.interval_s, grace_s=spec.grace_s,
+        evaluated_at = evaluator.evaluated_at if evaluator.lease.held else (await current(evaluator)).evaluated_at
+        return PipelineOut(evaluated_at=evaluated_at, interval_s=spec.interval_s, grace_s=spec.grace_s,
                            lateness_horizon_s=spec.lateness_horizon_s, late_spans=evaluator.late_spans,
                            spans_beyond_horizon=evaluator.beyond_horizon_spans,
                            tasks_waiting=evaluator.waiting.count,
@@ -261,8 +269,21 @@ def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
         if name not in {slo.name for slo in evaluator.slos}:
             known = ", ".join(slo.name for slo in evaluator.slos) or "none"
             raise HTTPException(404, f"no SLO named {name!r}; configured: {known}")
-        if name not in evaluator.latest:
-            await run(None)
-        return status_out(evaluator.latest[name], alert_state(evaluator.latest[name]))
+        latest = await current(evaluator)
+        return status_out(latest.statuses[name], latest.alert_states.get(name, ""))
 
     return router
+
+
+@asynccontextmanager
+async def _answering_for_storage() -> AsyncIterator[None]:
+    """Storage failures as answers: 503 + Retry-After while unavailable, else 500; the log says why."""
+    try:
+        yield
+    except StorageUnavailable as exc:
+        log.warning("evaluation failed, storage unavailable: %s", exc)
+        raise HTTPException(503, "evaluation failed: storage unavailable, retry later",
+                            headers={"Retry-After": str(exc.retry_after_s)}) from None
+    except StorageError:
+        log.exception("evaluation failed")
+        raise HTTPException(500, "evaluation failed; the service log says why") from None

@@ -49,26 +49,31 @@ class AlertingResult:
 
     @property
     def slo_alert_states(self) -> dict[str, str]:
-        """Each SLO's loudest alert after this step, for slo_status.AlertState.
+        """Each SLO's loudest alert after this step, for slo_status.AlertState (`loudest_alert_states`)."""
+        return loudest_alert_states(self.states.values())
 
-        `page` or `ticket` when a burn-rate (or budget-exhausted) alert of that
-        severity fires, `no_data` when only the no-data alert does, `pending`
-        while one waits out its `for`; SLOs with none are absent ('' in slo_status).
-        """
-        loudest: dict[str, str] = {}
-        for state in self.states.values():
-            slo = state.labels.get("slo")
-            if slo is None or state.phase not in (Phase.FIRING, Phase.PENDING):
-                continue
-            if state.phase is Phase.PENDING:
-                value = "pending"
-            elif state.labels.get("alertname") == NO_DATA_ALERT:
-                value = "no_data"
-            else:
-                value = state.labels.get("severity", "ticket")
-            if _LOUDNESS[value] > _LOUDNESS[loudest.get(slo, "")]:
-                loudest[slo] = value
-        return loudest
+
+def loudest_alert_states(states: Iterable[AlertState]) -> dict[str, str]:
+    """Each SLO's loudest alert among `states`, for slo_status.AlertState.
+
+    `page` or `ticket` when a burn-rate (or budget-exhausted) alert of that
+    severity fires, `no_data` when only the no-data alert does, `pending`
+    while one waits out its `for`; SLOs with none are absent ('' in slo_status).
+    """
+    loudest: dict[str, str] = {}
+    for state in states:
+        slo = state.labels.get("slo")
+        if slo is None or state.phase not in (Phase.FIRING, Phase.PENDING):
+            continue
+        if state.phase is Phase.PENDING:
+            value = "pending"
+        elif state.labels.get("alertname") == NO_DATA_ALERT:
+            value = "no_data"
+        else:
+            value = state.labels.get("severity", "ticket")
+        if _LOUDNESS[value] > _LOUDNESS[loudest.get(slo, "")]:
+            loudest[slo] = value
+    return loudest
 
 
 # slo_status.AlertState values, quietest first.
@@ -113,6 +118,10 @@ class Alerting:
         previous = self._store.load_states()
         states, notifications = advance(previous, self.conditions(statuses, spend), now)
         return AlertingResult(states, notifications, tuple(self._entries(notifications)), previous)
+
+    def saved_slo_alert_states(self) -> dict[str, str]:
+        """Each SLO's loudest alert as the saved states have it: what the last committed step left."""
+        return loudest_alert_states(self._store.load_states().values())
 
     def commit(self, result: AlertingResult) -> None:
         """Queue the planned notifications, then save the changed states."""

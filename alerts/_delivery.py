@@ -22,7 +22,9 @@ rare second copy (a crash between a send and its record).
 
 `stop` ends the loop: sends still running after its grace are cut (their
 entries stay pending and are sent again, with the same id, after a restart),
-and nothing writes to storage once it returns.
+and nothing writes to storage once it returns. While `ready()` (given to
+`start`) is false the loop sends nothing, and a pass stops before its next
+send: on a replica that lost the evaluator lease, the new holder's loop sends.
 
     delivery = Delivery(store, receivers, registry=registry)
     delivery.start()            # on the service's event loop
@@ -94,6 +96,7 @@ class Delivery:
         self._claimed: set[str] = set()
         self._claims = threading.Lock()
         self._stopping = False
+        self._ready: Callable[[], bool] = lambda: True
         self._sends: set[asyncio.Task[httpx.Response]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -113,7 +116,8 @@ class Delivery:
         once `ready()` (storage migrated)."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(ready, interval_s), name="agentslo-delivery")
+        self._ready = ready
+        self._task = asyncio.create_task(self._run(interval_s), name="agentslo-delivery")
 
     def wake(self) -> None:
         """Ask the loop for a pass now (new notifications were queued); callable from any thread."""
@@ -132,12 +136,12 @@ class Delivery:
                 send.cancel()
             await self._task
 
-    async def _run(self, ready: Callable[[], bool], interval_s: float) -> None:
+    async def _run(self, interval_s: float) -> None:
         assert self._wake is not None
         while not self._stopping:
             self._wake.clear()
             try:
-                if ready():
+                if self._ready():
                     await self.deliver_due()
             except Exception:
                 log.exception("webhook delivery pass failed; the next one retries")
@@ -199,7 +203,7 @@ class Delivery:
         for entry in entries:
             now = self._clock()
             due = entry.next_attempt_at is None or entry.next_attempt_at <= now
-            if not due or failing or self._stopping or entry.fingerprint in held:
+            if not due or failing or self._stopping or not self._ready() or entry.fingerprint in held:
                 held.add(entry.fingerprint)
                 waiting += 1
                 continue

@@ -9,13 +9,15 @@
      +-- RateLimited          a tenant sends spans faster than its rate limit: retry later
      +-- Unauthenticated      a request without an API key, or with none that is configured
      +-- Forbidden            a request whose API key lacks the scope it needs
+     +-- NotEvaluator         this replica does not hold the evaluator lease: it may not run a cycle
 
 Callers act differently on each: a ConfigError stops start-up with its list of
 problems, StorageUnavailable turns into 503 + Retry-After at the receivers, any
 other StorageError is a bug or a schema problem and is reported as is.
 The retryable errors carry `retry_after_s`, the wait suggested to the client.
 Unauthenticated answers 401 / UNAUTHENTICATED, Forbidden 403 / PERMISSION_DENIED,
-RateLimited 429 / RESOURCE_EXHAUSTED.
+RateLimited 429 / RESOURCE_EXHAUSTED. NotEvaluator stops a cycle before its next write
+and answers 409 at `POST /api/v1/evaluate`.
 """
 
 from __future__ import annotations
@@ -74,3 +76,8 @@ class Unauthenticated(AgentSloError):
 
 class Forbidden(AgentSloError):
     """A request's API key is known but its scope does not allow what the request asks."""
+
+
+class NotEvaluator(AgentSloError):
+    """This replica does not hold the evaluator lease (its role is `ingest`, another replica holds it,
+    or it lost it): it may not run an evaluation cycle or write what one writes."""

@@ -82,6 +82,7 @@ __all__ = [
     "derive_tasks",
     "evaluate",
     "evaluate_spend",
+    "latest_status_at",
     "read_watermarks",
     "run_cycle",
     "sync_rollups",
@@ -365,6 +366,15 @@ def write_status(storage: Storage, statuses: Iterable[SloStatus],
     rows = [orjson.dumps(_status_row(status, alert_states.get(status.slo.name, ""))) for status in statuses]
     if rows:
         storage.insert_json_rows(SLO_STATUS, b"\n".join(rows))
+
+
+def latest_status_at(storage: Storage, *, since: datetime) -> datetime | None:
+    """When the newest slo_status rows written since `since` were evaluated (the last live cycle's time,
+    or a later evaluation's as of another time); None when none were."""
+    rows, at = storage.query(
+        f"SELECT count(), toUnixTimestamp64Micro(max(Timestamp)) FROM {SLO_STATUS} "
+        "WHERE Timestamp >= {since:DateTime64(6, 'UTC')}", {"since": _utc(since)}).rows[0]
+    return _from_micros(at) if rows else None
 
 
 def read_watermarks(storage: Storage) -> dict[str, Watermark]:

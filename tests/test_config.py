@@ -50,7 +50,7 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
         pytest.param(
             "server:\n  htp_port: 80\n", {},
             ["agentslo.yaml: server.htp_port: unknown field (expected one of: host, http_port, grpc_port, "
-             "max_header_bytes, max_headers, read_timeout_s, shutdown_timeout_s, insecure_no_auth)"],
+             "max_header_bytes, max_headers, read_timeout_s, shutdown_timeout_s, insecure_no_auth, role, replica_name)"],
             id="a misspelt field is reported with the known ones",
         ),
         pytest.param(

@@ -53,7 +53,8 @@ def test_answers_while_clickhouse_is_down_name_no_host_and_the_log_keeps_the_det
 
     assert (ingest.status_code, status_pb2.Status.FromString(ingest.content).message) == (503, UNAVAILABLE)
     assert (refused.value.code(), refused.value.details()) == (grpc.StatusCode.UNAVAILABLE, UNAVAILABLE)
-    assert (ready.status_code, ready.json()) == (503, {"status": "not ready", "detail": "storage unavailable"})
+    assert (ready.status_code, ready.json()["status"], ready.json()["detail"]) == (
+        503, "not ready", "storage unavailable")
     assert (alerts.status_code, alerts.json()) == (503, {"detail": "alert state unavailable: storage unavailable"})
     assert (evaluate.status_code, evaluate.json()) == (503, {"detail": "evaluation failed: storage unavailable, retry later"})
     assert evaluate.headers["Retry-After"] == "5"

@@ -144,6 +144,12 @@ def test_a_request_resent_after_kill_9_is_stored_and_counted_once(deployment: De
     unanswered.close()
 
     second = deployment.start()
+    # On a server, the killed process's evaluator lease runs out before the new one evaluates; an
+    # embedded store belongs to one process, whose replica takes the lease at once.
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while (ready := second.get("/readyz").json())["evaluator"] != ready["replica"]:
+        assert time.monotonic() < deadline, ready
+        time.sleep(0.2)
     resent = httpx.post(second.url + "/v1/traces", content=body,
                         headers={"Content-Type": "application/x-protobuf"}, timeout=30)
     assert resent.status_code == 200

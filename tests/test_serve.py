@@ -73,11 +73,17 @@ def embedded(tmp_path: Path) -> Iterator[Served]:
 
 
 def test_embedded_service_becomes_ready_and_reports_health(embedded: Served) -> None:
-    assert embedded.wait_until("/readyz", 200).json() == {"status": "ready", "detail": "ready"}
+    # A replica's name is its host's and its HTTP port unless configured; alone, it evaluates.
+    replica = f"{socket.gethostname()}:{embedded.url.rsplit(':', 1)[1]}"
+    assert embedded.wait_until("/readyz", 200).json() == {
+        "status": "ready", "detail": "ready", "replica": replica, "role": "all", "evaluator": replica}
     assert embedded.get("/healthz").json() == {"status": "ok", "detail": ""}
     metrics = embedded.get("/metrics").text
     assert "agentslo_storage_ready 1.0" in metrics
     assert 'agentslo_build_info{storage="embedded",version="0.1.0"} 1.0' in metrics
+    assert f'agentslo_replica_info{{replica="{replica}",role="all"}} 1.0' in metrics
+    assert "agentslo_evaluator_lease_held 1.0" in metrics
+    assert f'agentslo_evaluator_holder_info{{holder="{replica}"}} 1.0' in metrics
     assert "process_resident_memory_bytes" in metrics
     paths = embedded.get("/openapi.json").json()["paths"]
     assert {"/healthz", "/readyz", "/metrics"} <= set(paths)
@@ -130,18 +136,20 @@ def test_server_backend_is_ready_only_while_clickhouse_answers(clickhouse_server
     clickhouse_server.set_unavailable(True)
     config = tmp_path / "agentslo.yaml"
     config.write_text("storage:\n  password_env: CLICKHOUSE_PASSWORD\n")
-    served = start("--config", str(config), env={
+    served = start("--config", str(config), "--replica-name", "r1", env={
         "AGENTSLO_CLICKHOUSE_URL": f"http://{SERVER_USER}@127.0.0.1:{clickhouse_server.port}/x",
         "CLICKHOUSE_PASSWORD": SERVER_PASSWORD,
     })
     try:
         not_ready = served.wait_until("/readyz", 503).json()
-        assert not_ready == {"status": "not ready", "detail": "migrations not done yet"}
+        assert not_ready == {"status": "not ready", "detail": "migrations not done yet",
+                             "replica": "r1", "role": "all", "evaluator": ""}
         clickhouse_server.set_unavailable(False)
         served.wait_until("/readyz", 200)
         assert 'agentslo_build_info{storage="server"' in served.get("/metrics").text
         clickhouse_server.set_unavailable(True)
-        assert served.wait_until("/readyz", 503).json() == {"status": "not ready", "detail": "storage unavailable"}
+        outage = served.wait_until("/readyz", 503).json()
+        assert (outage["status"], outage["detail"]) == ("not ready", "storage unavailable")
         clickhouse_server.set_unavailable(False)
         served.wait_until("/readyz", 200)
         code, stderr = served.stop()

@@ -16,6 +16,7 @@ from ground.tables import (
     AGENT_TASKS,
     ALERT_DELIVERIES,
     ALERT_STATE,
+    LEASES,
     MIGRATIONS,
     SLO_ROLLUPS,
     SLO_STATUS,
@@ -312,6 +313,28 @@ _AGENT_TASKS_ENVIRONMENT_V8 = (
     "AFTER Feature",
 )
 
+# The evaluator lease (agentslo/election.py): one row per term and claimer, written again by
+# each renewal; read by term and claimer (min ClaimedAt, max RenewedAt), which needs no FINAL
+# and reads the cluster layout's KeeperMap form alike. A term's claim is kept once whoever
+# inserts it: every claimer of a term sends the same deduplication token, and the window
+# keeps the tokens of the last 1,000 inserts (claims and renewals, three per lease time), far
+# longer than a claimer takes between reading the lease and claiming. Key ('<name>/<term>')
+# is the KeeperMap key on a cluster, kept on both layouts so that the statements are the same.
+_LEASES_V9 = f"""
+CREATE TABLE IF NOT EXISTS {LEASES} (
+    Key String,
+    Name LowCardinality(String),
+    Term UInt64,
+    Holder String,
+    Nonce String,
+    ClaimedAt DateTime64(3, 'UTC') DEFAULT now64(3),
+    RenewedAt DateTime64(3, 'UTC') DEFAULT now64(3),
+    Released UInt8 DEFAULT 0
+) ENGINE = ReplacingMergeTree(RenewedAt)
+ORDER BY (Name, Term, Nonce)
+SETTINGS non_replicated_deduplication_window = 1000
+"""
+
 MIGRATIONS_TABLE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
     version UInt32,
@@ -335,6 +358,7 @@ SCHEMA: tuple[Migration, ...] = (
               _TRACES_INSERTED_AT_V7 + _SLO_STATUS_WINDOWS_V7),
     Migration(8, "agent_tasks.Environment: task SLOs can filter on the deployment environment",
               _AGENT_TASKS_ENVIRONMENT_V8),
+    Migration(9, "agentslo_leases: the evaluator lease, so that one replica evaluates at a time", (_LEASES_V9,)),
 )
 
 
