@@ -10,7 +10,8 @@ or a second loop) never send it twice. An entry is sent when its
 a webhook's body signed with the time of sending, PagerDuty's with its routing
 key); the kind reads the answer: delivered, or a failure that is retried (the
 next attempt scheduled by the retry policy, exponential backoff with full
-jitter, until the entry is older than the give-up age) or given up. Receivers are
+jitter and no sooner than the answer's Retry-After, until the entry is older
+than the give-up age) or given up. Receivers are
 served at once; one that fails is skipped for the rest of the pass, leaving
 the others unaffected, and one that hangs holds up only its own
 notifications; an alert's entry that is not due holds back that alert's later
@@ -46,7 +47,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from alerts._formats import receiver_kind
 from alerts._receiver import Receiver
-from alerts._retry import RetryPolicy, Verdict
+from alerts._retry import RetryPolicy, Verdict, retry_after
 from alerts._store import AlertStore, DeliveryState, OutboxEntry
 
 log = logging.getLogger("agentslo.alerts")
@@ -208,7 +209,7 @@ class Delivery:
                 waiting += 1
                 continue
             try:
-                verdict, error = await self._send(client, receiver, entry)
+                verdict, error, asked_for = await self._send(client, receiver, entry)
             except _Interrupted:
                 waiting += 1
                 break
@@ -222,7 +223,8 @@ class Delivery:
             failing = True
             at = None
             if verdict is Verdict.RETRY:
-                at = self._retry.next_attempt(created_at=entry.created_at, attempts=attempts, now=now)
+                at = self._retry.next_attempt(created_at=entry.created_at, attempts=attempts, now=now,
+                                              not_before=asked_for)
             if at is None:
                 given_up += 1
                 self._given_up.labels(entry.receiver).inc()
@@ -235,9 +237,9 @@ class Delivery:
         return DeliveryReport(delivered, failed, given_up, waiting)
 
     async def _send(self, client: httpx.AsyncClient, receiver: Receiver,
-                    entry: OutboxEntry) -> tuple[Verdict, str]:
-        """POST the entry as its receiver's kind sends it; return the kind's verdict on the answer and,
-        unless delivered, why (credentials redacted)."""
+                    entry: OutboxEntry) -> tuple[Verdict, str, datetime | None]:
+        """POST the entry as its receiver's kind sends it; return the kind's verdict on the answer, unless
+        delivered why (credentials redacted), and the time its Retry-After asks to be tried again after."""
         kind = receiver_kind(receiver)
         headers, content = kind.request(receiver, entry.body, int(self._clock().timestamp()))
         self._attempts.labels(receiver.name).inc()
@@ -255,15 +257,16 @@ class Delivery:
             self._failures.labels(receiver.name).inc()
             error = receiver.redact(f"{type(exc).__name__}: {exc}")
             log.warning("alert delivery to %s failed: %s", receiver.name, error)
-            return kind.verdict(None, ""), error
+            return kind.verdict(None, ""), error, None
         finally:
             self._sends.discard(send)
         verdict = kind.verdict(response.status_code, response.text)
         if verdict is Verdict.DELIVERED:
-            return verdict, ""
+            return verdict, "", None
         self._failures.labels(receiver.name).inc()
         log.warning("alert delivery to %s answered %d", receiver.name, response.status_code)
-        return verdict, receiver.redact(f"HTTP {response.status_code}: {response.text[:200]}")
+        return (verdict, receiver.redact(f"HTTP {response.status_code}: {response.text[:200]}"),
+                retry_after(response.headers.get("Retry-After"), self._clock()))
 
     async def _record(self, entry: OutboxEntry) -> None:
         await asyncio.to_thread(self._store.record, entry)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import tenacity
 
@@ -32,6 +33,21 @@ def retryable(status_code: int | None) -> bool:
     secret); sending it again would be refused again.
     """
     return status_code is None or status_code in _RETRYABLE_STATUS or status_code >= 500
+
+
+def retry_after(value: str | None, now: datetime) -> datetime | None:
+    """The time a `Retry-After` header asks for (delay-seconds or an HTTP-date, RFC 9110 10.2.3), or None
+    when there is none or it cannot be read."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return now + timedelta(seconds=int(value))
+    try:
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 class Verdict(enum.Enum):
@@ -71,9 +87,13 @@ class RetryPolicy:
         strategy = tenacity.wait_random_exponential(multiplier=self.multiplier_s, max=self.max_wait_s)
         return timedelta(seconds=strategy(state))
 
-    def next_attempt(self, *, created_at: datetime, attempts: int, now: datetime) -> datetime | None:
-        """When to try again after `attempts` failed attempts, or None to give up (too old by then)."""
+    def next_attempt(self, *, created_at: datetime, attempts: int, now: datetime,
+                     not_before: datetime | None = None) -> datetime | None:
+        """When to try again after `attempts` failed attempts, and not before the time the receiver asked
+        for (its Retry-After); None to give up (too old by then)."""
         at = now + self.backoff(attempts)
+        if not_before is not None:
+            at = max(at, not_before)
         if at - created_at > self.give_up_after:
             return None
         return at

@@ -27,7 +27,8 @@ Answers: Slack takes a message with 200 and the body `ok`. Its refusals come
 with their status and a word (400 invalid_payload or invalid_blocks, 403
 action_prohibited, 404 channel_not_found or no_service, 410
 channel_is_archived): sending again would be refused again, so they are given
-up, as is a 2xx without `ok`. 429 rate_limited and 5xx are retried.
+up, as is a 2xx without `ok`. 429 rate_limited and 5xx are retried, no sooner
+than their Retry-After.
 """
 
 from __future__ import annotations

@@ -170,6 +170,32 @@ def test_a_refusing_receiver_is_not_retried(store: Storage) -> None:
     assert AlertStore(store).recent()[0].last_error.startswith("HTTP 400")
 
 
+@pytest.mark.parametrize("retry_after", ["120", "Mon, 23 Nov 2026 12:02:00 GMT"], ids=["seconds", "http-date"])
+def test_a_receiver_that_says_retry_after_is_not_sent_again_sooner(store: Storage, retry_after: str) -> None:
+    limited = WebhookReceiver(status=429, answer=b"rate_limited", headers={"Retry-After": retry_after}).start()
+    try:
+        alerting, delivery, _ = setup(store, [Receiver("oncall", limited.url)])   # backoff: 30 s
+        alerting.process([OUTAGE], NOW)
+        delivery.deliver_due(NOW)
+        entry = AlertStore(store).pending()[0]
+        assert entry.next_attempt_at == NOW + timedelta(seconds=120)
+        delivery.deliver_due(NOW + M)
+        assert len(limited.requests) == 1, "the backoff alone would have sent it again after 30 s"
+    finally:
+        limited.stop()
+
+
+def test_a_retry_after_beyond_the_give_up_age_gives_up_now(store: Storage) -> None:
+    limited = WebhookReceiver(status=503, headers={"Retry-After": str(2 * 3600)}).start()
+    try:
+        alerting, delivery, _ = setup(store, [Receiver("oncall", limited.url)])   # gives up after 1 h
+        alerting.process([OUTAGE], NOW)
+        report = delivery.deliver_due(NOW)
+    finally:
+        limited.stop()
+    assert report.given_up == 1
+
+
 @pytest.mark.parametrize(
     ("receiver_spec", "expected"),
     [

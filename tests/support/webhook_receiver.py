@@ -27,15 +27,17 @@ class Received:
 
 
 class WebhookReceiver:
-    """Records POSTed bodies; answers `status` (200 by default) with `answer` as its body (none by default),
-    after `delay_s` (a slow receiver).
+    """Records POSTed bodies; answers `status` (200 by default) with `answer` as its body (none by default)
+    and `headers`, after `delay_s` (a slow receiver).
 
     `received` holds the requests it accepted, `requests` every request.
     """
 
-    def __init__(self, *, status: int = 200, answer: bytes = b"", delay_s: float = 0) -> None:
+    def __init__(self, *, status: int = 200, answer: bytes = b"", delay_s: float = 0,
+                 headers: dict[str, str] | None = None) -> None:
         self.status = status
         self.answer = answer
+        self.headers = headers or {}
         self.delay_s = delay_s
         self.received: list[Received] = []
         self.requests: list[Received] = []
@@ -62,6 +64,8 @@ class WebhookReceiver:
                     owner.received.append(request)
                 self.send_response(owner.status)
                 self.send_header("Content-Length", str(len(owner.answer)))
+                for name, value in owner.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(owner.answer)
 
