@@ -196,7 +196,12 @@ def status(url: str | None, api_key: str | None, as_json: bool) -> None:
               help="The AgentSLO to play against [env AGENTSLO_URL; default the local service, "
                    "http://127.0.0.1:$AGENTSLO_HTTP_PORT, port 4318 if unset].")
 @click.option("--embedded", is_flag=True, help="Run an AgentSLO in this process even if one answers at --url.")
-def demo(url: str | None, embedded: bool) -> None:
+@click.option("--ingest-key", envvar="AGENTSLO_INGEST_KEY",
+              help="The key the agents send their spans with, when the service has API keys "
+                   "[env AGENTSLO_INGEST_KEY].")
+@click.option("--api-key", envvar="AGENTSLO_API_KEY",
+              help="A read (or admin) key to show the service's SLOs and alerts [env AGENTSLO_API_KEY].")
+def demo(url: str | None, embedded: bool, ingest_key: str | None, api_key: str | None) -> None:
     """Play a fleet of simulated agents through an LLM provider outage, and show what AgentSLO sees.
 
     Four agents in three services, instrumented with the OpenTelemetry SDK alone, call a fake
@@ -212,14 +217,15 @@ def demo(url: str | None, embedded: bool) -> None:
     Against a running service, time is real: the 35 minutes take 35 minutes, the service evaluates
     and alerts on its own schedule with its own config (start it with the demo's:
     ./dev run --config agentslo/demo/agentslo-demo.yaml), and the demo lists the alerts the service
-    reports; AgentSLO's cost by model is then on the LLM overview dashboard.
+    reports; AgentSLO's cost by model is then on the LLM overview dashboard. A service with API keys
+    needs --ingest-key and --api-key.
     """
     import tempfile
 
     import httpx
     from rich.console import Console
 
-    from agentslo.demo import run_against, run_embedded
+    from agentslo.demo import DemoRefused, run_against, run_embedded
     from ground.storage import StorageSpec, open_storage
 
     console = Console(width=None if sys.stdout.isatty() else 160)
@@ -233,7 +239,10 @@ def demo(url: str | None, embedded: bool) -> None:
                                            "or run the demo with --embedded") from None
             console.print(f"No AgentSLO answers at {target}: running one in this process.", highlight=False)
         else:
-            run_against(target, console=console)
+            try:
+                run_against(target, console=console, ingest_key=ingest_key, api_key=api_key)
+            except DemoRefused as exc:
+                raise click.ClickException(str(exc)) from None
             return
     with tempfile.TemporaryDirectory(prefix="agentslo-demo-") as data_dir:
         run_embedded(open_storage(StorageSpec(data_dir=Path(data_dir), database="agentslo")), console=console)

@@ -23,7 +23,7 @@ import pytest
 from rich.console import Console
 
 from agentslo.config import load_config
-from agentslo.demo import CONFIG_FILE, FLEET, PHASES, Phase, run_against, run_embedded, scenario_minutes
+from agentslo.demo import CONFIG_FILE, FLEET, PHASES, DemoRefused, Phase, run_against, run_embedded, scenario_minutes
 from ground.storage import open_storage
 from tests.conftest import SERVER_ENV, storage_spec
 from tests.support.clock import Clock
@@ -99,6 +99,57 @@ def test_against_a_running_service_each_minute_is_played_once_it_has_passed(chdb
     assert result.agentslo_usd is None and result.billed_usd
     output = printed.getvalue()
     assert "in real time: 2 minutes" in output and "the LLM overview dashboard" in output
+
+
+INGEST_KEY, READ_KEY = "demo-ingest-key-000000000000000001", "demo-read-key-00000000000000000002"
+
+
+@pytest.fixture
+def keyed_service(chdb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> ServiceThread:
+    """The demo's config behind API keys: one to write spans (tenant acme), one to read the API."""
+    config = load_config(CONFIG_FILE, env={})
+    spec = storage_spec("embedded", f"demo_{uuid.uuid4().hex[:10]}", None, chdb_dir)
+    auth = config.auth.model_validate({"keys": [
+        {"key_env": "TEST_DEMO_INGEST_KEY", "tenant": "acme", "scope": "ingest"},
+        {"key_env": "TEST_DEMO_READ_KEY", "tenant": "ops", "scope": "read"}]})
+    config = config.model_copy(update={"storage": spec, "auth": auth,
+                                       "ingest": config.ingest.model_copy(update={"workers": 0})})
+    monkeypatch.setenv("TEST_DEMO_INGEST_KEY", INGEST_KEY)
+    monkeypatch.setenv("TEST_DEMO_READ_KEY", READ_KEY)
+    service = ServiceThread(config, open_storage(spec, env=SERVER_ENV), api_key=READ_KEY).start()
+    yield service
+    service.stop()
+
+
+@pytest.mark.parametrize(("keys", "refusal"), [
+    pytest.param({}, "AgentSLO at {url} refused the demo's spans (401): pass --ingest-key (or set "
+                     "AGENTSLO_INGEST_KEY) with an ingest key", id="no key"),
+    pytest.param({"ingest_key": READ_KEY, "api_key": READ_KEY},
+                 "AgentSLO at {url} refused the demo's spans (403): pass --ingest-key (or set AGENTSLO_INGEST_KEY) "
+                 "with an ingest key", id="a read key to ingest"),
+    pytest.param({"ingest_key": INGEST_KEY}, "AgentSLO at {url} refused to show its SLOs (401): pass --api-key "
+                                             "(or set AGENTSLO_API_KEY) with a read key", id="no read key"),
+])
+def test_against_a_service_with_api_keys_the_demo_says_which_key_it_lacks_before_playing(
+        keyed_service: ServiceThread, keys: dict[str, str], refusal: str) -> None:
+    with pytest.raises(DemoRefused) as refused:
+        run_against(keyed_service.http_url, console=Console(file=io.StringIO()), phases=(Phase("normal", 1, {}),),
+                    sleep=lambda seconds: pytest.fail("the demo started playing"), **keys)
+    assert str(refused.value) == refusal.format(url=keyed_service.http_url)
+
+
+def test_against_a_service_with_api_keys_the_demo_sends_its_spans_and_reads_with_the_keys_given(
+        keyed_service: ServiceThread) -> None:
+    wall = Clock(datetime.now(UTC))
+    result = run_against(keyed_service.http_url, console=Console(file=io.StringIO()),
+                         phases=(Phase("normal", 1, {}),), now=wall,
+                         sleep=lambda seconds: wall.advance(timedelta(seconds=seconds)),
+                         ingest_key=INGEST_KEY, api_key=READ_KEY)
+    assert result.tasks == sum(agent.tasks_per_minute for agent in FLEET)
+    metrics = httpx.get(keyed_service.http_url + "/metrics", headers=keyed_service.headers, timeout=10).text
+    stored = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                 if line.startswith("agentslo_ingest_spans_total{") and 'outcome="stored"' in line)
+    assert stored >= result.tasks
 
 
 def test_the_demo_refuses_a_url_where_no_agentslo_answers() -> None:

@@ -11,11 +11,11 @@ from agentslo.demo._fake_llm import PRICE_LIST, FakeLlm, Faults, ListPrice
 from agentslo.demo._fleet import Agent, AgentSpec, BreakerState, CircuitBreaker, Fleet, MinuteOutcome, Model, Source
 from agentslo.demo._llm_client import ChatClient, Completion, EndpointError, Usage
 from agentslo.demo._receiver import AlertReceiver, alert_line
-from agentslo.demo._run import CONFIG_FILE, DemoResult, demo_config, run_against, run_embedded, scenario_minutes
+from agentslo.demo._run import CONFIG_FILE, DemoRefused, DemoResult, demo_config, run_against, run_embedded, scenario_minutes
 from agentslo.demo._scenario import FLEET, PHASES, Phase, scenario_start
 
 __all__ = [
-    "CONFIG_FILE",
+    "CONFIG_FILE", "DemoRefused",
     "FLEET",
     "PHASES",
     "PRICE_LIST",

@@ -431,12 +431,14 @@ class Fleet:
     """
 
     def __init__(self, specs: Sequence[AgentSpec], *, llm_url: str, otlp_traces_url: str, seed: int,
-                 request_timeout_s: float, resource: Mapping[str, str] | None = None) -> None:
+                 request_timeout_s: float, resource: Mapping[str, str] | None = None,
+                 otlp_headers: Mapping[str, str] | None = None) -> None:
         self._client = ChatClient(llm_url, timeout_s=request_timeout_s)
         self._providers: dict[str, TracerProvider] = {}
         for service in dict.fromkeys(spec.service for spec in specs):
             provider = TracerProvider(resource=Resource.create({"service.name": service, **(resource or {})}))
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_traces_url)))
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_traces_url,
+                                                                                headers=dict(otlp_headers or {}))))
             self._providers[service] = provider
         self.agents = [Agent(spec, self._providers[spec.service].get_tracer("agentslo-demo-fleet"), self._client,
                              random.Random(f"{seed}:{spec.name}")) for spec in specs]

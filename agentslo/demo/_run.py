@@ -48,7 +48,7 @@ from ground.storage import Storage
 from ground.tables import TRACES
 from slo import format_usd
 
-__all__ = ["CONFIG_FILE", "DemoResult", "demo_config", "run_against", "run_embedded", "scenario_minutes"]
+__all__ = ["CONFIG_FILE", "DemoRefused", "DemoResult", "demo_config", "run_against", "run_embedded", "scenario_minutes"]
 
 CONFIG_FILE = Path(__file__).with_name("agentslo-demo.yaml")
 MINUTE = timedelta(minutes=1)
@@ -109,6 +109,7 @@ class _Report:
 
 class _Target(Protocol):
     url: str
+    ingest_headers: Mapping[str, str]
 
     def wait_until(self, moment: datetime) -> None: ...
 
@@ -141,13 +142,27 @@ def run_embedded(storage: Storage, *, console: Console, phases: Sequence[Phase] 
     return result
 
 
+class DemoRefused(Exception):
+    """The AgentSLO played against refuses the demo's spans or API calls: the message says which key to pass."""
+
+
 def run_against(url: str, *, console: Console, phases: Sequence[Phase] = PHASES,
                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                sleep: Callable[[float], None] = time.sleep) -> DemoResult:
-    """Play the story in real time against the AgentSLO at `url`: each minute is played once it has passed."""
+                sleep: Callable[[float], None] = time.sleep,
+                ingest_key: str | None = None, api_key: str | None = None) -> DemoResult:
+    """Play the story in real time against the AgentSLO at `url`: each minute is played once it has passed.
+
+    With API keys on that service, the spans go with `ingest_key` and the API is read with `api_key`;
+    DemoRefused, before anything is played, when either is refused.
+    """
+    target = _RemoteTarget(url, now, sleep, ingest_key=ingest_key, api_key=api_key)
+    try:
+        target.check()
+    except DemoRefused:
+        target.close()
+        raise
     start = now().replace(second=0, microsecond=0) + MINUTE
     fake = FakeLlm(seed=_SEED).start()
-    target = _RemoteTarget(url, now, sleep)
     try:
         console.print(f"AgentSLO   {url}  in real time: {scenario_minutes(phases)} minutes, from "
                       f"{start:%H:%M} UTC", highlight=False)
@@ -176,7 +191,7 @@ class _Totals:
 
 def _play(target: _Target, fake: FakeLlm, start: datetime, phases: Sequence[Phase], console: Console) -> _Totals:
     fleet = Fleet(FLEET, llm_url=fake.url, otlp_traces_url=f"{target.url}/v1/traces", seed=_SEED,
-                  request_timeout_s=_REQUEST_TIMEOUT_S, resource=_RESOURCE)
+                  request_timeout_s=_REQUEST_TIMEOUT_S, resource=_RESOURCE, otlp_headers=target.ingest_headers)
     services = sorted({spec.service for spec in FLEET})
     console.print(f"{len(FLEET)} agents in {len(services)} services ({', '.join(services)}): "
                   + ", ".join(f"{phase.name} {phase.minutes} min" for phase in phases), highlight=False)
@@ -324,6 +339,7 @@ class _EmbeddedTarget:
 
     def __init__(self, service: _ServiceThread, clock: _SettableClock, receiver: AlertReceiver) -> None:
         self.url = service.url
+        self.ingest_headers: Mapping[str, str] = {}   # its own service, open on loopback
         self._clock = clock
         self._receiver = receiver
         self._seen = 0
@@ -358,12 +374,26 @@ class _EmbeddedTarget:
 class _RemoteTarget:
     """A service elsewhere, on real time: wait for each minute to pass, then read its status and alerts."""
 
-    def __init__(self, url: str, now: Callable[[], datetime], sleep: Callable[[float], None]) -> None:
+    def __init__(self, url: str, now: Callable[[], datetime], sleep: Callable[[float], None], *,
+                 ingest_key: str | None, api_key: str | None) -> None:
         self.url = url.rstrip("/")
+        self.ingest_headers = _bearer(ingest_key)
         self._now = now
         self._sleep = sleep
         self._phases: dict[str, str] = {}
-        self._http = httpx.Client(base_url=self.url, timeout=60)
+        self._http = httpx.Client(base_url=self.url, timeout=60, headers=_bearer(api_key))
+
+    def check(self) -> None:
+        """Raise DemoRefused unless the service takes the demo's spans (an empty export) and shows its SLOs."""
+        export = httpx.post(f"{self.url}/v1/traces", content=b"", timeout=60,
+                            headers={"content-type": "application/x-protobuf", **self.ingest_headers})
+        if export.status_code in (401, 403):
+            raise DemoRefused(f"AgentSLO at {self.url} refused the demo's spans ({export.status_code}): pass "
+                              "--ingest-key (or set AGENTSLO_INGEST_KEY) with an ingest key")
+        slos = self._http.get("/api/v1/slos")
+        if slos.status_code in (401, 403):
+            raise DemoRefused(f"AgentSLO at {self.url} refused to show its SLOs ({slos.status_code}): pass "
+                              "--api-key (or set AGENTSLO_API_KEY) with a read key")
 
     def close(self) -> None:
         self._http.close()
@@ -382,6 +412,10 @@ class _RemoteTarget:
                 lines.append(alert_line(phase, alert["labels"], alert["annotations"]))
             self._phases[alert["fingerprint"]] = phase
         return _Report(slos, budgets, lines)
+
+
+def _bearer(key: str | None) -> dict[str, str]:
+    return {} if key is None else {"authorization": f"Bearer {key}"}
 
 
 def _json(response: httpx.Response) -> Any:
