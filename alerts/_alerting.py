@@ -138,10 +138,11 @@ class Alerting:
     def _entries(self, notifications: Iterable[Notification]) -> Iterable[OutboxEntry]:
         for notification in notifications:
             for receiver in self._receivers:
-                if not receiver.wants(notification.labels):
+                kind = receiver_kind(receiver)
+                if not receiver.wants(notification.labels) or (notification.quiet and not kind.closes_incidents):
                     continue
                 # Written now, in the receiver's format, and kept: every attempt sends this body.
-                body = receiver_kind(receiver).render(notification, receiver, self._external_url)
+                body = kind.render(notification, receiver, self._external_url)
                 yield OutboxEntry(
                     id=OutboxEntry.entry_id(receiver.name, notification.fingerprint, notification.status,
                                             notification.created_at),

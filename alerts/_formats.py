@@ -38,6 +38,8 @@ class ReceiverKind:
     outbox, when the notification is owed; `request(receiver, body, sent_at)`
     the headers and content sent, at each attempt (`sent_at` in Unix seconds);
     `verdict(status_code, body)` what an answer means (status None: no answer).
+    `closes_incidents`: the receiver keeps an incident open until it is resolved, so it is
+    sent the resolutions other kinds are spared (a spend alert's, at its period's end).
     """
 
     name: str
@@ -45,6 +47,7 @@ class ReceiverKind:
     render: Callable[[Notification, Receiver, str], bytes]
     request: Callable[[Receiver, bytes, int], tuple[dict[str, str], bytes]]
     verdict: Callable[[int | None, str], Verdict]
+    closes_incidents: bool = False
 
 
 RECEIVER_KINDS: dict[str, ReceiverKind] = {kind.name: kind for kind in (
@@ -52,7 +55,7 @@ RECEIVER_KINDS: dict[str, ReceiverKind] = {kind.name: kind for kind in (
                  _alertmanager.verdict),
     ReceiverKind("slack", _slack.SlackReceiverSpec, _slack.render, _slack.request, _slack.verdict),
     ReceiverKind("pagerduty", _pagerduty.PagerDutyReceiverSpec, _pagerduty.render, _pagerduty.request,
-                 _pagerduty.verdict),
+                 _pagerduty.verdict, closes_incidents=True),
 )}
 
 

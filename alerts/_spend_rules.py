@@ -4,7 +4,8 @@ One alert instance per budget, member and level: `per-user-daily` with levels
 80% and 100% gives user alice two instances. A level's instance fires once
 when the period's spend reaches it and stays quiet for the rest of the period
 (no repeats); when a new period starts, the spend is back under the level and
-the instance resolves without a notification, ready to fire again. So traffic
+the instance resolves without a notification (a quiet one, sent only to
+receivers that keep incidents open until resolved: PagerDuty), ready to fire again. So traffic
 that crosses 80% then 100% of a daily cap sends exactly two notifications a
 day per member, the way cloud billing alerts behave.
 

@@ -66,6 +66,8 @@ class Notification:
     """A message owed to receivers: an instance fired (or still fires, on repeat) or resolved.
 
     `ends_at` is None while firing; `created_at` is the evaluation that produced it.
+    `quiet`: a resolution its rule does not announce (`send_resolved` false), owed only
+    to receivers that keep incidents open until told (ReceiverKind.closes_incidents).
     """
 
     fingerprint: str
@@ -75,6 +77,7 @@ class Notification:
     starts_at: datetime
     ends_at: datetime | None
     created_at: datetime
+    quiet: bool = False
 
 
 def step(state: AlertState | None, condition: AlertCondition, now: datetime,
@@ -139,10 +142,9 @@ def _not_holding(state: AlertState, now: datetime) -> tuple[AlertState, Notifica
         case Phase.FIRING:
             assert state.fired_at is not None
             resolved = replace(state, phase=Phase.RESOLVED, resolved_at=now, active_since=None)
-            if not state.send_resolved:
-                return resolved, None
             return resolved, Notification(state.fingerprint, NotificationStatus.RESOLVED, state.labels,
-                                          state.annotations, state.fired_at, now, now)
+                                          state.annotations, state.fired_at, now, now,
+                                          quiet=not state.send_resolved)
     return state, None
 
 

@@ -32,10 +32,10 @@ from alerts import (
 )
 from ground.errors import ConfigError
 from ground.storage import Storage
-from slo import Severity
+from slo import Severity, SpendStatus
 from tests.support.clock import Clock
 from tests.support.golden import check_golden
-from tests.support.notifications import EXTERNAL_URL, LINKS, slo_page, spend_page
+from tests.support.notifications import DAY, EXTERNAL_URL, LINKS, USER_DAILY, slo_page, spend_page
 from tests.support.slo_status import NOW, H, M, status
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -225,3 +225,29 @@ def test_too_many_events_is_retried_until_accepted(store: Storage) -> None:
     assert [r.json()["event_action"] for r in events.requests] == ["trigger", "trigger"]
     [entry] = AlertStore(store).recent()
     assert (entry.state, entry.attempts) == (DeliveryState.DELIVERED, 2)
+
+
+def test_a_spend_alert_is_resolved_in_pagerduty_when_its_period_ends_and_nowhere_else(store: Storage) -> None:
+    """Spend alerts end quietly (a new period is no news), but a PagerDuty incident stays open until resolved."""
+    events = WebhookReceiver(status=202, answer=ACCEPTED).start()
+    hook = WebhookReceiver().start()
+    try:
+        pagerduty = Receiver("pd", events.url, secret=ROUTING_KEY, kind="pagerduty")
+        webhook = Receiver("hook", hook.url)
+        alerting = Alerting(AlertStore(store), [pagerduty, webhook], external_url=EXTERNAL_URL)
+        clock = Clock(DAY)
+        delivery = Delivery(AlertStore(store), [pagerduty, webhook], registry=CollectorRegistry(), clock=clock)
+        for now, spent in ((DAY + 7 * H, 5.2), (DAY + 24 * H + M, None)):   # 104% of the cap, then the next day
+            clock.set(now)
+            spend = () if spent is None else (SpendStatus(USER_DAILY, "alice", spent, now),)
+            alerting.process([], now, spend=spend)
+            asyncio.run(delivery.deliver_due())
+    finally:
+        events.stop()
+        hook.stop()
+    fired = {e["dedup_key"]: e["payload"]["custom_details"]["labels"]["level"] for e in (r.json() for r in events.received)
+             if e["event_action"] == "trigger"}
+    assert sorted(fired.values()) == ["100%", "80%"]
+    resolved = [e["dedup_key"] for e in (r.json() for r in events.received) if e["event_action"] == "resolve"]
+    assert sorted(resolved) == sorted(fired), "each incident the budget opened is closed when its period ends"
+    assert [r.json()["status"] for r in hook.received] == ["firing", "firing"], "the webhook hears no resolution"
