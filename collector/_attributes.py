@@ -184,6 +184,28 @@ CONTENT: tuple[ContentNames, ...] = (
             "gen_ai.tool.input", "gen_ai.tool.output",
         }),
     ),
+    # Langfuse (langfuse/langfuse-python, langfuse/_client/attributes.py): an observation's
+    # and a trace's input and output, as its SDKs and its OpenTelemetry export write them.
+    # Not its metadata, usage or model parameters.
+    ContentNames(
+        "Langfuse",
+        attributes=frozenset({
+            "langfuse.observation.input", "langfuse.observation.output", "langfuse.trace.input",
+            "langfuse.trace.output",
+        }),
+    ),
+    # Pydantic Logfire's LLM client instrumentation (pydantic/logfire, logfire/_internal/
+    # integrations/llm_providers): the request it sent and the response it got, as JSON.
+    # Pydantic AI's instrumented agent, model request and tool spans (pydantic/pydantic-ai):
+    # an agent run's messages and result, a model request's messages as one `events`
+    # attribute (its instrumentation version 1), a tool call's arguments and response.
+    ContentNames(
+        "Pydantic Logfire and Pydantic AI",
+        attributes=frozenset({
+            "request_data", "response_data", "pydantic_ai.all_messages", "all_messages_events", "final_result",
+            "events", "tool_arguments", "tool_response",
+        }),
+    ),
     # Hand-written instrumentation: the event names such code gives a prompt and its
     # answer (span.add_event("llm.prompt", {"prompt": ...}), common in public code).
     ContentNames(

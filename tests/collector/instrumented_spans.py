@@ -218,6 +218,29 @@ SPANS: tuple[LibrarySpan, ...] = (
     LibrarySpan("Sentry AI monitoring", "execute_tool lookup", kept={
         "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup",
     }, content={"gen_ai.tool.input": '{"order":"A-17"}', "gen_ai.tool.output": '{"status":"sent"}'}),
+    LibrarySpan("Langfuse", "langfuse generation", kept={
+        "langfuse.observation.type": "generation", "langfuse.observation.model.name": "gpt-4.1",
+        "langfuse.observation.usage_details": '{"input":12,"output":3}', "langfuse.trace.name": "refund",
+    }, content={
+        "langfuse.observation.input": '[{"role":"user","content":"Hello"}]', "langfuse.observation.output": '"Hi"',
+        "langfuse.trace.input": '"Hello"', "langfuse.trace.output": '"Hi"',
+    }),
+    LibrarySpan("Pydantic Logfire", "Chat Completion with {request_data[model]!r}", kept={
+        "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4.1", "logfire.span_type": "span",
+    }, content={
+        "request_data": '{"model":"gpt-4.1","messages":[{"role":"user","content":"Hello"}]}',
+        "response_data": '{"message":{"role":"assistant","content":"Hi"}}',
+    }),
+    LibrarySpan("Pydantic AI", "agent run", kept={"agent_name": "refunds", "gen_ai.usage.input_tokens": 51}, content={
+        "pydantic_ai.all_messages": '[{"role":"user","parts":[{"type":"text","content":"Hello"}]}]',
+        "all_messages_events": '[{"event.name":"gen_ai.user.message","content":"Hello"}]',
+        "final_result": "Hi",
+    }),
+    LibrarySpan("Pydantic AI", "chat gpt-4.1 (instrumentation version 1)", kept={
+        "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4.1",
+    }, content={"events": '[{"event.name":"gen_ai.user.message","content":"Hello"}]'}),
+    LibrarySpan("Pydantic AI", "running tool: lookup", kept={"gen_ai.tool.name": "lookup"},
+                content={"tool_arguments": '{"order":"A-17"}', "tool_response": '{"status":"sent"}'}),
     LibrarySpan("hand-written spans", "llm_call", kept={"llm.model": "my-model", "llm.latency_ms": 840}, events=(
         LibraryEvent("prompt", kept={"messaging.index": 0}, content={"messaging.content": "Hello"},
                      content_event=True),
