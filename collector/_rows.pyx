@@ -352,9 +352,9 @@ cdef class RowMapper:
             if tag == TAG_1_LEN or tag == TAG_2_LEN:
                 size = _length(buf, &scope_pos, scope_end)
                 if tag == TAG_1_LEN:
-                    scope_name = _text(buf, scope_pos, size)
+                    scope_name = self._cut_text(buf, scope_pos, size)
                 else:
-                    scope_version = _text(buf, scope_pos, size)
+                    scope_version = self._cut_text(buf, scope_pos, size)
                 scope_pos += size
             else:
                 _skip(buf, &scope_pos, scope_end, tag)
@@ -490,7 +490,7 @@ cdef class RowMapper:
         block.trace_id.add_hex(buf + trace_at, trace_size)
         block.span_id.add_hex(buf + span_at, span_size)
         block.parent_id.add_hex(buf + parent_at, parent_size)
-        block.trace_state.add(<const char*>buf + state_at, state_size)
+        self._put_cut(block.trace_state, <const char*>buf + state_at, state_size)
         self._put_cut(block.name, <const char*>buf + name_at, name_size)
         block.kind.add_str(SPAN_KINDS[kind] if 0 <= kind < 6 else "Unspecified")
         block.service.add_str(service)
@@ -499,7 +499,7 @@ cdef class RowMapper:
         block.scope_version.add_str(scope_version)
         block.duration.add_u64(end_ns - start_ns if end_ns > start_ns else 0)
         block.status_code.add_str(status_code)
-        block.status_message.add(<const char*>buf + status_message_at, status_message_size)
+        self._put_cut(block.status_message, <const char*>buf + status_message_at, status_message_size)
         block.operation.add_str(operation)
         block.provider.add_str(values[PROVIDER])
         block.request_model.add_str(request_model)
@@ -564,8 +564,16 @@ cdef class RowMapper:
                 found[key] = PyUnicode_DecodeUTF8(text, text_size, NULL)
         return 0
 
+    cdef str _cut_text(self, const unsigned char* buf, Py_ssize_t at, Py_ssize_t size):
+        """The UTF-8 text of `size` bytes at `at`, cut to the limit like attribute values (a scope's name)."""
+        cdef Py_ssize_t kept = _cut(<const char*>buf + at, size, self._limit)
+        if kept < size:
+            self._truncated += 1
+        return _text(buf, at, kept)
+
     cdef int _put_cut(self, Strings out, const char* text, Py_ssize_t size) except -1:
-        """Adds the UTF-8 `text` to `out`, cut to the limit like attribute values (a span or event name)."""
+        """Adds the UTF-8 `text` to `out`, cut to the limit like attribute values: every text the client
+        fills in (span and event names, status message, trace states)."""
         cdef Py_ssize_t kept = _cut(text, size, self._limit)
         if kept < size:
             self._truncated += 1
@@ -664,7 +672,7 @@ cdef class RowMapper:
                     _skip(buf, &pos, link_end, tag)
             block.link_trace_id.add_hex(buf + trace_at, trace_size)
             block.link_span_id.add_hex(buf + span_at, span_size)
-            block.link_state.add(<const char*>buf + state_at, state_size)
+            self._put_cut(block.link_state, <const char*>buf + state_at, state_size)
             self._put_attributes(buf, field_start, link_end, 4, block.link_attributes, _NOTHING, None)
             block.link_attributes.close_row()
         return 0

@@ -125,6 +125,24 @@ def test_span_and_event_names_are_cut_at_the_limit_like_values() -> None:
     assert batch.truncated_values == 2
 
 
+def test_every_free_text_a_client_sends_is_cut_at_the_limit() -> None:
+    """Status message, trace state, link trace state, scope name and version: all the client's to fill."""
+    chat = span(0, "chat", {})
+    chat.status.message = "é" * 17
+    chat.trace_state = "k=" + "v" * 20
+    link = chat.links.add(trace_id=chat.trace_id, span_id=chat.span_id)
+    link.trace_state = "k=" + "w" * 20
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    scope_spans.scope.name, scope_spans.scope.version = "s" * 17, "1" * 17
+    scope_spans.spans.append(chat)
+    batch = SpanMapper(MappingPolicy(max_attribute_length=16), PriceTable.default()).map(request)
+    [row] = batch.block.to_table().to_pylist()
+    assert (row["StatusMessage"], row["TraceState"], row["Links.TraceState"], row["ScopeName"],
+            row["ScopeVersion"]) == ("é" * 16, "k=" + "v" * 14, ["k=" + "w" * 14], "s" * 16, "1" * 16)
+    assert batch.truncated_values == 5
+
+
 def test_a_repeated_key_among_many_attributes_is_stored_once() -> None:
     chat = span(0, "chat", {f"k{index}": str(index) for index in range(40)})
     chat.attributes.append(KeyValue(key="k3", value=any_value("last")))
