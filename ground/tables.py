@@ -13,3 +13,8 @@ WATERMARKS = "agentslo_watermarks"
 ALERT_STATE = "alert_state"
 ALERT_DELIVERIES = "alert_deliveries"
 LEASES = "agentslo_leases"
+
+# The UTC hour otel_traces' spend projection aggregates model calls by (migration 10): a query that
+# filters and groups spans by this expression (text for text), and by RequestModel and CostSource
+# only, reads the projection's hourly sums instead of the spans.
+TRACES_SPEND_HOUR = "toStartOfHour(Timestamp, 'UTC')"

@@ -21,6 +21,7 @@ from ground.tables import (
     SLO_ROLLUPS,
     SLO_STATUS,
     TRACES,
+    TRACES_SPEND_HOUR,
     WATERMARKS,
 )
 
@@ -335,6 +336,20 @@ ORDER BY (Name, Term, Nonce)
 SETTINGS non_replicated_deduplication_window = 1000
 """
 
+# Spend per UTC hour, requested model and cost source, kept by ClickHouse inside otel_traces as
+# an aggregate projection: every part, as it is written or merged, carries its spans' hourly sums,
+# so the sums are those of the spans stored, late spans included, and a part dropped by the TTL
+# takes its sums with it. A month of spend reads a few thousand sums instead of millions of model
+# calls (bench/console); a query reads them when it filters and groups by the projection's key
+# (ground.tables.TRACES_SPEND_HOUR), and reads the spans of parts not materialized yet.
+_TRACES_SPEND_PROJECTION_V10 = (
+    f"""ALTER TABLE {TRACES} ADD PROJECTION IF NOT EXISTS spend_per_hour (
+    SELECT {TRACES_SPEND_HOUR}, RequestModel, CostSource, sum(CostUsd), count(), sum(InputTokens),
+           sum(OutputTokens), sum(CacheReadTokens), sum(CacheWriteTokens)
+    GROUP BY {TRACES_SPEND_HOUR}, RequestModel, CostSource)""",
+    f"ALTER TABLE {TRACES} MATERIALIZE PROJECTION spend_per_hour SETTINGS mutations_sync = 2",
+)
+
 MIGRATIONS_TABLE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
     version UInt32,
@@ -359,6 +374,8 @@ SCHEMA: tuple[Migration, ...] = (
     Migration(8, "agent_tasks.Environment: task SLOs can filter on the deployment environment",
               _AGENT_TASKS_ENVIRONMENT_V8),
     Migration(9, "agentslo_leases: the evaluator lease, so that one replica evaluates at a time", (_LEASES_V9,)),
+    Migration(10, "otel_traces projection spend_per_hour: model calls' cost per hour, model and cost source",
+              _TRACES_SPEND_PROJECTION_V10),
 )
 
 
