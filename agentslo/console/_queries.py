@@ -115,8 +115,38 @@ def tasks_query(where: TaskFilter, *, after: TaskCursor | None, limit: int) -> S
     agent_tasks is sorted by the hour a task started: the time bounds prune whole hours,
     and reading in that order stops once `limit` rows are found.
     """
-    params: dict[str, Any] = {"start": where.start.astimezone(UTC), "end": where.end.astimezone(UTC),
-                              "limit": limit}
+    params: dict[str, Any] = {"limit": limit}
+    sql = f"""
+SELECT {TASK_COLUMNS}
+FROM {AGENT_TASKS} FINAL
+WHERE {_task_conditions(where, after, params)}
+ORDER BY toStartOfHour(Timestamp) DESC, Timestamp DESC, TraceId DESC, TaskId DESC
+LIMIT {{limit:UInt32}}
+SETTINGS {FINAL_PER_PARTITION}"""
+    return Statement(sql, params)
+
+
+def task_hours_query(where: TaskFilter, *, after: TaskCursor | None) -> Statement:
+    """How many rows of agent_tasks match `where` (after `after`) in each hour they started, newest hour
+    first, as (Unix seconds, rows): where the newest matching tasks are, read without FINAL.
+
+    A task's newest row matches whenever the task does, so an hour holds at most as many matching
+    tasks as it has rows here (earlier derivations and deleted tasks count too): the tasks of a page
+    lie in the newest hours whose rows add up to the page, unless derivations were superseded.
+    """
+    params: dict[str, Any] = {}
+    sql = f"""
+SELECT toUnixTimestamp(toStartOfHour(Timestamp)) AS Hour, count() AS Rows
+FROM {AGENT_TASKS}
+WHERE {_task_conditions(where, after, params)}
+GROUP BY Hour
+ORDER BY Hour DESC"""
+    return Statement(sql, params)
+
+
+def _task_conditions(where: TaskFilter, after: TaskCursor | None, params: dict[str, Any]) -> str:
+    """The SQL condition of `where` and `after` on agent_tasks, its values added to `params`."""
+    params.update(start=where.start.astimezone(UTC), end=where.end.astimezone(UTC))
     conditions = ["Timestamp >= {start:%s}" % _TIME, "Timestamp < {end:%s}" % _TIME]
     for name, value in sorted(where.equals.items()):
         conditions.append(f"{TASK_FILTER_COLUMNS[name]} = {{{name}:String}}")
@@ -129,14 +159,7 @@ def tasks_query(where: TaskFilter, *, after: TaskCursor | None, limit: int) -> S
         conditions.append("(Timestamp, TraceId, TaskId) < "
                           "(fromUnixTimestamp64Nano({after_ns:Int64}, 'UTC'), {after_trace:String}, {after_task:String})")
         params.update(after_ns=after.start_ns, after_trace=after.trace_id, after_task=after.task_id)
-    sql = f"""
-SELECT {TASK_COLUMNS}
-FROM {AGENT_TASKS} FINAL
-WHERE {' AND '.join(conditions)}
-ORDER BY toStartOfHour(Timestamp) DESC, Timestamp DESC, TraceId DESC, TaskId DESC
-LIMIT {{limit:UInt32}}
-SETTINGS {FINAL_PER_PARTITION}"""
-    return Statement(sql, params)
+    return " AND ".join(conditions)
 
 
 def task_models_query(trace_ids: Sequence[str], start: datetime, end: datetime) -> Statement:

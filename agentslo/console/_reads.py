@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from agentslo.console._queries import (
@@ -18,6 +18,7 @@ from agentslo.console._queries import (
     TaskFilter,
     slo_history_query,
     task_models_query,
+    task_hours_query,
     task_spend_query,
     tasks_query,
     trace_bounds_query,
@@ -28,6 +29,7 @@ from agentslo.console._waterfall import waterfall
 from ground.storage import QueryResult, Storage
 
 _NS = 1_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,7 @@ class TaskPage:
 
 def tasks(storage: Storage, where: TaskFilter, *, after: TaskCursor | None, limit: int) -> TaskPage:
     """A page of at most `limit` tasks matching `where`, after `after`, with their models."""
-    result = _run(storage, tasks_query(where, after=after, limit=limit + 1))
-    rows = result.dicts()
+    rows = _task_rows(storage, where, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     models: dict[str, tuple[list[str], list[str]]] = {}
@@ -100,6 +101,31 @@ def tasks(storage: Storage, where: TaskFilter, *, after: TaskCursor | None, limi
     last = rows[-1] if rows else None
     cursor = TaskCursor(last["StartNs"], last["TraceId"], last["TaskId"]).encode() if more and last else None
     return TaskPage(where.start, where.end, page, cursor)
+
+
+def _task_rows(storage: Storage, where: TaskFilter, after: TaskCursor | None, limit: int) -> list[dict]:
+    """The newest `limit` tasks matching `where` after `after`.
+
+    With filters, the matching tasks may be few and spread over the whole range: their hours are
+    counted first (task_hours_query, a plain scan of the filtered columns), and the tasks read with
+    FINAL from the newest hours that hold enough of them; from the whole range again in the rare case
+    that superseded derivations made those hours hold fewer.
+    """
+    if not where.equals and where.status is None:
+        return _run(storage, tasks_query(where, after=after, limit=limit)).dicts()
+    hours = _run(storage, task_hours_query(where, after=after)).rows
+    if not hours:
+        return []
+    counted, since = 0, where.start
+    for hour, rows in hours:
+        counted += rows
+        if counted >= limit:
+            since = max(where.start, _EPOCH + timedelta(seconds=hour))
+            break
+    found = _run(storage, tasks_query(replace(where, start=since), after=after, limit=limit)).dicts()
+    if len(found) < limit and since > where.start:
+        found = _run(storage, tasks_query(where, after=after, limit=limit)).dicts()
+    return found
 
 
 @dataclass(frozen=True)
