@@ -127,16 +127,18 @@ SETTINGS {FINAL_PER_PARTITION}"""
 
 
 def task_hours_query(where: TaskFilter, *, after: TaskCursor | None) -> Statement:
-    """How many rows of agent_tasks match `where` (after `after`) in each hour they started, newest hour
-    first, as (Unix seconds, rows): where the newest matching tasks are, read without FINAL.
+    """About how many tasks have a row of agent_tasks matching `where` (after `after`) in each hour they
+    started, newest hour first, as (Unix seconds, tasks): where the newest matching tasks are, read
+    without FINAL (uniq, not exact: this only says where to look).
 
-    A task's newest row matches whenever the task does, so an hour holds at most as many matching
-    tasks as it has rows here (earlier derivations and deleted tasks count too): the tasks of a page
-    lie in the newest hours whose rows add up to the page, unless derivations were superseded.
+    A task's newest row matches whenever the task does, so an hour holds no more matching tasks than
+    it counts here, save for uniq's error (tasks whose earlier derivation matched, or deleted since,
+    count too): the tasks of a page lie in the newest hours that count up to the page, unless
+    derivations changed them.
     """
     params: dict[str, Any] = {}
     sql = f"""
-SELECT toUnixTimestamp(toStartOfHour(Timestamp)) AS Hour, count() AS Rows
+SELECT toUnixTimestamp(toStartOfHour(Timestamp)) AS Hour, uniq(TaskId) AS Tasks
 FROM {AGENT_TASKS}
 WHERE {_task_conditions(where, after, params)}
 GROUP BY Hour

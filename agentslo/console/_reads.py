@@ -117,8 +117,8 @@ def _task_rows(storage: Storage, where: TaskFilter, after: TaskCursor | None, li
     if not hours:
         return []
     counted, since = 0, where.start
-    for hour, rows in hours:
-        counted += rows
+    for hour, held in hours:
+        counted += held
         if counted >= limit:
             since = max(where.start, _EPOCH + timedelta(seconds=hour))
             break
