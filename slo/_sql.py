@@ -256,7 +256,8 @@ WHERE Timestamp >= {{scan_start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
 
 _TASK_COLUMNS = ("TaskId, TraceId, Timestamp, Duration, Success, ErrorType, LlmCalls, ToolCalls, ToolErrors, "
                  "InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd, Degraded, "
-                 "ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment, Spans")
+                 "ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment, Spans, "
+                 "Models, FallbackSources")
 
 # Which span is a task, and which spans are its own, decided per trace over the
 # trace's spans as stored (each (TraceId, SpanId) once):
@@ -274,7 +275,8 @@ _TASK_COLUMNS = ("TaskId, TraceId, Timestamp, Duration, Success, ErrorType, LlmC
 # recovered from does not fail the task); a dimension is the task span's, else
 # the first one of its spans carries. A model call is a span ingest priced or
 # marked unpriced (CostSource != ''); tokens and cost add up over model calls
-# only, so that an agent span repeating its children's totals counts once.
+# only, so that an agent span repeating its children's totals counts once. Models and FallbackSources are
+# those of the task's own model calls, each once, sorted.
 _DERIVE_TASKS = f"""
 INSERT INTO {AGENT_TASKS} ({_TASK_COLUMNS}, DerivedAt)
 WITH
@@ -286,12 +288,13 @@ traces AS (
         StatusCode = 'Error', ErrorType, CostSource != '', GenAiOperation = 'execute_tool',
         InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd,
         {DEGRADED_SPAN},
-        ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment
+        ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment, RequestModel, FallbackSource
     ))) AS spans
     FROM (
         SELECT TraceId, SpanId, ParentSpanId, Timestamp, Duration, StatusCode, ErrorType, GenAiOperation,
                CostSource, InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd, Degraded,
-               FallbackSource, ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment
+               FallbackSource, ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment,
+               RequestModel
         FROM {TRACES}
         WHERE Timestamp >= {{scan_start:{_TIME}}} AND Timestamp < {{end:{_TIME}}} AND TraceId IN task_traces
         LIMIT 1 BY TraceId, SpanId
@@ -306,6 +309,7 @@ trees AS (
         spans.11 AS output_tokens, spans.12 AS cache_read, spans.13 AS cache_write, spans.14 AS cost,
         spans.15 AS degraded, spans.16 AS service, spans.17 AS agent, spans.18 AS task_type,
         spans.19 AS user_id, spans.20 AS tenant, spans.21 AS feature, spans.22 AS environment,
+        spans.23 AS model, spans.24 AS fallback,
         arrayMap(p -> indexOf(ids, p), spans.2) AS parent_of,
         indexOf(spans.2, '') AS root,
         root != 0 AND (is_agent[root] OR NOT has(is_agent, true)) AS root_is_task,
@@ -351,6 +355,10 @@ SELECT
     arrayFirst(v -> v != '', arrayPushFront(arrayMap((owner, v) -> if(owner = t, v, ''), task_of, environment),
                                             environment[t])) AS Environment,
     arrayCount(owner -> owner = t, task_of) AS Spans,
+    arraySort(arrayDistinct(arrayFilter((v, owner, llm) -> owner = t AND llm AND v != '', model, task_of, is_llm)))
+        AS Models,
+    arraySort(arrayDistinct(arrayFilter((v, owner, llm) -> owner = t AND llm AND v != '', fallback, task_of,
+                                        is_llm))) AS FallbackSources,
     now64(9) AS DerivedAt
 FROM trees
 ARRAY JOIN tasks AS t

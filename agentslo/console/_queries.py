@@ -105,7 +105,8 @@ _NOT_A_CURSOR = "cursor: not a cursor this API gave (take next_cursor from the p
 
 TASK_COLUMNS = ("TaskId, TraceId, toUnixTimestamp64Nano(Timestamp) AS StartNs, Duration, Success, ErrorType, "
                 "LlmCalls, ToolCalls, ToolErrors, InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, "
-                "CostUsd, Degraded, ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment, Spans")
+                "CostUsd, Degraded, ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment, Spans, "
+                "Models, FallbackSources")
 
 
 def tasks_query(where: TaskFilter, *, after: TaskCursor | None, limit: int) -> Statement:
@@ -166,7 +167,10 @@ def _task_conditions(where: TaskFilter, after: TaskCursor | None, params: dict[s
 
 def task_models_query(trace_ids: Sequence[str], start: datetime, end: datetime) -> Statement:
     """The models and fallback sources of the model calls of these traces, one row per trace: for a page of
-    tasks that started in [start, end]. Spans are looked up from TASK_SPAN_REACH before `start`."""
+    tasks that started in [start, end]. Spans are looked up from TASK_SPAN_REACH before `start`.
+
+    For tasks derived before agent_tasks had their own Models, which a trace of one task shares.
+    """
     sql = f"""
 SELECT TraceId,
        arraySort(groupUniqArrayIf(RequestModel, RequestModel != '')) AS Models,

@@ -36,7 +36,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class Task:
     """One finished agent task: its span's outcome, what its spans used, and who it ran for.
 
-    `models` and `fallback_sources` are those of the model calls of the task's trace.
+    `models` and `fallback_sources` are those of the task's own model calls (for a task derived before
+    tasks listed them, those of its trace's).
     """
 
     task_id: str
@@ -81,12 +82,14 @@ def tasks(storage: Storage, where: TaskFilter, *, after: TaskCursor | None, limi
     rows = _task_rows(storage, where, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    models: dict[str, tuple[list[str], list[str]]] = {}
-    if rows:
-        starts = [_from_ns(row["StartNs"]) for row in rows]
-        found = _run(storage, task_models_query(sorted({row["TraceId"] for row in rows}),
-                                                       min(starts), max(starts)))
-        models = {trace: (list(names), list(sources)) for trace, names, sources in found.rows}
+    unlisted = [row for row in rows if row["LlmCalls"] and not row["Models"]]  # derived before tasks listed them
+    if unlisted:
+        starts = [_from_ns(row["StartNs"]) for row in unlisted]
+        found = _run(storage, task_models_query(sorted({row["TraceId"] for row in unlisted}),
+                                                min(starts), max(starts)))
+        traces = {trace: (names, sources) for trace, names, sources in found.rows}
+        for row in unlisted:
+            row["Models"], row["FallbackSources"] = traces.get(row["TraceId"], ([], []))
     page = [Task(
         task_id=row["TaskId"], trace_id=row["TraceId"], start=_from_ns(row["StartNs"]),
         duration_ms=row["Duration"] / 1e6, status="ok" if row["Success"] else "error", error_type=row["ErrorType"],
@@ -96,7 +99,7 @@ def tasks(storage: Storage, where: TaskFilter, *, after: TaskCursor | None, limi
         input_tokens=row["InputTokens"], output_tokens=row["OutputTokens"],
         cache_read_tokens=row["CacheReadTokens"], cache_write_tokens=row["CacheWriteTokens"],
         cost_usd=row["CostUsd"], degraded=bool(row["Degraded"]), spans=row["Spans"],
-        models=models.get(row["TraceId"], ([], []))[0], fallback_sources=models.get(row["TraceId"], ([], []))[1],
+        models=list(row["Models"]), fallback_sources=list(row["FallbackSources"]),
     ) for row in rows]
     last = rows[-1] if rows else None
     cursor = TaskCursor(last["StartNs"], last["TraceId"], last["TaskId"]).encode() if more and last else None

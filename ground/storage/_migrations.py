@@ -350,6 +350,15 @@ _TRACES_SPEND_PROJECTION_V10 = (
     f"ALTER TABLE {TRACES} MATERIALIZE PROJECTION spend_per_hour SETTINGS mutations_sync = 2",
 )
 
+# Each task's models and fallback sources, those of its own model calls (slo/_sql.py): a trace can
+# hold several tasks, and the task list shows them without reading the spans again. Tasks derived
+# before this migration have none until they are derived again.
+_AGENT_TASKS_MODELS_V11 = (
+    f"ALTER TABLE {AGENT_TASKS} ADD COLUMN IF NOT EXISTS Models Array(LowCardinality(String)) CODEC(ZSTD(1))",
+    f"ALTER TABLE {AGENT_TASKS} ADD COLUMN IF NOT EXISTS FallbackSources Array(LowCardinality(String)) "
+    "CODEC(ZSTD(1))",
+)
+
 MIGRATIONS_TABLE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
     version UInt32,
@@ -376,6 +385,8 @@ SCHEMA: tuple[Migration, ...] = (
     Migration(9, "agentslo_leases: the evaluator lease, so that one replica evaluates at a time", (_LEASES_V9,)),
     Migration(10, "otel_traces projection spend_per_hour: model calls' cost per hour, model and cost source",
               _TRACES_SPEND_PROJECTION_V10),
+    Migration(11, "agent_tasks.Models and FallbackSources: each task's own models, not its trace's",
+              _AGENT_TASKS_MODELS_V11),
 )
 
 

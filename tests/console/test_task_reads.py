@@ -9,7 +9,7 @@ import orjson
 
 from agentslo.console._queries import TaskCursor, TaskFilter, TaskStatus
 from agentslo.console._reads import tasks
-from ground.storage import AGENT_TASKS, Storage, migrate
+from ground.storage import AGENT_TASKS, TRACES, Storage, migrate
 
 NOW = datetime(2026, 5, 31, 12, tzinfo=UTC)
 
@@ -50,3 +50,17 @@ def test_a_filtered_page_is_the_newest_matching_tasks_whatever_was_derived_again
     cursor = TaskCursor.decode(first.next_cursor or "")
     rest = tasks(storage, TaskFilter(everything.start, everything.end, {"user": "alice"}), after=cursor, limit=2)
     assert ([t.task_id for t in rest.tasks], rest.next_cursor) == (["a1"], None)
+
+
+def test_a_task_derived_before_tasks_listed_their_models_shows_its_traces(storage: Storage) -> None:
+    migrate(storage)
+    listed = {**task("new", 2, "alice"), "LlmCalls": 1, "Models": ["gpt-4o"], "FallbackSources": ["primary"]}
+    unlisted = {**task("old", 3, "alice"), "LlmCalls": 1}
+    storage.insert_json_rows(AGENT_TASKS, b"\n".join(orjson.dumps(row) for row in (listed, unlisted)))
+    at = (NOW - timedelta(hours=3, seconds=-1)).strftime("%Y-%m-%d %H:%M:%S")
+    storage.insert_json_rows(TRACES, orjson.dumps({"TraceId": "trace-old", "SpanId": "s1", "Timestamp": at,
+                                                   "RequestModel": "claude-haiku-4-5", "CostSource": "priced",
+                                                   "FallbackSource": "cache"}))
+    page = tasks(storage, TaskFilter(NOW - timedelta(days=1), NOW), after=None, limit=5)
+    assert [(t.task_id, t.models, t.fallback_sources) for t in page.tasks] == [
+        ("new", ["gpt-4o"], ["primary"]), ("old", ["claude-haiku-4-5"], ["cache"])]
