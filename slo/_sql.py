@@ -18,10 +18,10 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ground.tables import AGENT_TASKS, SLO_ROLLUPS, TRACES
+from ground.tables import AGENT_TASKS, SLO_ROLLUPS, TASK_SPEND_DAILY, TASK_SPEND_DIMENSIONS, TRACES
 from slo._filters import Events, and_sql, filter_sql
 from slo._kinds import Indicator, kind_of
 from slo._spend import SpendBudget
@@ -410,6 +410,50 @@ def rederive_stored_since_statements(stored_since: datetime, start: datetime, en
 def _derivation(task_traces: str, params: Mapping[str, Any]) -> tuple[Statement, ...]:
     return (Statement(_DERIVE_TASKS.replace("{task_traces}", task_traces), params),
             Statement(_DELETE_STALE_TASKS.replace("{task_traces}", task_traces), params))
+
+
+# ----------------------------------------------------------------------------- task spend per day
+
+# agent_tasks is partitioned by month, and a task's versions all lie in its start's month: FINAL
+# merges each partition apart.
+_FINAL_PER_PARTITION = "do_not_merge_across_partitions_select_final = 1"
+
+
+def task_spend_stale_days_query() -> Statement:
+    """The UTC days (Unix seconds of their start, oldest first) holding a task derived after
+    task_spend_daily last summed the day, or never summed: the days to sum again."""
+    sql = f"""
+SELECT toUnixTimestamp(toDateTime(t.Day, 'UTC')) AS Day
+FROM (SELECT toDate(Timestamp, 'UTC') AS Day, max(DerivedAt) AS Derived FROM {AGENT_TASKS} GROUP BY Day) AS t
+LEFT JOIN (SELECT Day, max(ComputedAt) AS Computed FROM {TASK_SPEND_DAILY} GROUP BY Day) AS r ON t.Day = r.Day
+WHERE t.Derived > r.Computed
+ORDER BY t.Day"""
+    return Statement(sql)
+
+
+def task_spend_insert(first_day: date, days: int) -> Statement:
+    """Sum the tasks of the `days` UTC days from `first_day` again into task_spend_daily: cost, tasks and
+    tokens per day, dimension and key, and a marker row (Dimension '') per day, all with one ComputedAt."""
+    dimensions = list(TASK_SPEND_DIMENSIONS.items())
+    *first, (last_name, last_column) = dimensions
+    which = "multiIf(" + ", ".join(f"grouping({c}) = 0, '{n}'" for n, c in first) + f", '{last_name}')"
+    key = "multiIf(" + ", ".join(f"grouping({c}) = 0, {c}" for _, c in first) + f", {last_column})"
+    sql = f"""
+INSERT INTO {TASK_SPEND_DAILY} (Day, Dimension, Key, CostUsd, Tasks, InputTokens, OutputTokens, CacheReadTokens,
+                                ComputedAt)
+SELECT Day, Dimension, Key, Cost, Tasks, Input, Output, CacheRead, now64(9)
+FROM (
+    SELECT toDate(Timestamp, 'UTC') AS Day, {which} AS Dimension, {key} AS Key, sum(CostUsd) AS Cost,
+           count() AS Tasks, sum(InputTokens) AS Input, sum(OutputTokens) AS Output, sum(CacheReadTokens) AS CacheRead
+    FROM {AGENT_TASKS} FINAL
+    WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
+    GROUP BY GROUPING SETS ({", ".join(f"(Day, {c})" for _, c in dimensions)})
+    UNION ALL
+    SELECT toDate({{start:{_TIME}}}, 'UTC') + number, '', '', 0, 0, 0, 0, 0 FROM numbers({{days:UInt32}})
+)
+SETTINGS {_FINAL_PER_PARTITION}"""
+    start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
+    return Statement(sql, {"start": start, "end": start + timedelta(days=days), "days": days})
 
 
 # When each table's rows were stored, by the server's clock: otel_traces fills

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,10 +26,10 @@ from agentslo.config import Config
 from agentslo.console._api import DEFAULT_DIMENSIONS, DEFAULT_SPEND_DAYS, TRACE_ID, ConsoleReads, answer
 from agentslo.console._charts import budget_burn_down, daily_spend, sli_history
 from agentslo.console._queries import TASK_FILTER_COLUMNS, TaskStatus
-from agentslo.slo_api import SloStatusOut, SpendStatusOut, latest_budgets, latest_slos
+from agentslo.slo_api import SloStatusOut, current, latest_slos, spend_out
 from alerts import AlertStore
 from ground.auth import KeyRing, Scope
-from slo import SpendPeriod, format_duration, format_usd
+from slo import SpendPeriod, SpendStatus, format_duration, format_usd
 
 __all__ = ["console_pages_router"]
 
@@ -98,8 +99,8 @@ def console_pages_router(reads: ConsoleReads, store: AlertStore, config: Config,
         if chosen in SPEND_RANGES:
             end = reads.clock()
             start = _utc_day(end) - timedelta(days=SPEND_RANGES[chosen] - 1)
-        budgets, spent = await asyncio.gather(answer(latest_budgets(evaluator)),
-                                              answer(reads.spend(start=start, end=end, dimensions=DEFAULT_DIMENSIONS)))
+        latest, spent = await asyncio.gather(current(evaluator),
+                                             answer(reads.spend(start=start, end=end, dimensions=DEFAULT_DIMENSIONS)))
         daily_caps = [(b.name, b.limit_usd) for b in _whole_spend_budgets(evaluator, SpendPeriod.DAY)]
         monthly_caps = [(b.name, b.limit_usd) for b in _whole_spend_budgets(evaluator, SpendPeriod.MONTH)]
         before = 0.0
@@ -108,8 +109,9 @@ def console_pages_router(reads: ConsoleReads, store: AlertStore, config: Config,
             earlier = await answer(reads.spend(start=month_start, end=spent.start, dimensions=()))
             before = sum(day.cost_usd for day in earlier.daily)
         models = spent.breakdowns[0]
-        shown, hidden = _top_members(budgets)
-        return page(request, "spend.html", budgets=shown, hidden_members=hidden, spend=spent,
+        shown, hidden = _top_members(latest.spend)
+        return page(request, "spend.html", budgets=[spend_out(status, latest.cap) for status in shown],
+                    hidden_members=hidden, spend=spent,
                     chart_json=daily_spend(spent.daily, daily_caps, monthly_caps, before,
                                            "Spend per UTC day against the caps"),
                     unpriced=[row for row in models.rows if row.unpriced_calls],
@@ -181,18 +183,20 @@ def _whole_spend_budgets(evaluator: Any, period: SpendPeriod) -> list[Any]:
     return [b for b in evaluator.budgets if b.per is None and b.service is None and b.period is period]
 
 
-def _top_members(budgets: list[SpendStatusOut]) -> tuple[list[SpendStatusOut], dict[str, int]]:
-    """The budgets, most used first, keeping a group budget's TOP_MEMBERS most used members; how many
-    members of each group budget are left out."""
-    ordered = sorted(budgets, key=lambda b: (-b.used, b.budget, b.member or ""))
+def _top_members(statuses: Sequence[SpendStatus]) -> tuple[list[SpendStatus], dict[str, int]]:
+    """The budgets' scopes, most used first, keeping a group budget's TOP_MEMBERS most used members; how
+    many members of each group budget are left out. (Picked before the API form is made: a group budget
+    can have thousands of members.)"""
+    ordered = sorted(statuses, key=lambda s: (-s.used, s.budget.name, s.member or ""))
     kept: dict[str, int] = {}
     shown = []
-    for budget in ordered:
-        if budget.member is not None:
-            kept[budget.budget] = kept.get(budget.budget, 0) + 1
-            if kept[budget.budget] > TOP_MEMBERS:
+    for status in ordered:
+        if status.member is not None:
+            name = status.budget.name
+            kept[name] = kept.get(name, 0) + 1
+            if kept[name] > TOP_MEMBERS:
                 continue
-        shown.append(budget)
+        shown.append(status)
     return shown, {name: count - TOP_MEMBERS for name, count in kept.items() if count > TOP_MEMBERS}
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ground.tables import AGENT_TASKS, SLO_STATUS, TRACES, TRACES_SPEND_HOUR
+from ground.tables import AGENT_TASKS, SLO_STATUS, TASK_SPEND_DAILY, TASK_SPEND_DIMENSIONS, TRACES, TRACES_SPEND_HOUR
 
 _TIME = "DateTime64(6, 'UTC')"  # the precision of a Python datetime
 
@@ -262,12 +262,7 @@ class Dimension(enum.Enum):
 
 _DIMENSION_COLUMNS = {
     Dimension.MODEL: "RequestModel",
-    Dimension.SERVICE: "ServiceName",
-    Dimension.AGENT: "AgentName",
-    Dimension.USER: "UserId",
-    Dimension.TENANT: "Tenant",
-    Dimension.TASK_TYPE: "TaskType",
-    Dimension.FEATURE: "Feature",
+    **{dimension: TASK_SPEND_DIMENSIONS[dimension.value] for dimension in Dimension if dimension is not Dimension.MODEL},
 }
 
 # A model call is a row that ingest priced or marked unpriced (DESIGN.md; slo._sql's LLM_CALLS).
@@ -327,26 +322,71 @@ def _next_hour(moment: datetime) -> datetime:
 
 
 def task_spend_query(dimensions: Sequence[Dimension], start: datetime, end: datetime, *, limit: int) -> Statement:
-    """Tasks that started in [start, end) grouped by each of `dimensions` in one scan (grouping sets):
-    `Dimension` names a row's set, `Key` its value ('' for tasks without one); the costliest `limit`
-    rows of each set, with the columns of traces_spend_query (`Calls` counting tasks)."""
+    """Tasks that started in [start, end) grouped by each of `dimensions` (`Dimension` names a row's set,
+    `Key` its value, '' for tasks without one): the costliest `limit` rows of each set, with the columns
+    of traces_spend_query (`Calls` counting tasks).
+
+    The whole UTC days of the range come from task_spend_daily, each day that its latest sum holds as
+    agent_tasks has it now (no task derived since); the other days, and the part days at either end,
+    from agent_tasks FINAL: the same sums as the tasks', in a few thousand rows per day.
+    """
     if not dimensions or Dimension.MODEL in dimensions:
         raise ValueError("task_spend_query takes task dimensions (not model), at least one")
     *first, last = dimensions
     which = _first_grouped(first, last, lambda d: f"'{d.value}'")
     key = _first_grouped(first, last, lambda d: d.column)
+    first_day = _next_day(start)
+    last_day = max(first_day, _day(end))
     sql = f"""
-SELECT {which} AS Dimension, {key} AS Key, sum(CostUsd) AS Cost, count() AS Calls,
-       sum(InputTokens) AS Input, sum(OutputTokens) AS Output, sum(CacheReadTokens) AS CacheRead, 0 AS Unpriced,
-       sum(sum(CostUsd)) OVER (PARTITION BY Dimension) AS TotalCostUsd,
-       sum(count()) OVER (PARTITION BY Dimension) AS TotalCalls, count() OVER (PARTITION BY Dimension) AS Keys
-FROM {AGENT_TASKS} FINAL
-WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
-GROUP BY GROUPING SETS ({", ".join(f"({d.column})" for d in dimensions)})
+WITH
+summed AS (
+    SELECT r.Day AS Day, r.Computed AS Computed
+    FROM (SELECT Day, max(ComputedAt) AS Computed FROM {TASK_SPEND_DAILY}
+          WHERE Day >= toDate({{first_day:{_TIME}}}, 'UTC') AND Day < toDate({{last_day:{_TIME}}}, 'UTC')
+          GROUP BY Day) AS r
+    LEFT JOIN (SELECT toDate(Timestamp, 'UTC') AS Day, max(DerivedAt) AS Derived FROM {AGENT_TASKS}
+               WHERE Timestamp >= {{first_day:{_TIME}}} AND Timestamp < {{last_day:{_TIME}}}
+               GROUP BY Day) AS t ON r.Day = t.Day
+    WHERE t.Derived <= r.Computed
+),
+parts AS (
+    SELECT Dimension, Key, sum(CostUsd) AS PartCost, sum(Tasks) AS PartCalls, sum(InputTokens) AS PartInput,
+           sum(OutputTokens) AS PartOutput, sum(CacheReadTokens) AS PartCacheRead
+    FROM {TASK_SPEND_DAILY}
+    WHERE Day >= toDate({{first_day:{_TIME}}}, 'UTC') AND Day < toDate({{last_day:{_TIME}}}, 'UTC')
+      AND (Day, ComputedAt) IN (SELECT Day, Computed FROM summed)
+      AND Dimension IN ({", ".join(f"'{d.value}'" for d in dimensions)})
+    GROUP BY Dimension, Key
+    UNION ALL
+    SELECT {which} AS Dimension, {key} AS Key, sum(CostUsd) AS PartCost, count() AS PartCalls,
+           sum(InputTokens) AS PartInput, sum(OutputTokens) AS PartOutput, sum(CacheReadTokens) AS PartCacheRead
+    FROM {AGENT_TASKS} FINAL
+    WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
+      AND toDate(Timestamp, 'UTC') NOT IN (SELECT Day FROM summed)
+    GROUP BY GROUPING SETS ({", ".join(f"({d.column})" for d in dimensions)})
+)
+SELECT Dimension, Key, sum(PartCost) AS Cost, sum(PartCalls) AS Calls, sum(PartInput) AS Input,
+       sum(PartOutput) AS Output, sum(PartCacheRead) AS CacheRead, 0 AS Unpriced,
+       sum(sum(PartCost)) OVER (PARTITION BY Dimension) AS TotalCostUsd,
+       sum(sum(PartCalls)) OVER (PARTITION BY Dimension) AS TotalCalls, count() OVER (PARTITION BY Dimension) AS Keys
+FROM parts
+GROUP BY Dimension, Key
 ORDER BY Dimension, Cost DESC, Key
 LIMIT {{limit:UInt32}} BY Dimension
 SETTINGS {FINAL_PER_PARTITION}"""
-    return Statement(sql, {"start": start.astimezone(UTC), "end": end.astimezone(UTC), "limit": limit})
+    return Statement(sql, {"start": start.astimezone(UTC), "end": end.astimezone(UTC), "limit": limit,
+                           "first_day": first_day, "last_day": last_day})
+
+
+def _day(moment: datetime) -> datetime:
+    """The start of the UTC day holding `moment`."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _next_day(moment: datetime) -> datetime:
+    """`moment` if it starts a UTC day, else the start of the next one."""
+    day = _day(moment)
+    return day if day == moment else day + timedelta(days=1)
 
 
 def _first_grouped(first: Sequence[Dimension], last: Dimension, value: Any) -> str:

@@ -20,6 +20,7 @@ from ground.tables import (
     MIGRATIONS,
     SLO_ROLLUPS,
     SLO_STATUS,
+    TASK_SPEND_DAILY,
     TRACES,
     TRACES_SPEND_HOUR,
     WATERMARKS,
@@ -359,6 +360,27 @@ _AGENT_TASKS_MODELS_V11 = (
     "CODEC(ZSTD(1))",
 )
 
+# Each UTC day's task spend per dimension and key (ground.tables.TASK_SPEND_DAILY), summed by the SLO
+# engine from agent_tasks FINAL whenever tasks of the day were derived after its last sum. A day is
+# summed whole, in one INSERT whose rows share ComputedAt, with a row of Dimension '' marking the sum
+# even when the day has no task: readers take each day's rows of its latest ComputedAt, so a key that
+# a later sum no longer has drops out; older rows of a key are replaced on merge.
+_TASK_SPEND_DAILY_V12 = f"""
+CREATE TABLE IF NOT EXISTS {TASK_SPEND_DAILY} (
+    Day Date,
+    Dimension LowCardinality(String),
+    Key String,
+    CostUsd Float64,
+    Tasks UInt64,
+    InputTokens UInt64,
+    OutputTokens UInt64,
+    CacheReadTokens UInt64,
+    ComputedAt DateTime64(9, 'UTC')
+) ENGINE = ReplacingMergeTree(ComputedAt)
+PARTITION BY toYYYYMM(Day)
+ORDER BY (Day, Dimension, Key)
+"""
+
 MIGRATIONS_TABLE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
     version UInt32,
@@ -387,6 +409,8 @@ SCHEMA: tuple[Migration, ...] = (
               _TRACES_SPEND_PROJECTION_V10),
     Migration(11, "agent_tasks.Models and FallbackSources: each task's own models, not its trace's",
               _AGENT_TASKS_MODELS_V11),
+    Migration(12, "task_spend_daily: task spend per UTC day and dimension, summed as tasks are derived",
+              (_TASK_SPEND_DAILY_V12,)),
 )
 
 
