@@ -321,48 +321,75 @@ def _next_hour(moment: datetime) -> datetime:
     return hour if hour == moment else hour + timedelta(hours=1)
 
 
-def task_spend_query(dimensions: Sequence[Dimension], start: datetime, end: datetime, *, limit: int) -> Statement:
+# Most runs of consecutive summed days a task spend read takes from task_spend_daily; days beyond are
+# read from agent_tasks (the same sums, more slowly).
+MAX_SUMMED_RUNS = 8
+
+
+def summed_days_query(start: datetime, end: datetime) -> Statement:
+    """The whole UTC days of [start, end) whose latest sum in task_spend_daily holds every task of the day
+    as agent_tasks has it now (no task derived since), oldest first, as Unix seconds of their start."""
+    first_day = _next_day(start)
+    last_day = max(first_day, _day(end))
+    sql = f"""
+SELECT toUnixTimestamp(toDateTime(r.Day, 'UTC')) AS Day
+FROM (SELECT Day, max(ComputedAt) AS Computed FROM {TASK_SPEND_DAILY}
+      WHERE Day >= toDate({{first_day:{_TIME}}}, 'UTC') AND Day < toDate({{last_day:{_TIME}}}, 'UTC')
+      GROUP BY Day) AS r
+LEFT JOIN (SELECT toDate(Timestamp, 'UTC') AS Day, max(DerivedAt) AS Derived FROM {AGENT_TASKS}
+           WHERE Timestamp >= {{first_day:{_TIME}}} AND Timestamp < {{last_day:{_TIME}}}
+           GROUP BY Day) AS t ON r.Day = t.Day
+WHERE t.Derived <= r.Computed
+ORDER BY r.Day"""
+    return Statement(sql, {"first_day": first_day, "last_day": last_day})
+
+
+def task_spend_query(dimensions: Sequence[Dimension], start: datetime, end: datetime, *,
+                     summed_days: Sequence[datetime], limit: int) -> Statement:
     """Tasks that started in [start, end) grouped by each of `dimensions` (`Dimension` names a row's set,
     `Key` its value, '' for tasks without one): the costliest `limit` rows of each set, with the columns
     of traces_spend_query (`Calls` counting tasks).
 
-    The whole UTC days of the range come from task_spend_daily, each day that its latest sum holds as
-    agent_tasks has it now (no task derived since); the other days, and the part days at either end,
-    from agent_tasks FINAL: the same sums as the tasks', in a few thousand rows per day.
+    `summed_days` (UTC day starts, from summed_days_query) are added up from their latest sums in
+    task_spend_daily, the rest of the range is read from agent_tasks FINAL: the same sums as the
+    tasks', in a few thousand rows per summed day.
     """
     if not dimensions or Dimension.MODEL in dimensions:
         raise ValueError("task_spend_query takes task dimensions (not model), at least one")
     *first, last = dimensions
     which = _first_grouped(first, last, lambda d: f"'{d.value}'")
     key = _first_grouped(first, last, lambda d: d.column)
-    first_day = _next_day(start)
-    last_day = max(first_day, _day(end))
-    sql = f"""
-WITH
-summed AS (
-    SELECT r.Day AS Day, r.Computed AS Computed
-    FROM (SELECT Day, max(ComputedAt) AS Computed FROM {TASK_SPEND_DAILY}
-          WHERE Day >= toDate({{first_day:{_TIME}}}, 'UTC') AND Day < toDate({{last_day:{_TIME}}}, 'UTC')
-          GROUP BY Day) AS r
-    LEFT JOIN (SELECT toDate(Timestamp, 'UTC') AS Day, max(DerivedAt) AS Derived FROM {AGENT_TASKS}
-               WHERE Timestamp >= {{first_day:{_TIME}}} AND Timestamp < {{last_day:{_TIME}}}
-               GROUP BY Day) AS t ON r.Day = t.Day
-    WHERE t.Derived <= r.Computed
-),
-parts AS (
+    params: dict[str, Any] = {"start": start.astimezone(UTC), "end": end.astimezone(UTC), "limit": limit}
+    summed = _runs([day for day in summed_days if start <= day and day + timedelta(days=1) <= end])[:MAX_SUMMED_RUNS]
+    # The tasks are read from agent_tasks between the runs of summed days, and before and after them.
+    edges = [params["start"], *(moment for run in summed for moment in run), params["end"]]
+    read = []
+    for index in range(0, len(edges), 2):
+        params.update({f"read_from{index}": edges[index], f"read_to{index}": edges[index + 1]})
+        read.append(f"(Timestamp >= {{read_from{index}:{_TIME}}} AND Timestamp < {{read_to{index}:{_TIME}}})")
+    from_sums = ""
+    if summed:
+        days = []
+        for index, (run_start, run_end) in enumerate(summed):
+            params.update({f"sum_from{index}": run_start, f"sum_to{index}": run_end})
+            days.append(f"(Day >= toDate({{sum_from{index}:{_TIME}}}, 'UTC') "
+                        f"AND Day < toDate({{sum_to{index}:{_TIME}}}, 'UTC'))")
+        within = " OR ".join(days)
+        from_sums = f"""
     SELECT Dimension, Key, sum(CostUsd) AS PartCost, sum(Tasks) AS PartCalls, sum(InputTokens) AS PartInput,
            sum(OutputTokens) AS PartOutput, sum(CacheReadTokens) AS PartCacheRead
     FROM {TASK_SPEND_DAILY}
-    WHERE Day >= toDate({{first_day:{_TIME}}}, 'UTC') AND Day < toDate({{last_day:{_TIME}}}, 'UTC')
-      AND (Day, ComputedAt) IN (SELECT Day, Computed FROM summed)
+    WHERE ({within})
+      AND (Day, ComputedAt) IN (SELECT Day, max(ComputedAt) FROM {TASK_SPEND_DAILY} WHERE {within} GROUP BY Day)
       AND Dimension IN ({", ".join(f"'{d.value}'" for d in dimensions)})
     GROUP BY Dimension, Key
-    UNION ALL
+    UNION ALL"""
+    sql = f"""
+WITH parts AS ({from_sums}
     SELECT {which} AS Dimension, {key} AS Key, sum(CostUsd) AS PartCost, count() AS PartCalls,
            sum(InputTokens) AS PartInput, sum(OutputTokens) AS PartOutput, sum(CacheReadTokens) AS PartCacheRead
     FROM {AGENT_TASKS} FINAL
-    WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
-      AND toDate(Timestamp, 'UTC') NOT IN (SELECT Day FROM summed)
+    WHERE {" OR ".join(read)}
     GROUP BY GROUPING SETS ({", ".join(f"({d.column})" for d in dimensions)})
 )
 SELECT Dimension, Key, sum(PartCost) AS Cost, sum(PartCalls) AS Calls, sum(PartInput) AS Input,
@@ -374,8 +401,18 @@ GROUP BY Dimension, Key
 ORDER BY Dimension, Cost DESC, Key
 LIMIT {{limit:UInt32}} BY Dimension
 SETTINGS {FINAL_PER_PARTITION}"""
-    return Statement(sql, {"start": start.astimezone(UTC), "end": end.astimezone(UTC), "limit": limit,
-                           "first_day": first_day, "last_day": last_day})
+    return Statement(sql, params)
+
+
+def _runs(days: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """Consecutive UTC days (their starts, sorted) as [first day's start, the day after the last's start)."""
+    runs: list[tuple[datetime, datetime]] = []
+    for day in days:
+        if runs and runs[-1][1] == day:
+            runs[-1] = (runs[-1][0], day + timedelta(days=1))
+        else:
+            runs.append((day, day + timedelta(days=1)))
+    return runs
 
 
 def _day(moment: datetime) -> datetime:

@@ -17,8 +17,9 @@ from agentslo.console._queries import (
     TaskCursor,
     TaskFilter,
     slo_history_query,
-    task_models_query,
+    summed_days_query,
     task_hours_query,
+    task_models_query,
     task_spend_query,
     tasks_query,
     trace_bounds_query,
@@ -330,8 +331,8 @@ def spend(storage: Storage, dimensions: Sequence[Dimension], start: datetime, en
     by_task = [d for d in dimensions if d is not Dimension.MODEL]
     with ThreadPoolExecutor(max_workers=2) as pool:
         calls = pool.submit(_run, storage, traces_spend_query(start, end, limit=limit))
-        tasks = pool.submit(_run, storage, task_spend_query(by_task, start, end, limit=limit)) if by_task else None
-        rows = calls.result().dicts() + (tasks.result().dicts() if tasks else [])
+        tasks = pool.submit(_task_spend, storage, by_task, start, end, limit) if by_task else None
+        rows = calls.result().dicts() + (tasks.result() if tasks else [])
     spent = {row["Key"]: row for row in rows if row["Dimension"] == "day"}
     daily = []
     day = start.astimezone(UTC).date()
@@ -341,6 +342,13 @@ def spend(storage: Storage, dimensions: Sequence[Dimension], start: datetime, en
         day += timedelta(days=1)
     return Spend(start, end, daily, [_breakdown(d, [r for r in rows if r["Dimension"] == d.value])
                                      for d in dimensions])
+
+
+def _task_spend(storage: Storage, dimensions: Sequence[Dimension], start: datetime, end: datetime,
+                limit: int) -> list[dict]:
+    """Task spend rows: the days summed in task_spend_daily as agent_tasks has them now, then the sums."""
+    summed = [_EPOCH + timedelta(seconds=day) for (day,) in _run(storage, summed_days_query(start, end)).rows]
+    return _run(storage, task_spend_query(dimensions, start, end, summed_days=summed, limit=limit)).dicts()
 
 
 def _breakdown(dimension: Dimension, rows: list[dict]) -> Breakdown:

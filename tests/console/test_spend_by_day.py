@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from agentslo.console._queries import Dimension, task_spend_query
+from agentslo.console._queries import Dimension
+from agentslo.console._reads import spend
 from ground.storage import AGENT_TASKS, TASK_SPEND_DAILY, Storage, migrate
 from slo.engine import sync_task_spend
 
@@ -69,9 +70,9 @@ def expected(rows: list[dict[str, object]], start: datetime, end: datetime) -> d
 
 
 def spent(storage: Storage, start: datetime, end: datetime) -> dict[tuple[str, str], tuple]:
-    statement = task_spend_query([Dimension.USER, Dimension.AGENT], start, end, limit=100)
-    return {(r["Dimension"], r["Key"]): (round(r["Cost"], 12), r["Calls"])
-            for r in storage.query(statement.sql, statement.params).dicts()}
+    found = spend(storage, [Dimension.USER, Dimension.AGENT], start, end, limit=100).breakdowns
+    return {(b.dimension, "" if r.key == "(none)" else r.key): (round(r.cost_usd, 12), r.calls)
+            for b in found for r in b.rows}
 
 
 def test_task_spend_is_the_tasks_own_before_and_after_their_days_are_summed(storage: Storage) -> None:
@@ -87,12 +88,18 @@ def test_task_spend_is_the_tasks_own_before_and_after_their_days_are_summed(stor
     assert sync_task_spend(storage) == 2
     for name, (start, end) in RANGES.items():
         assert spent(storage, start, end) == expected(TASKS, start, end), ("all summed", name)
+    # A day in the middle gets a task derived again: the days on either side still come from their sums.
+    again = [task("d", timedelta(days=1, hours=12), "erin", "triage", 0.375, derived=3)]
+    store(storage, again)
+    for name, (start, end) in RANGES.items():
+        assert spent(storage, start, end) == expected(TASKS + again, start, end), ("a middle day derived", name)
+    assert sync_task_spend(storage) == 1
     # A day's latest sum holds what its tasks do now: alice, whose task became carol's, is not in it.
     latest = storage.query(
         f"SELECT Dimension, Key, CostUsd, Tasks FROM {TASK_SPEND_DAILY} WHERE Day = '2026-05-05' AND Dimension "
         f"IN ('', 'user') AND ComputedAt = (SELECT max(ComputedAt) FROM {TASK_SPEND_DAILY} WHERE Day = '2026-05-05') "
         "ORDER BY Dimension, Key").rows
-    assert latest == [("", "", 0.0, 0), ("user", "", 0.125, 1), ("user", "carol", 1.0, 1)]
+    assert latest == [("", "", 0.0, 0), ("user", "carol", 1.0, 1), ("user", "erin", 0.375, 1)]
     # Whole days are read from the sums: a row added to a day's latest sum shows in the spend.
     storage.command(
         f"INSERT INTO {TASK_SPEND_DAILY} (Day, Dimension, Key, CostUsd, Tasks, ComputedAt) "
