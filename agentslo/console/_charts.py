@@ -69,10 +69,10 @@ def daily_spend(days: Sequence[DaySpend], daily_caps: Sequence[tuple[str, float]
     if monthly_caps:
         figure.add_trace(go.Scatter(x=[d.day for d in days], y=month_to_date(days, spent_before_usd), yaxis="y2",
                                     mode="lines+markers", name="month to date (USD)", line={"color": "#8250df"}))
-        for name, limit_usd in monthly_caps:
-            figure.add_trace(go.Scatter(x=[days[0].day, days[-1].day] if days else [], y=[limit_usd] * min(2, len(days)),
-                                        yaxis="y2", mode="lines", name=f"{name} cap (month)",
-                                        line={"color": "#8250df", "dash": "dash"}))
+        for name, limit_usd in monthly_caps:  # across the whole plot, however few days it has
+            figure.add_shape(type="line", xref="paper", x0=0, x1=1, yref="y2", y0=limit_usd, y1=limit_usd,
+                             line={"color": "#8250df", "dash": "dash"}, name=f"{name} cap (month)",
+                             showlegend=True)
         figure.update_layout(yaxis2={"title": {"text": "USD month to date"}, "tickprefix": "$", "overlaying": "y",
                                      "side": "right", "rangemode": "tozero", "showgrid": False},
                              margin={**_LAYOUT["margin"], "r": 70})

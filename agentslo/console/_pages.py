@@ -99,20 +99,22 @@ def console_pages_router(reads: ConsoleReads, store: AlertStore, config: Config,
         if chosen in SPEND_RANGES:
             end = reads.clock()
             start = _utc_day(end) - timedelta(days=SPEND_RANGES[chosen] - 1)
-        latest, spent = await asyncio.gather(current(evaluator),
-                                             answer(reads.spend(start=start, end=end, dimensions=DEFAULT_DIMENSIONS)))
+        start, end = await answer(_checked(reads.spend_range, start, end))
         daily_caps = [(b.name, b.limit_usd) for b in _whole_spend_budgets(evaluator, SpendPeriod.DAY)]
         monthly_caps = [(b.name, b.limit_usd) for b in _whole_spend_budgets(evaluator, SpendPeriod.MONTH)]
-        before = 0.0
-        month_start = _utc_day(spent.start).replace(day=1)
-        if monthly_caps and month_start < spent.start:  # the month-to-date line counts the month's first days too
-            earlier = await answer(reads.spend(start=month_start, end=spent.start, dimensions=()))
-            before = sum(day.cost_usd for day in earlier.daily)
+        month_start = _utc_day(start).replace(day=1)
+        # The month-to-date line counts the first days of the range's first month too, read alongside.
+        earlier = (answer(reads.spend(start=month_start, end=start, dimensions=()))
+                   if monthly_caps and month_start < start else None)
+        latest, spent, *before = await asyncio.gather(
+            current(evaluator), answer(reads.spend(start=start, end=end, dimensions=DEFAULT_DIMENSIONS)),
+            *([earlier] if earlier else []))
+        spent_before_usd = sum(day.cost_usd for day in before[0].daily) if before else 0.0
         models = spent.breakdowns[0]
         shown, hidden = _top_members(latest.spend)
         return page(request, "spend.html", budgets=[spend_out(status, latest.cap) for status in shown],
                     hidden_members=hidden, spend=spent,
-                    chart_json=daily_spend(spent.daily, daily_caps, monthly_caps, before,
+                    chart_json=daily_spend(spent.daily, daily_caps, monthly_caps, spent_before_usd,
                                            "Spend per UTC day against the caps"),
                     unpriced=[row for row in models.rows if row.unpriced_calls],
                     range=chosen, ranges=list(SPEND_RANGES))
@@ -166,6 +168,11 @@ def console_pages_router(reads: ConsoleReads, store: AlertStore, config: Config,
         return page(request, "alerts.html", alerts=alerts)
 
     return router
+
+
+async def _checked(resolve: Any, *args: Any) -> Any:
+    """`resolve(*args)` as an awaitable, for `answer` to turn its BadParameter into a 422."""
+    return resolve(*args)
 
 
 def _choice(ranges: dict[str, Any]) -> str:
