@@ -228,16 +228,22 @@ LIMIT {{limit:UInt32}}"""
 
 def slo_history_query(slo_name: str, start: datetime, end: datetime, *, bucket: timedelta) -> Statement:
     """An SLO's status rows in [start, end] (an evaluation as of now is in a history up to now), the last
-    of each `bucket`, oldest first: at most (end - start) / bucket + 1 rows whatever the cadence."""
+    of each `bucket`, oldest first: at most (end - start) / bucket + 1 rows whatever the cadence (of
+    evaluations at the same instant, one).
+
+    The buckets' last instants are found first and only their rows read whole: taking each bucket's
+    last BurnRates map with argMax copied the map of every row.
+    """
+    within = f"SloName = {{slo:String}} AND Timestamp >= {{start:{_TIME}}} AND Timestamp <= {{end:{_TIME}}}"
     sql = f"""
-SELECT toUnixTimestamp64Milli(max(Timestamp)) AS AtMs,
-       argMax(Sli, Timestamp), argMax(Objective, Timestamp), argMax(ErrorBudgetRemaining, Timestamp),
-       argMax(GoodEvents, Timestamp), argMax(TotalEvents, Timestamp), argMax(BurnRates, Timestamp),
-       argMax(AlertState, Timestamp), toUnixTimestamp(argMax(DataThrough, Timestamp))
+SELECT toUnixTimestamp64Milli(Timestamp) AS AtMs, Sli, Objective, ErrorBudgetRemaining, GoodEvents, TotalEvents,
+       BurnRates, AlertState, toUnixTimestamp(DataThrough)
 FROM {SLO_STATUS}
-WHERE SloName = {{slo:String}} AND Timestamp >= {{start:{_TIME}}} AND Timestamp <= {{end:{_TIME}}}
-GROUP BY toStartOfInterval(Timestamp, toIntervalSecond({{bucket_s:UInt32}}), 'UTC') AS Bucket
-ORDER BY Bucket"""
+WHERE {within}
+  AND Timestamp IN (SELECT max(Timestamp) FROM {SLO_STATUS} WHERE {within}
+                    GROUP BY toStartOfInterval(Timestamp, toIntervalSecond({{bucket_s:UInt32}}), 'UTC'))
+ORDER BY Timestamp
+LIMIT 1 BY Timestamp"""
     return Statement(sql, {"slo": slo_name, "start": start.astimezone(UTC), "end": end.astimezone(UTC),
                            "bucket_s": max(1, int(bucket.total_seconds()))})
 
