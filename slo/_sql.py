@@ -18,10 +18,10 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ground.tables import AGENT_TASKS, SLO_ROLLUPS, TRACES
+from ground.tables import AGENT_TASKS, SLO_ROLLUPS, TASK_SPEND_DAILY, TASK_SPEND_DIMENSIONS, TRACES
 from slo._filters import Events, and_sql, filter_sql
 from slo._kinds import Indicator, kind_of
 from slo._spend import SpendBudget
@@ -256,7 +256,8 @@ WHERE Timestamp >= {{scan_start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
 
 _TASK_COLUMNS = ("TaskId, TraceId, Timestamp, Duration, Success, ErrorType, LlmCalls, ToolCalls, ToolErrors, "
                  "InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd, Degraded, "
-                 "ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment, Spans")
+                 "ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment, Spans, "
+                 "Models, FallbackSources")
 
 # Which span is a task, and which spans are its own, decided per trace over the
 # trace's spans as stored (each (TraceId, SpanId) once):
@@ -274,7 +275,8 @@ _TASK_COLUMNS = ("TaskId, TraceId, Timestamp, Duration, Success, ErrorType, LlmC
 # recovered from does not fail the task); a dimension is the task span's, else
 # the first one of its spans carries. A model call is a span ingest priced or
 # marked unpriced (CostSource != ''); tokens and cost add up over model calls
-# only, so that an agent span repeating its children's totals counts once.
+# only, so that an agent span repeating its children's totals counts once. Models and FallbackSources are
+# those of the task's own model calls, each once, sorted.
 _DERIVE_TASKS = f"""
 INSERT INTO {AGENT_TASKS} ({_TASK_COLUMNS}, DerivedAt)
 WITH
@@ -286,12 +288,13 @@ traces AS (
         StatusCode = 'Error', ErrorType, CostSource != '', GenAiOperation = 'execute_tool',
         InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd,
         {DEGRADED_SPAN},
-        ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment
+        ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment, RequestModel, FallbackSource
     ))) AS spans
     FROM (
         SELECT TraceId, SpanId, ParentSpanId, Timestamp, Duration, StatusCode, ErrorType, GenAiOperation,
                CostSource, InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, CostUsd, Degraded,
-               FallbackSource, ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment
+               FallbackSource, ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment,
+               RequestModel
         FROM {TRACES}
         WHERE Timestamp >= {{scan_start:{_TIME}}} AND Timestamp < {{end:{_TIME}}} AND TraceId IN task_traces
         LIMIT 1 BY TraceId, SpanId
@@ -306,6 +309,7 @@ trees AS (
         spans.11 AS output_tokens, spans.12 AS cache_read, spans.13 AS cache_write, spans.14 AS cost,
         spans.15 AS degraded, spans.16 AS service, spans.17 AS agent, spans.18 AS task_type,
         spans.19 AS user_id, spans.20 AS tenant, spans.21 AS feature, spans.22 AS environment,
+        spans.23 AS model, spans.24 AS fallback,
         arrayMap(p -> indexOf(ids, p), spans.2) AS parent_of,
         indexOf(spans.2, '') AS root,
         root != 0 AND (is_agent[root] OR NOT has(is_agent, true)) AS root_is_task,
@@ -351,6 +355,10 @@ SELECT
     arrayFirst(v -> v != '', arrayPushFront(arrayMap((owner, v) -> if(owner = t, v, ''), task_of, environment),
                                             environment[t])) AS Environment,
     arrayCount(owner -> owner = t, task_of) AS Spans,
+    arraySort(arrayDistinct(arrayFilter((v, owner, llm) -> owner = t AND llm AND v != '', model, task_of, is_llm)))
+        AS Models,
+    arraySort(arrayDistinct(arrayFilter((v, owner, llm) -> owner = t AND llm AND v != '', fallback, task_of,
+                                        is_llm))) AS FallbackSources,
     now64(9) AS DerivedAt
 FROM trees
 ARRAY JOIN tasks AS t
@@ -402,6 +410,50 @@ def rederive_stored_since_statements(stored_since: datetime, start: datetime, en
 def _derivation(task_traces: str, params: Mapping[str, Any]) -> tuple[Statement, ...]:
     return (Statement(_DERIVE_TASKS.replace("{task_traces}", task_traces), params),
             Statement(_DELETE_STALE_TASKS.replace("{task_traces}", task_traces), params))
+
+
+# ----------------------------------------------------------------------------- task spend per day
+
+# agent_tasks is partitioned by month, and a task's versions all lie in its start's month: FINAL
+# merges each partition apart.
+_FINAL_PER_PARTITION = "do_not_merge_across_partitions_select_final = 1"
+
+
+def task_spend_stale_days_query() -> Statement:
+    """The UTC days (Unix seconds of their start, oldest first) holding a task derived after
+    task_spend_daily last summed the day, or never summed: the days to sum again."""
+    sql = f"""
+SELECT toUnixTimestamp(toDateTime(t.Day, 'UTC')) AS Day
+FROM (SELECT toDate(Timestamp, 'UTC') AS Day, max(DerivedAt) AS Derived FROM {AGENT_TASKS} GROUP BY Day) AS t
+LEFT JOIN (SELECT Day, max(ComputedAt) AS Computed FROM {TASK_SPEND_DAILY} GROUP BY Day) AS r ON t.Day = r.Day
+WHERE t.Derived > r.Computed
+ORDER BY t.Day"""
+    return Statement(sql)
+
+
+def task_spend_insert(first_day: date, days: int) -> Statement:
+    """Sum the tasks of the `days` UTC days from `first_day` again into task_spend_daily: cost, tasks and
+    tokens per day, dimension and key, and a marker row (Dimension '') per day, all with one ComputedAt."""
+    dimensions = list(TASK_SPEND_DIMENSIONS.items())
+    *first, (last_name, last_column) = dimensions
+    which = "multiIf(" + ", ".join(f"grouping({c}) = 0, '{n}'" for n, c in first) + f", '{last_name}')"
+    key = "multiIf(" + ", ".join(f"grouping({c}) = 0, {c}" for _, c in first) + f", {last_column})"
+    sql = f"""
+INSERT INTO {TASK_SPEND_DAILY} (Day, Dimension, Key, CostUsd, Tasks, InputTokens, OutputTokens, CacheReadTokens,
+                                ComputedAt)
+SELECT Day, Dimension, Key, Cost, Tasks, Input, Output, CacheRead, now64(9)
+FROM (
+    SELECT toDate(Timestamp, 'UTC') AS Day, {which} AS Dimension, {key} AS Key, sum(CostUsd) AS Cost,
+           count() AS Tasks, sum(InputTokens) AS Input, sum(OutputTokens) AS Output, sum(CacheReadTokens) AS CacheRead
+    FROM {AGENT_TASKS} FINAL
+    WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
+    GROUP BY GROUPING SETS ({", ".join(f"(Day, {c})" for _, c in dimensions)})
+    UNION ALL
+    SELECT toDate({{start:{_TIME}}}, 'UTC') + number, '', '', 0, 0, 0, 0, 0 FROM numbers({{days:UInt32}})
+)
+SETTINGS {_FINAL_PER_PARTITION}"""
+    start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
+    return Statement(sql, {"start": start, "end": start + timedelta(days=days), "days": days})
 
 
 # When each table's rows were stored, by the server's clock: otel_traces fills

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 
@@ -69,6 +69,8 @@ from slo._sql import (
     spans_per_hour_query,
     spend_query,
     stored_since_query,
+    task_spend_insert,
+    task_spend_stale_days_query,
     waiting_tasks_query,
     window_sums_query,
 )
@@ -86,6 +88,7 @@ __all__ = [
     "read_watermarks",
     "run_cycle",
     "sync_rollups",
+    "sync_task_spend",
     "sync_tasks",
     "waiting_tasks",
     "write_status",
@@ -110,6 +113,8 @@ _STORED_OVERLAP = timedelta(minutes=2)
 # Minutes to roll up again that lie this close together are rolled up as one
 # range: a few clean minutes recomputed cost less than another statement.
 _RANGE_GAP = timedelta(minutes=10)
+# Days of tasks summed per statement into task_spend_daily: a month of a busy store at a time.
+_DAYS_PER_STATEMENT = 31
 _MINUTE = timedelta(minutes=1)
 _HOUR = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -155,7 +160,8 @@ def run_cycle(storage: Storage, slos: Sequence[SLO], now: datetime, *,
 def catch_up(storage: Storage, slos: Sequence[SLO], now: datetime, *, grace: timedelta = DEFAULT_GRACE,
              horizon: timedelta = DEFAULT_LATENESS_HORIZON, budgets: Sequence[SpendBudget] = (),
              live: bool = True) -> CatchUp:
-    """Derive tasks and bring every SLO's rollups up to `now`, late data included when `live`.
+    """Derive tasks, sum their spend per day (`sync_task_spend`) and bring every SLO's rollups up to
+    `now`, late data included when `live`.
 
     Tasks are derived as far back as any SLO reads them and, for `budgets`
     counted per member, to the start of their current period. A cycle that is
@@ -175,6 +181,7 @@ def catch_up(storage: Storage, slos: Sequence[SLO], now: datetime, *, grace: tim
                                                           tasks.through):
             _command(storage, statement)
     sync_tasks(storage, now, since=since, grace=grace)
+    sync_task_spend(storage)
     stored: dict[str, list[datetime]] = {}
     late = beyond = 0
     if spans_seen is not None:
@@ -265,6 +272,23 @@ def sync_tasks(storage: Storage, now: datetime, *, since: datetime, grace: timed
         if start < stop:
             derive_tasks(storage, start=start, end=stop)
     _write_watermarks(storage, {_TASKS_MARK: mark})
+
+
+def sync_task_spend(storage: Storage) -> int:
+    """Sum again into task_spend_daily each UTC day holding tasks derived since the day was last summed
+    (every day at first); returns how many days were summed. Only the evaluator derives tasks, and it
+    calls this after its derivations: a day summed here holds every task derived so far."""
+    days = [(_EPOCH + timedelta(seconds=seconds)).date()
+            for (seconds,) in _query(storage, task_spend_stale_days_query()).rows]
+    runs: list[tuple[date, int]] = []
+    for day in days:
+        if runs and runs[-1][0] + timedelta(days=runs[-1][1]) == day and runs[-1][1] < _DAYS_PER_STATEMENT:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((day, 1))
+    for first, count in runs:
+        _command(storage, task_spend_insert(first, count))
+    return len(days)
 
 
 def sync_rollups(storage: Storage, slos: Iterable[SLO], now: datetime, *, grace: timedelta = DEFAULT_GRACE,

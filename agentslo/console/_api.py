@@ -106,14 +106,17 @@ class ConsoleReads:
     async def spend(self, *, start: datetime | None = None, end: datetime | None = None,
                     dimensions: tuple[Dimension, ...] = DEFAULT_DIMENSIONS, limit: int = 20) -> Spend:
         """Daily spend and breakdowns (default: the last 30 UTC days, today included)."""
-        now = self.clock()
-        if start is None and end is None:
-            end = now
-            today = datetime(now.year, now.month, now.day, tzinfo=UTC)
-            start = today - timedelta(days=DEFAULT_SPEND_DAYS - 1)
-        start, end = self.range(start, end, timedelta(days=DEFAULT_SPEND_DAYS))
+        start, end = self.spend_range(start, end)
         unique = tuple(dict.fromkeys(dimensions))
         return await _off_loop(spend, self.storage, unique, start, end, limit=limit)
+
+    def spend_range(self, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+        """A spend read's [start, end), checked: by default the last DEFAULT_SPEND_DAYS UTC days, today
+        included, to now."""
+        if start is None and end is None:
+            end = self.clock()
+            start = datetime(end.year, end.month, end.day, tzinfo=UTC) - timedelta(days=DEFAULT_SPEND_DAYS - 1)
+        return self.range(start, end, timedelta(days=DEFAULT_SPEND_DAYS))
 
     def range(self, start: datetime | None, end: datetime | None, default: timedelta) -> tuple[datetime, datetime]:
         """[start, end) with defaults (end: now; start: `default` before end), checked."""

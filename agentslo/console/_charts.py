@@ -49,18 +49,46 @@ def sli_history(history: Sequence[SloPoint], objective: float, title: str) -> st
     return figure.to_json()
 
 
-def daily_spend(days: Sequence[DaySpend], caps: Sequence[tuple[str, float]], title: str) -> str:
-    """Spend per UTC day as bars, each daily cap (name, USD) as a line across."""
+def daily_spend(days: Sequence[DaySpend], daily_caps: Sequence[tuple[str, float]],
+                monthly_caps: Sequence[tuple[str, float]], spent_before_usd: float, title: str) -> str:
+    """Spend per UTC day as bars, each daily cap (name, USD) as a line across; with monthly caps, the
+    month-to-date spend as a line against them on a second axis (right).
+
+    `spent_before_usd` is what the first day's month spent before the first day: the month-to-date
+    line starts from it.
+    """
     figure = go.Figure(
-        go.Bar(x=[d.day for d in days], y=[d.cost_usd for d in days], name="spend (USD)",
+        go.Bar(x=[d.day for d in days], y=[d.cost_usd for d in days], name="spend per day (USD)",
                marker={"color": "#1f6feb"}),
         layout={**_LAYOUT, "title": {"text": title}, "xaxis": {"type": "category"},
-                "yaxis": {"title": {"text": "USD"}, "tickprefix": "$"}},
+                "yaxis": {"title": {"text": "USD per day"}, "tickprefix": "$", "rangemode": "tozero"}},
     )
-    for name, limit_usd in caps:
+    for name, limit_usd in daily_caps:
         figure.add_hline(y=limit_usd, line={"color": "#cf222e", "dash": "dash"},
                          annotation={"text": f"{name} cap", "xanchor": "left"}, annotation_position="top left")
+    if monthly_caps:
+        figure.add_trace(go.Scatter(x=[d.day for d in days], y=month_to_date(days, spent_before_usd), yaxis="y2",
+                                    mode="lines+markers", name="month to date (USD)", line={"color": "#8250df"}))
+        for name, limit_usd in monthly_caps:  # across the whole plot, however few days it has
+            figure.add_shape(type="line", xref="paper", x0=0, x1=1, yref="y2", y0=limit_usd, y1=limit_usd,
+                             line={"color": "#8250df", "dash": "dash"}, name=f"{name} cap (month)",
+                             showlegend=True)
+        figure.update_layout(yaxis2={"title": {"text": "USD month to date"}, "tickprefix": "$", "overlaying": "y",
+                                     "side": "right", "rangemode": "tozero", "showgrid": False},
+                             margin={**_LAYOUT["margin"], "r": 70})
     return figure.to_json()
+
+
+def month_to_date(days: Sequence[DaySpend], spent_before_usd: float) -> list[float]:
+    """The spend of each day's UTC month up to and including that day; the first month starts from
+    `spent_before_usd`."""
+    totals, total, month = [], spent_before_usd, days[0].day[:7] if days else ""
+    for day in days:
+        if day.day[:7] != month:
+            total, month = 0.0, day.day[:7]
+        total += day.cost_usd
+        totals.append(total)
+    return totals
 
 
 def _iso(moment: datetime) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,19 +17,19 @@ from typing import Annotated, Any
 import yaml
 from markupsafe import Markup
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from agentslo.access import requires_in_browser
 from agentslo.alerts_api import alerts_out
 from agentslo.config import Config
-from agentslo.console._api import DEFAULT_DIMENSIONS, TRACE_ID, ConsoleReads, answer
+from agentslo.console._api import DEFAULT_DIMENSIONS, DEFAULT_SPEND_DAYS, TRACE_ID, ConsoleReads, answer
 from agentslo.console._charts import budget_burn_down, daily_spend, sli_history
 from agentslo.console._queries import TASK_FILTER_COLUMNS, TaskStatus
-from agentslo.slo_api import SloStatusOut, SpendStatusOut, latest_budgets, latest_slos
+from agentslo.slo_api import SloStatusOut, current, latest_slos, spend_out
 from alerts import AlertStore
 from ground.auth import KeyRing, Scope
-from slo import SpendPeriod, format_duration, format_usd
+from slo import SpendPeriod, SpendStatus, format_duration, format_usd
 
 __all__ = ["console_pages_router"]
 
@@ -48,6 +49,10 @@ TOP_MEMBERS = 10
 # The ranges the tasks page offers, and the one it opens with.
 TASK_RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7),
                "30d": timedelta(days=30)}
+# The spend page's ranges: so many UTC days, today included; it opens with the API's default.
+SPEND_RANGES = {"7d": 7, "30d": DEFAULT_SPEND_DAYS, "90d": 90}
+# A range picker's choice when the page is given `start` or `end`.
+CUSTOM = "custom"
 
 
 def console_pages_router(reads: ConsoleReads, store: AlertStore, config: Config, keys: KeyRing) -> APIRouter:
@@ -85,20 +90,39 @@ def console_pages_router(reads: ConsoleReads, store: AlertStore, config: Config,
         )
 
     @router.get("/spend", response_class=HTMLResponse)
-    async def spend_page(request: Request) -> HTMLResponse:
-        budgets, spent = await asyncio.gather(answer(latest_budgets(evaluator)),
-                                              answer(reads.spend(dimensions=DEFAULT_DIMENSIONS)))
-        caps = [(b.name, b.limit_usd) for b in evaluator.budgets if b.per is None and b.period is SpendPeriod.DAY]
+    async def spend_page(
+        request: Request,
+        range: Annotated[str, Query(pattern=_choice(SPEND_RANGES))] = "30d",  # noqa: A002
+        start: datetime | None = None, end: datetime | None = None,
+    ) -> HTMLResponse:
+        chosen = CUSTOM if start is not None or end is not None else range
+        if chosen in SPEND_RANGES:
+            end = reads.clock()
+            start = _utc_day(end) - timedelta(days=SPEND_RANGES[chosen] - 1)
+        start, end = await answer(_checked(reads.spend_range, start, end))
+        daily_caps = [(b.name, b.limit_usd) for b in _whole_spend_budgets(evaluator, SpendPeriod.DAY)]
+        monthly_caps = [(b.name, b.limit_usd) for b in _whole_spend_budgets(evaluator, SpendPeriod.MONTH)]
+        month_start = _utc_day(start).replace(day=1)
+        # The month-to-date line counts the first days of the range's first month too, read alongside.
+        earlier = (answer(reads.spend(start=month_start, end=start, dimensions=()))
+                   if monthly_caps and month_start < start else None)
+        latest, spent, *before = await asyncio.gather(
+            current(evaluator), answer(reads.spend(start=start, end=end, dimensions=DEFAULT_DIMENSIONS)),
+            *([earlier] if earlier else []))
+        spent_before_usd = sum(day.cost_usd for day in before[0].daily) if before else 0.0
         models = spent.breakdowns[0]
-        shown, hidden = _top_members(budgets)
-        return page(request, "spend.html", budgets=shown, hidden_members=hidden,
-                    spend=spent, chart_json=daily_spend(spent.daily, caps, "Spend per UTC day"),
-                    unpriced=[row for row in models.rows if row.unpriced_calls])
+        shown, hidden = _top_members(latest.spend)
+        return page(request, "spend.html", budgets=[spend_out(status, latest.cap) for status in shown],
+                    hidden_members=hidden, spend=spent,
+                    chart_json=daily_spend(spent.daily, daily_caps, monthly_caps, spent_before_usd,
+                                           "Spend per UTC day against the caps"),
+                    unpriced=[row for row in models.rows if row.unpriced_calls],
+                    range=chosen, ranges=list(SPEND_RANGES))
 
     @router.get("/tasks", response_class=HTMLResponse)
     async def tasks_page(
         request: Request,
-        range: Annotated[str, Query(pattern="^(" + "|".join(TASK_RANGES) + ")$")] = "24h",  # noqa: A002
+        range: Annotated[str, Query(pattern=_choice(TASK_RANGES))] = "24h",  # noqa: A002
         start: datetime | None = None, end: datetime | None = None,
         service: str = "", agent: str = "", user: str = "", tenant: str = "", task_type: str = "",
         environment: str = "", status: Annotated[str, Query(pattern="^(|ok|error)$")] = "",  # the form's "any": ""
@@ -107,18 +131,27 @@ def console_pages_router(reads: ConsoleReads, store: AlertStore, config: Config,
     ) -> HTMLResponse:
         values = {"service": service, "agent": agent, "user": user, "tenant": tenant, "task_type": task_type,
                   "environment": environment}
-        if start is None and end is None:
+        picked = CUSTOM if start is not None or end is not None else range
+        if picked in TASK_RANGES:
             end = reads.clock()
-            start = end - TASK_RANGES[range]
+            start = end - TASK_RANGES[picked]
         chosen = TaskStatus(status) if status else None
         found = await answer(reads.tasks(start=start, end=end, equals=values, status=chosen, cursor=cursor,
                                          limit=limit))
-        kept = {"range": range, "start": _iso(found.start), "end": _iso(found.end),
+        kept = {"range": picked, "start": _iso(found.start), "end": _iso(found.end),
                 **{k: v for k, v in values.items() if v}, "limit": limit}
         if chosen is not None:
             kept["status"] = chosen.value
-        return page(request, "tasks.html", page_of=found, filters=values, status=chosen, range=range,
+        return page(request, "tasks.html", page_of=found, filters=values, status=chosen, range=picked,
                     ranges=list(TASK_RANGES), columns=TASK_FILTER_COLUMNS, kept=kept, paged=cursor is not None)
+
+    @router.get("/traces", response_class=RedirectResponse, status_code=303)
+    async def trace_lookup(trace_id: Annotated[str, Query(max_length=64)] = "") -> RedirectResponse:
+        """The header's look-up box: a trace id as pasted from a log line (spaces around, any case)."""
+        wanted = trace_id.strip().lower()
+        if not _is_trace_id(wanted):
+            raise HTTPException(422, "a trace id is 32 hex digits")
+        return RedirectResponse(f"/traces/{wanted}", status_code=303)
 
     @router.get("/traces/{trace_id}", response_class=HTMLResponse)
     async def trace_page(request: Request, trace_id: str) -> HTMLResponse:
@@ -137,18 +170,40 @@ def console_pages_router(reads: ConsoleReads, store: AlertStore, config: Config,
     return router
 
 
-def _top_members(budgets: list[SpendStatusOut]) -> tuple[list[SpendStatusOut], dict[str, int]]:
-    """The budgets, most used first, keeping a group budget's TOP_MEMBERS most used members; how many
-    members of each group budget are left out."""
-    ordered = sorted(budgets, key=lambda b: (-b.used, b.budget, b.member or ""))
+async def _checked(resolve: Any, *args: Any) -> Any:
+    """`resolve(*args)` as an awaitable, for `answer` to turn its BadParameter into a 422."""
+    return resolve(*args)
+
+
+def _choice(ranges: dict[str, Any]) -> str:
+    """The pattern of a page's `range`: one of its presets, or from / to."""
+    return "^(" + "|".join([*ranges, CUSTOM]) + ")$"
+
+
+def _utc_day(moment: datetime) -> datetime:
+    """The start of the UTC day holding `moment`."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _whole_spend_budgets(evaluator: Any, period: SpendPeriod) -> list[Any]:
+    """The budgets over all spend (no member, no service) of this period: what the daily chart can show."""
+    return [b for b in evaluator.budgets if b.per is None and b.service is None and b.period is period]
+
+
+def _top_members(statuses: Sequence[SpendStatus]) -> tuple[list[SpendStatus], dict[str, int]]:
+    """The budgets' scopes, most used first, keeping a group budget's TOP_MEMBERS most used members; how
+    many members of each group budget are left out. (Picked before the API form is made: a group budget
+    can have thousands of members.)"""
+    ordered = sorted(statuses, key=lambda s: (-s.used, s.budget.name, s.member or ""))
     kept: dict[str, int] = {}
     shown = []
-    for budget in ordered:
-        if budget.member is not None:
-            kept[budget.budget] = kept.get(budget.budget, 0) + 1
-            if kept[budget.budget] > TOP_MEMBERS:
+    for status in ordered:
+        if status.member is not None:
+            name = status.budget.name
+            kept[name] = kept.get(name, 0) + 1
+            if kept[name] > TOP_MEMBERS:
                 continue
-        shown.append(budget)
+        shown.append(status)
     return shown, {name: count - TOP_MEMBERS for name, count in kept.items() if count > TOP_MEMBERS}
 
 

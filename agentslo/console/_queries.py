@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ground.tables import AGENT_TASKS, SLO_STATUS, TRACES
+from ground.tables import AGENT_TASKS, SLO_STATUS, TASK_SPEND_DAILY, TASK_SPEND_DIMENSIONS, TRACES, TRACES_SPEND_HOUR
 
 _TIME = "DateTime64(6, 'UTC')"  # the precision of a Python datetime
 
@@ -105,7 +105,8 @@ _NOT_A_CURSOR = "cursor: not a cursor this API gave (take next_cursor from the p
 
 TASK_COLUMNS = ("TaskId, TraceId, toUnixTimestamp64Nano(Timestamp) AS StartNs, Duration, Success, ErrorType, "
                 "LlmCalls, ToolCalls, ToolErrors, InputTokens, OutputTokens, CacheReadTokens, CacheWriteTokens, "
-                "CostUsd, Degraded, ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment, Spans")
+                "CostUsd, Degraded, ServiceName, AgentName, TaskType, UserId, Tenant, Feature, Environment, Spans, "
+                "Models, FallbackSources")
 
 
 def tasks_query(where: TaskFilter, *, after: TaskCursor | None, limit: int) -> Statement:
@@ -115,8 +116,40 @@ def tasks_query(where: TaskFilter, *, after: TaskCursor | None, limit: int) -> S
     agent_tasks is sorted by the hour a task started: the time bounds prune whole hours,
     and reading in that order stops once `limit` rows are found.
     """
-    params: dict[str, Any] = {"start": where.start.astimezone(UTC), "end": where.end.astimezone(UTC),
-                              "limit": limit}
+    params: dict[str, Any] = {"limit": limit}
+    sql = f"""
+SELECT {TASK_COLUMNS}
+FROM {AGENT_TASKS} FINAL
+WHERE {_task_conditions(where, after, params)}
+ORDER BY toStartOfHour(Timestamp) DESC, Timestamp DESC, TraceId DESC, TaskId DESC
+LIMIT {{limit:UInt32}}
+SETTINGS {FINAL_PER_PARTITION}"""
+    return Statement(sql, params)
+
+
+def task_hours_query(where: TaskFilter, *, after: TaskCursor | None) -> Statement:
+    """About how many tasks have a row of agent_tasks matching `where` (after `after`) in each hour they
+    started, newest hour first, as (Unix seconds, tasks): where the newest matching tasks are, read
+    without FINAL (uniq, not exact: this only says where to look).
+
+    A task's newest row matches whenever the task does, so an hour holds no more matching tasks than
+    it counts here, save for uniq's error (tasks whose earlier derivation matched, or deleted since,
+    count too): the tasks of a page lie in the newest hours that count up to the page, unless
+    derivations changed them.
+    """
+    params: dict[str, Any] = {}
+    sql = f"""
+SELECT toUnixTimestamp(toStartOfHour(Timestamp)) AS Hour, uniq(TaskId) AS Tasks
+FROM {AGENT_TASKS}
+WHERE {_task_conditions(where, after, params)}
+GROUP BY Hour
+ORDER BY Hour DESC"""
+    return Statement(sql, params)
+
+
+def _task_conditions(where: TaskFilter, after: TaskCursor | None, params: dict[str, Any]) -> str:
+    """The SQL condition of `where` and `after` on agent_tasks, its values added to `params`."""
+    params.update(start=where.start.astimezone(UTC), end=where.end.astimezone(UTC))
     conditions = ["Timestamp >= {start:%s}" % _TIME, "Timestamp < {end:%s}" % _TIME]
     for name, value in sorted(where.equals.items()):
         conditions.append(f"{TASK_FILTER_COLUMNS[name]} = {{{name}:String}}")
@@ -129,19 +162,15 @@ def tasks_query(where: TaskFilter, *, after: TaskCursor | None, limit: int) -> S
         conditions.append("(Timestamp, TraceId, TaskId) < "
                           "(fromUnixTimestamp64Nano({after_ns:Int64}, 'UTC'), {after_trace:String}, {after_task:String})")
         params.update(after_ns=after.start_ns, after_trace=after.trace_id, after_task=after.task_id)
-    sql = f"""
-SELECT {TASK_COLUMNS}
-FROM {AGENT_TASKS} FINAL
-WHERE {' AND '.join(conditions)}
-ORDER BY toStartOfHour(Timestamp) DESC, Timestamp DESC, TraceId DESC, TaskId DESC
-LIMIT {{limit:UInt32}}
-SETTINGS {FINAL_PER_PARTITION}"""
-    return Statement(sql, params)
+    return " AND ".join(conditions)
 
 
 def task_models_query(trace_ids: Sequence[str], start: datetime, end: datetime) -> Statement:
     """The models and fallback sources of the model calls of these traces, one row per trace: for a page of
-    tasks that started in [start, end]. Spans are looked up from TASK_SPAN_REACH before `start`."""
+    tasks that started in [start, end]. Spans are looked up from TASK_SPAN_REACH before `start`.
+
+    For tasks derived before agent_tasks had their own Models, which a trace of one task shares.
+    """
     sql = f"""
 SELECT TraceId,
        arraySort(groupUniqArrayIf(RequestModel, RequestModel != '')) AS Models,
@@ -199,16 +228,22 @@ LIMIT {{limit:UInt32}}"""
 
 def slo_history_query(slo_name: str, start: datetime, end: datetime, *, bucket: timedelta) -> Statement:
     """An SLO's status rows in [start, end] (an evaluation as of now is in a history up to now), the last
-    of each `bucket`, oldest first: at most (end - start) / bucket + 1 rows whatever the cadence."""
+    of each `bucket`, oldest first: at most (end - start) / bucket + 1 rows whatever the cadence (of
+    evaluations at the same instant, one).
+
+    The buckets' last instants are found first and only their rows read whole: taking each bucket's
+    last BurnRates map with argMax copied the map of every row.
+    """
+    within = f"SloName = {{slo:String}} AND Timestamp >= {{start:{_TIME}}} AND Timestamp <= {{end:{_TIME}}}"
     sql = f"""
-SELECT toUnixTimestamp64Milli(max(Timestamp)) AS AtMs,
-       argMax(Sli, Timestamp), argMax(Objective, Timestamp), argMax(ErrorBudgetRemaining, Timestamp),
-       argMax(GoodEvents, Timestamp), argMax(TotalEvents, Timestamp), argMax(BurnRates, Timestamp),
-       argMax(AlertState, Timestamp), toUnixTimestamp(argMax(DataThrough, Timestamp))
+SELECT toUnixTimestamp64Milli(Timestamp) AS AtMs, Sli, Objective, ErrorBudgetRemaining, GoodEvents, TotalEvents,
+       BurnRates, AlertState, toUnixTimestamp(DataThrough)
 FROM {SLO_STATUS}
-WHERE SloName = {{slo:String}} AND Timestamp >= {{start:{_TIME}}} AND Timestamp <= {{end:{_TIME}}}
-GROUP BY toStartOfInterval(Timestamp, toIntervalSecond({{bucket_s:UInt32}}), 'UTC') AS Bucket
-ORDER BY Bucket"""
+WHERE {within}
+  AND Timestamp IN (SELECT max(Timestamp) FROM {SLO_STATUS} WHERE {within}
+                    GROUP BY toStartOfInterval(Timestamp, toIntervalSecond({{bucket_s:UInt32}}), 'UTC'))
+ORDER BY Timestamp
+LIMIT 1 BY Timestamp"""
     return Statement(sql, {"slo": slo_name, "start": start.astimezone(UTC), "end": end.astimezone(UTC),
                            "bucket_s": max(1, int(bucket.total_seconds()))})
 
@@ -233,12 +268,7 @@ class Dimension(enum.Enum):
 
 _DIMENSION_COLUMNS = {
     Dimension.MODEL: "RequestModel",
-    Dimension.SERVICE: "ServiceName",
-    Dimension.AGENT: "AgentName",
-    Dimension.USER: "UserId",
-    Dimension.TENANT: "Tenant",
-    Dimension.TASK_TYPE: "TaskType",
-    Dimension.FEATURE: "Feature",
+    **{dimension: TASK_SPEND_DIMENSIONS[dimension.value] for dimension in Dimension if dimension is not Dimension.MODEL},
 }
 
 # A model call is a row that ingest priced or marked unpriced (DESIGN.md; slo._sql's LLM_CALLS).
@@ -246,45 +276,160 @@ MODEL_CALLS = "CostSource != ''"
 
 
 def traces_spend_query(start: datetime, end: datetime, *, limit: int) -> Statement:
-    """Model calls in [start, end), in one scan: per UTC day (`Dimension` 'day', every day with spend), and
-    per requested model ('model', the costliest `limit`): cost, calls, tokens and unpriced calls, with each
-    set's `TotalCostUsd`, `TotalCalls` and `Keys` on its rows. A day is counted as a global spend budget
-    counts it (slo.spend_sql)."""
+    """Model calls in [start, end): per UTC day (`Dimension` 'day', every day with spend), and per requested
+    model ('model', the costliest `limit`): cost, calls, tokens and unpriced calls, with each set's
+    `TotalCostUsd`, `TotalCalls` and `Keys` on its rows. A day is counted as a global spend budget counts
+    it (slo.spend_sql).
+
+    The whole hours of the range are read from otel_traces' hourly spend projection, the part of an
+    hour at either end from the spans: the same sums as the spans', in a few thousand rows.
+    """
+    first_hour = _next_hour(start)
+    last_hour = max(first_hour, _hour(end))
     sql = f"""
+WITH hours AS (
+    SELECT {TRACES_SPEND_HOUR} AS Hour, RequestModel, CostSource, sum(CostUsd) AS HourCost, count() AS HourCalls,
+           sum(InputTokens) AS HourInput, sum(OutputTokens) AS HourOutput, sum(CacheReadTokens) AS HourCacheRead
+    FROM {TRACES}
+    WHERE {TRACES_SPEND_HOUR} >= {{first_hour:{_TIME}}} AND {TRACES_SPEND_HOUR} < {{last_hour:{_TIME}}}
+      AND {MODEL_CALLS}
+    GROUP BY Hour, RequestModel, CostSource
+    UNION ALL
+    SELECT {TRACES_SPEND_HOUR} AS Hour, RequestModel, CostSource, sum(CostUsd) AS HourCost, count() AS HourCalls,
+           sum(InputTokens) AS HourInput, sum(OutputTokens) AS HourOutput, sum(CacheReadTokens) AS HourCacheRead
+    FROM {TRACES}
+    WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
+      AND (Timestamp < {{first_hour:{_TIME}}} OR Timestamp >= {{last_hour:{_TIME}}})
+      AND {MODEL_CALLS}
+    GROUP BY Hour, RequestModel, CostSource
+)
 SELECT if(grouping(Day) = 0, 'day', 'model') AS Dimension, if(grouping(Day) = 0, toString(Day), Model) AS Key,
-       sum(CostUsd) AS Cost, count() AS Calls, sum(InputTokens) AS Input, sum(OutputTokens) AS Output,
-       sum(CacheReadTokens) AS CacheRead, countIf(CostSource = 'unpriced') AS Unpriced,
-       sum(sum(CostUsd)) OVER (PARTITION BY Dimension) AS TotalCostUsd,
-       sum(count()) OVER (PARTITION BY Dimension) AS TotalCalls, count() OVER (PARTITION BY Dimension) AS Keys
-FROM {TRACES}
-WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}} AND {MODEL_CALLS}
-GROUP BY GROUPING SETS ((toDate(Timestamp, 'UTC') AS Day), (if(RequestModel = '', '(unknown)', RequestModel) AS Model))
+       sum(HourCost) AS Cost, sum(HourCalls) AS Calls, sum(HourInput) AS Input, sum(HourOutput) AS Output,
+       sum(HourCacheRead) AS CacheRead, sumIf(HourCalls, CostSource = 'unpriced') AS Unpriced,
+       sum(sum(HourCost)) OVER (PARTITION BY Dimension) AS TotalCostUsd,
+       sum(sum(HourCalls)) OVER (PARTITION BY Dimension) AS TotalCalls, count() OVER (PARTITION BY Dimension) AS Keys
+FROM hours
+GROUP BY GROUPING SETS ((toDate(Hour, 'UTC') AS Day), (if(RequestModel = '', '(unknown)', RequestModel) AS Model))
 QUALIFY Dimension = 'day' OR row_number() OVER (PARTITION BY Dimension ORDER BY Cost DESC, Unpriced DESC, Key) <= {{limit:UInt32}}
 ORDER BY Dimension, if(Dimension = 'day', 0, -Cost), Key"""
-    return Statement(sql, {"start": start.astimezone(UTC), "end": end.astimezone(UTC), "limit": limit})
+    return Statement(sql, {"start": start.astimezone(UTC), "end": end.astimezone(UTC), "limit": limit,
+                           "first_hour": first_hour, "last_hour": last_hour})
 
 
-def task_spend_query(dimensions: Sequence[Dimension], start: datetime, end: datetime, *, limit: int) -> Statement:
-    """Tasks that started in [start, end) grouped by each of `dimensions` in one scan (grouping sets):
-    `Dimension` names a row's set, `Key` its value ('' for tasks without one); the costliest `limit`
-    rows of each set, with the columns of traces_spend_query (`Calls` counting tasks)."""
+def _hour(moment: datetime) -> datetime:
+    """The start of the UTC hour holding `moment`."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _next_hour(moment: datetime) -> datetime:
+    """`moment` if it starts a UTC hour, else the start of the next one."""
+    hour = _hour(moment)
+    return hour if hour == moment else hour + timedelta(hours=1)
+
+
+# Most runs of consecutive summed days a task spend read takes from task_spend_daily; days beyond are
+# read from agent_tasks (the same sums, more slowly).
+MAX_SUMMED_RUNS = 8
+
+
+def summed_days_query(start: datetime, end: datetime) -> Statement:
+    """The whole UTC days of [start, end) whose latest sum in task_spend_daily holds every task of the day
+    as agent_tasks has it now (no task derived since), oldest first, as Unix seconds of their start."""
+    first_day = _next_day(start)
+    last_day = max(first_day, _day(end))
+    sql = f"""
+SELECT toUnixTimestamp(toDateTime(r.Day, 'UTC')) AS Day
+FROM (SELECT Day, max(ComputedAt) AS Computed FROM {TASK_SPEND_DAILY}
+      WHERE Day >= toDate({{first_day:{_TIME}}}, 'UTC') AND Day < toDate({{last_day:{_TIME}}}, 'UTC')
+      GROUP BY Day) AS r
+LEFT JOIN (SELECT toDate(Timestamp, 'UTC') AS Day, max(DerivedAt) AS Derived FROM {AGENT_TASKS}
+           WHERE Timestamp >= {{first_day:{_TIME}}} AND Timestamp < {{last_day:{_TIME}}}
+           GROUP BY Day) AS t ON r.Day = t.Day
+WHERE t.Derived <= r.Computed
+ORDER BY r.Day"""
+    return Statement(sql, {"first_day": first_day, "last_day": last_day})
+
+
+def task_spend_query(dimensions: Sequence[Dimension], start: datetime, end: datetime, *,
+                     summed_days: Sequence[datetime], limit: int) -> Statement:
+    """Tasks that started in [start, end) grouped by each of `dimensions` (`Dimension` names a row's set,
+    `Key` its value, '' for tasks without one): the costliest `limit` rows of each set, with the columns
+    of traces_spend_query (`Calls` counting tasks).
+
+    `summed_days` (UTC day starts, from summed_days_query) are added up from their latest sums in
+    task_spend_daily, the rest of the range is read from agent_tasks FINAL: the same sums as the
+    tasks', in a few thousand rows per summed day.
+    """
     if not dimensions or Dimension.MODEL in dimensions:
         raise ValueError("task_spend_query takes task dimensions (not model), at least one")
     *first, last = dimensions
     which = _first_grouped(first, last, lambda d: f"'{d.value}'")
     key = _first_grouped(first, last, lambda d: d.column)
+    params: dict[str, Any] = {"start": start.astimezone(UTC), "end": end.astimezone(UTC), "limit": limit}
+    summed = _runs([day for day in summed_days if start <= day and day + timedelta(days=1) <= end])[:MAX_SUMMED_RUNS]
+    # The tasks are read from agent_tasks between the runs of summed days, and before and after them.
+    edges = [params["start"], *(moment for run in summed for moment in run), params["end"]]
+    read = []
+    for index in range(0, len(edges), 2):
+        params.update({f"read_from{index}": edges[index], f"read_to{index}": edges[index + 1]})
+        read.append(f"(Timestamp >= {{read_from{index}:{_TIME}}} AND Timestamp < {{read_to{index}:{_TIME}}})")
+    from_sums = ""
+    if summed:
+        days = []
+        for index, (run_start, run_end) in enumerate(summed):
+            params.update({f"sum_from{index}": run_start, f"sum_to{index}": run_end})
+            days.append(f"(Day >= toDate({{sum_from{index}:{_TIME}}}, 'UTC') "
+                        f"AND Day < toDate({{sum_to{index}:{_TIME}}}, 'UTC'))")
+        within = " OR ".join(days)
+        from_sums = f"""
+    SELECT Dimension, Key, sum(CostUsd) AS PartCost, sum(Tasks) AS PartCalls, sum(InputTokens) AS PartInput,
+           sum(OutputTokens) AS PartOutput, sum(CacheReadTokens) AS PartCacheRead
+    FROM {TASK_SPEND_DAILY}
+    WHERE ({within})
+      AND (Day, ComputedAt) IN (SELECT Day, max(ComputedAt) FROM {TASK_SPEND_DAILY} WHERE {within} GROUP BY Day)
+      AND Dimension IN ({", ".join(f"'{d.value}'" for d in dimensions)})
+    GROUP BY Dimension, Key
+    UNION ALL"""
     sql = f"""
-SELECT {which} AS Dimension, {key} AS Key, sum(CostUsd) AS Cost, count() AS Calls,
-       sum(InputTokens) AS Input, sum(OutputTokens) AS Output, sum(CacheReadTokens) AS CacheRead, 0 AS Unpriced,
-       sum(sum(CostUsd)) OVER (PARTITION BY Dimension) AS TotalCostUsd,
-       sum(count()) OVER (PARTITION BY Dimension) AS TotalCalls, count() OVER (PARTITION BY Dimension) AS Keys
-FROM {AGENT_TASKS} FINAL
-WHERE Timestamp >= {{start:{_TIME}}} AND Timestamp < {{end:{_TIME}}}
-GROUP BY GROUPING SETS ({", ".join(f"({d.column})" for d in dimensions)})
+WITH parts AS ({from_sums}
+    SELECT {which} AS Dimension, {key} AS Key, sum(CostUsd) AS PartCost, count() AS PartCalls,
+           sum(InputTokens) AS PartInput, sum(OutputTokens) AS PartOutput, sum(CacheReadTokens) AS PartCacheRead
+    FROM {AGENT_TASKS} FINAL
+    WHERE {" OR ".join(read)}
+    GROUP BY GROUPING SETS ({", ".join(f"({d.column})" for d in dimensions)})
+)
+SELECT Dimension, Key, sum(PartCost) AS Cost, sum(PartCalls) AS Calls, sum(PartInput) AS Input,
+       sum(PartOutput) AS Output, sum(PartCacheRead) AS CacheRead, 0 AS Unpriced,
+       sum(sum(PartCost)) OVER (PARTITION BY Dimension) AS TotalCostUsd,
+       sum(sum(PartCalls)) OVER (PARTITION BY Dimension) AS TotalCalls, count() OVER (PARTITION BY Dimension) AS Keys
+FROM parts
+GROUP BY Dimension, Key
 ORDER BY Dimension, Cost DESC, Key
 LIMIT {{limit:UInt32}} BY Dimension
 SETTINGS {FINAL_PER_PARTITION}"""
-    return Statement(sql, {"start": start.astimezone(UTC), "end": end.astimezone(UTC), "limit": limit})
+    return Statement(sql, params)
+
+
+def _runs(days: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """Consecutive UTC days (their starts, sorted) as [first day's start, the day after the last's start)."""
+    runs: list[tuple[datetime, datetime]] = []
+    for day in days:
+        if runs and runs[-1][1] == day:
+            runs[-1] = (runs[-1][0], day + timedelta(days=1))
+        else:
+            runs.append((day, day + timedelta(days=1)))
+    return runs
+
+
+def _day(moment: datetime) -> datetime:
+    """The start of the UTC day holding `moment`."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _next_day(moment: datetime) -> datetime:
+    """`moment` if it starts a UTC day, else the start of the next one."""
+    day = _day(moment)
+    return day if day == moment else day + timedelta(days=1)
 
 
 def _first_grouped(first: Sequence[Dimension], last: Dimension, value: Any) -> str:

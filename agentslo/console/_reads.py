@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from agentslo.console._queries import (
@@ -17,6 +17,8 @@ from agentslo.console._queries import (
     TaskCursor,
     TaskFilter,
     slo_history_query,
+    summed_days_query,
+    task_hours_query,
     task_models_query,
     task_spend_query,
     tasks_query,
@@ -28,13 +30,15 @@ from agentslo.console._waterfall import waterfall
 from ground.storage import QueryResult, Storage
 
 _NS = 1_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class Task:
     """One finished agent task: its span's outcome, what its spans used, and who it ran for.
 
-    `models` and `fallback_sources` are those of the model calls of the task's trace.
+    `models` and `fallback_sources` are those of the task's own model calls (for a task derived before
+    tasks listed them, those of its trace's).
     """
 
     task_id: str
@@ -76,16 +80,17 @@ class TaskPage:
 
 def tasks(storage: Storage, where: TaskFilter, *, after: TaskCursor | None, limit: int) -> TaskPage:
     """A page of at most `limit` tasks matching `where`, after `after`, with their models."""
-    result = _run(storage, tasks_query(where, after=after, limit=limit + 1))
-    rows = result.dicts()
+    rows = _task_rows(storage, where, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    models: dict[str, tuple[list[str], list[str]]] = {}
-    if rows:
-        starts = [_from_ns(row["StartNs"]) for row in rows]
-        found = _run(storage, task_models_query(sorted({row["TraceId"] for row in rows}),
-                                                       min(starts), max(starts)))
-        models = {trace: (list(names), list(sources)) for trace, names, sources in found.rows}
+    unlisted = [row for row in rows if row["LlmCalls"] and not row["Models"]]  # derived before tasks listed them
+    if unlisted:
+        starts = [_from_ns(row["StartNs"]) for row in unlisted]
+        found = _run(storage, task_models_query(sorted({row["TraceId"] for row in unlisted}),
+                                                min(starts), max(starts)))
+        traces = {trace: (names, sources) for trace, names, sources in found.rows}
+        for row in unlisted:
+            row["Models"], row["FallbackSources"] = traces.get(row["TraceId"], ([], []))
     page = [Task(
         task_id=row["TaskId"], trace_id=row["TraceId"], start=_from_ns(row["StartNs"]),
         duration_ms=row["Duration"] / 1e6, status="ok" if row["Success"] else "error", error_type=row["ErrorType"],
@@ -95,11 +100,36 @@ def tasks(storage: Storage, where: TaskFilter, *, after: TaskCursor | None, limi
         input_tokens=row["InputTokens"], output_tokens=row["OutputTokens"],
         cache_read_tokens=row["CacheReadTokens"], cache_write_tokens=row["CacheWriteTokens"],
         cost_usd=row["CostUsd"], degraded=bool(row["Degraded"]), spans=row["Spans"],
-        models=models.get(row["TraceId"], ([], []))[0], fallback_sources=models.get(row["TraceId"], ([], []))[1],
+        models=list(row["Models"]), fallback_sources=list(row["FallbackSources"]),
     ) for row in rows]
     last = rows[-1] if rows else None
     cursor = TaskCursor(last["StartNs"], last["TraceId"], last["TaskId"]).encode() if more and last else None
     return TaskPage(where.start, where.end, page, cursor)
+
+
+def _task_rows(storage: Storage, where: TaskFilter, after: TaskCursor | None, limit: int) -> list[dict]:
+    """The newest `limit` tasks matching `where` after `after`.
+
+    With filters, the matching tasks may be few and spread over the whole range: their hours are
+    counted first (task_hours_query, a plain scan of the filtered columns), and the tasks read with
+    FINAL from the newest hours that hold enough of them; from the whole range again in the rare case
+    that superseded derivations made those hours hold fewer.
+    """
+    if not where.equals and where.status is None:
+        return _run(storage, tasks_query(where, after=after, limit=limit)).dicts()
+    hours = _run(storage, task_hours_query(where, after=after)).rows
+    if not hours:
+        return []
+    counted, since = 0, where.start
+    for hour, held in hours:
+        counted += held
+        if counted >= limit:
+            since = max(where.start, _EPOCH + timedelta(seconds=hour))
+            break
+    found = _run(storage, tasks_query(replace(where, start=since), after=after, limit=limit)).dicts()
+    if len(found) < limit and since > where.start:
+        found = _run(storage, tasks_query(where, after=after, limit=limit)).dicts()
+    return found
 
 
 @dataclass(frozen=True)
@@ -301,8 +331,8 @@ def spend(storage: Storage, dimensions: Sequence[Dimension], start: datetime, en
     by_task = [d for d in dimensions if d is not Dimension.MODEL]
     with ThreadPoolExecutor(max_workers=2) as pool:
         calls = pool.submit(_run, storage, traces_spend_query(start, end, limit=limit))
-        tasks = pool.submit(_run, storage, task_spend_query(by_task, start, end, limit=limit)) if by_task else None
-        rows = calls.result().dicts() + (tasks.result().dicts() if tasks else [])
+        tasks = pool.submit(_task_spend, storage, by_task, start, end, limit) if by_task else None
+        rows = calls.result().dicts() + (tasks.result() if tasks else [])
     spent = {row["Key"]: row for row in rows if row["Dimension"] == "day"}
     daily = []
     day = start.astimezone(UTC).date()
@@ -312,6 +342,13 @@ def spend(storage: Storage, dimensions: Sequence[Dimension], start: datetime, en
         day += timedelta(days=1)
     return Spend(start, end, daily, [_breakdown(d, [r for r in rows if r["Dimension"] == d.value])
                                      for d in dimensions])
+
+
+def _task_spend(storage: Storage, dimensions: Sequence[Dimension], start: datetime, end: datetime,
+                limit: int) -> list[dict]:
+    """Task spend rows: the days summed in task_spend_daily as agent_tasks has them now, then the sums."""
+    summed = [_EPOCH + timedelta(seconds=day) for (day,) in _run(storage, summed_days_query(start, end)).rows]
+    return _run(storage, task_spend_query(dimensions, start, end, summed_days=summed, limit=limit)).dicts()
 
 
 def _breakdown(dimension: Dimension, rows: list[dict]) -> Breakdown:

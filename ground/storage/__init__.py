@@ -18,6 +18,8 @@ from ground.tables import (
     MIGRATIONS,
     SLO_ROLLUPS,
     SLO_STATUS,
+    TASK_SPEND_DAILY,
+    TASK_SPEND_DIMENSIONS,
     TRACES,
     WATERMARKS,
 )
@@ -31,6 +33,8 @@ __all__ = [
     "SCHEMA",
     "SLO_ROLLUPS",
     "SLO_STATUS",
+    "TASK_SPEND_DAILY",
+    "TASK_SPEND_DIMENSIONS",
     "TRACES",
     "WATERMARKS",
     "Migration",

@@ -20,7 +20,9 @@ from ground.tables import (
     MIGRATIONS,
     SLO_ROLLUPS,
     SLO_STATUS,
+    TASK_SPEND_DAILY,
     TRACES,
+    TRACES_SPEND_HOUR,
     WATERMARKS,
 )
 
@@ -335,6 +337,50 @@ ORDER BY (Name, Term, Nonce)
 SETTINGS non_replicated_deduplication_window = 1000
 """
 
+# Spend per UTC hour, requested model and cost source, kept by ClickHouse inside otel_traces as
+# an aggregate projection: every part, as it is written or merged, carries its spans' hourly sums,
+# so the sums are those of the spans stored, late spans included, and a part dropped by the TTL
+# takes its sums with it. A month of spend reads a few thousand sums instead of millions of model
+# calls (bench/console); a query reads them when it filters and groups by the projection's key
+# (ground.tables.TRACES_SPEND_HOUR), and reads the spans of parts not materialized yet.
+_TRACES_SPEND_PROJECTION_V10 = (
+    f"""ALTER TABLE {TRACES} ADD PROJECTION IF NOT EXISTS spend_per_hour (
+    SELECT {TRACES_SPEND_HOUR}, RequestModel, CostSource, sum(CostUsd), count(), sum(InputTokens),
+           sum(OutputTokens), sum(CacheReadTokens), sum(CacheWriteTokens)
+    GROUP BY {TRACES_SPEND_HOUR}, RequestModel, CostSource)""",
+    f"ALTER TABLE {TRACES} MATERIALIZE PROJECTION spend_per_hour SETTINGS mutations_sync = 2",
+)
+
+# Each task's models and fallback sources, those of its own model calls (slo/_sql.py): a trace can
+# hold several tasks, and the task list shows them without reading the spans again. Tasks derived
+# before this migration have none until they are derived again.
+_AGENT_TASKS_MODELS_V11 = (
+    f"ALTER TABLE {AGENT_TASKS} ADD COLUMN IF NOT EXISTS Models Array(LowCardinality(String)) CODEC(ZSTD(1))",
+    f"ALTER TABLE {AGENT_TASKS} ADD COLUMN IF NOT EXISTS FallbackSources Array(LowCardinality(String)) "
+    "CODEC(ZSTD(1))",
+)
+
+# Each UTC day's task spend per dimension and key (ground.tables.TASK_SPEND_DAILY), summed by the SLO
+# engine from agent_tasks FINAL whenever tasks of the day were derived after its last sum. A day is
+# summed whole, in one INSERT whose rows share ComputedAt, with a row of Dimension '' marking the sum
+# even when the day has no task: readers take each day's rows of its latest ComputedAt, so a key that
+# a later sum no longer has drops out; older rows of a key are replaced on merge.
+_TASK_SPEND_DAILY_V12 = f"""
+CREATE TABLE IF NOT EXISTS {TASK_SPEND_DAILY} (
+    Day Date,
+    Dimension LowCardinality(String),
+    Key String,
+    CostUsd Float64,
+    Tasks UInt64,
+    InputTokens UInt64,
+    OutputTokens UInt64,
+    CacheReadTokens UInt64,
+    ComputedAt DateTime64(9, 'UTC')
+) ENGINE = ReplacingMergeTree(ComputedAt)
+PARTITION BY toYYYYMM(Day)
+ORDER BY (Day, Dimension, Key)
+"""
+
 MIGRATIONS_TABLE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
     version UInt32,
@@ -359,6 +405,12 @@ SCHEMA: tuple[Migration, ...] = (
     Migration(8, "agent_tasks.Environment: task SLOs can filter on the deployment environment",
               _AGENT_TASKS_ENVIRONMENT_V8),
     Migration(9, "agentslo_leases: the evaluator lease, so that one replica evaluates at a time", (_LEASES_V9,)),
+    Migration(10, "otel_traces projection spend_per_hour: model calls' cost per hour, model and cost source",
+              _TRACES_SPEND_PROJECTION_V10),
+    Migration(11, "agent_tasks.Models and FallbackSources: each task's own models, not its trace's",
+              _AGENT_TASKS_MODELS_V11),
+    Migration(12, "task_spend_daily: task spend per UTC day and dimension, summed as tasks are derived",
+              (_TASK_SPEND_DAILY_V12,)),
 )
 
 

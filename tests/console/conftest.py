@@ -35,6 +35,7 @@ slos:
 budgets:
   - {name: llm-daily, period: day, limit_usd: 0.05}
   - {name: tenant-daily, period: day, limit_usd: 0.01, per: tenant}
+  - {name: llm-monthly, period: month, limit_usd: 1}
 """
 
 # The service's clock: now, on a whole minute; the scenario's tasks start an hour before it.

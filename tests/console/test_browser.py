@@ -12,15 +12,15 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from slo import format_usd
-from tests.console.conftest import Fed, feed
+from tests.console.conftest import START, Fed, feed
 from tests.support.agent_scenario import KNOWN
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -150,6 +150,37 @@ def test_the_spend_page_shows_the_budgets_and_the_breakdowns_of_the_api(fed: Fed
     assert page.locator("#daily-spend svg.main-svg").count() >= 1
     small = page.locator("#by-model tbody tr", has_text="gpt-4o-mini").locator(".cost").inner_text()
     assert small.startswith("$0.000") and small != "$0.00"  # a small cost keeps its digits
+    # The month-to-date line against the monthly cap: the spend of the last day's month, day by day.
+    drawn = {trace["name"]: trace for trace in page.evaluate(
+        "() => document.getElementById('daily-spend').data.map(t => ({name: t.name, y: Array.from(t.y)}))")}
+    month = spend["daily"][-1]["day"][:7]
+    assert drawn["month to date (USD)"]["y"][-1] == pytest.approx(
+        sum(d["cost_usd"] for d in spend["daily"] if d["day"].startswith(month)), rel=1e-12)
+    caps = page.evaluate("() => document.getElementById('daily-spend').layout.shapes.map(s => [s.name, s.yref, s.y0])")
+    assert ["llm-monthly cap (month)", "y2", 1] in caps
+
+
+def test_the_spend_page_shows_the_range_picked(fed: Fed, browser: Browser) -> None:
+    page = browser.open("/spend", "spend-30d")
+    page.select_option("select[name=range]", "7d")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_load_state("load")
+    assert page.locator("#daily tbody tr").count() == 7
+    # From / to in the browser's zone: an hour from the scenario's start, which holds its first four tasks.
+    local = ZoneInfo(ZONE)
+    page.fill("input.local-start", START.astimezone(local).strftime("%Y-%m-%dT%H:%M:%S"))
+    page.fill("input.local-end", (START + timedelta(minutes=26)).astimezone(local).strftime("%Y-%m-%dT%H:%M:%S"))
+    page.click("form.filters button[type=submit]")
+    page.wait_for_load_state("load")
+    page.screenshot(path=str(SCREENSHOTS / "spend-from-to.png"), full_page=True)
+    assert parse_qs(urlsplit(page.url).query)["start"] == [START.isoformat(timespec="milliseconds").replace("+00:00", "Z")]
+    api = fed.get("/api/v1/spend", start=START.isoformat(), end=(START + timedelta(minutes=26)).isoformat()).json()
+    models = page.locator("#by-model tbody tr")
+    assert [models.nth(i).locator("th").inner_text() for i in range(models.count())] == [
+        row["key"] for row in api["breakdowns"][0]["rows"]]
+    assert "llama-local" in page.locator("#by-model").inner_text() and "dave" not in page.locator("#by-user").inner_text()
+    # The page shows its range back in the browser's zone (whole minutes without their seconds).
+    assert page.locator("input.local-start").input_value() == START.astimezone(local).strftime("%Y-%m-%dT%H:%M")
 
 
 def test_filters_narrow_the_task_list_and_a_task_leads_to_its_trace(fed: Fed, browser: Browser) -> None:
@@ -180,6 +211,35 @@ def test_filters_narrow_the_task_list_and_a_task_leads_to_its_trace(fed: Fed, br
     page.click(f'#tasks tr[data-trace="{fed.trace_ids[5]}"] a')
     page.wait_for_load_state("load")
     assert page.locator("h1").inner_text() == f"Trace {fed.trace_ids[5]}"
+
+
+def test_the_task_list_takes_a_range_in_the_browsers_zone(fed: Fed, browser: Browser) -> None:
+    page = browser.open("/tasks?range=7d", "tasks-range")
+    local = ZoneInfo(ZONE)
+    page.fill("input.local-start", (START + timedelta(minutes=20)).astimezone(local).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("input.local-end", (START + timedelta(minutes=30)).astimezone(local).strftime("%Y-%m-%dT%H:%M"))
+    assert page.locator("select[name=range]").input_value() == "custom"
+    page.click("form.filters button[type=submit]")
+    page.wait_for_load_state("load")
+    shown = [page.locator("#tasks tbody tr").nth(i).locator("td").nth(2).inner_text() for i in range(2)]
+    api = fed.get("/api/v1/tasks", start=(START + timedelta(minutes=20)).isoformat(),
+                  end=(START + timedelta(minutes=30)).isoformat()).json()["tasks"]
+    assert page.locator("#tasks tbody tr").count() == len(api) == 2
+    assert shown == [t["user"] for t in api] == ["alice", "carol"]
+    # A preset again clears from / to.
+    page.select_option("select[name=range]", "24h")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_load_state("load")
+    assert page.locator("#tasks tbody tr").count() == 6
+
+
+def test_a_trace_id_pasted_in_the_header_opens_the_trace(fed: Fed, browser: Browser) -> None:
+    page = browser.open("/spend", "lookup")
+    page.fill("form.lookup input[name=trace_id]", f"  {fed.trace_ids[3].upper()} ")
+    page.press("form.lookup input[name=trace_id]", "Enter")
+    page.wait_for_load_state("load")
+    assert page.url.endswith(f"/traces/{fed.trace_ids[3]}")
+    assert page.locator("h1").inner_text() == f"Trace {fed.trace_ids[3]}"
 
 
 def test_the_trace_view_draws_the_spans_of_a_trace_in_order_as_text(fed: Fed, browser: Browser) -> None:

@@ -12,7 +12,8 @@ AGENT_TASKS_COLUMNS = [
     ("ServiceName", "LowCardinality(String)"), ("AgentName", "LowCardinality(String)"),
     ("TaskType", "LowCardinality(String)"), ("UserId", "String"), ("Tenant", "LowCardinality(String)"),
     ("Feature", "LowCardinality(String)"), ("Environment", "LowCardinality(String)"), ("Spans", "UInt32"), ("DerivedAt", "DateTime64(9, 'UTC')"),
-    ("Deleted", "UInt8"),
+    ("Deleted", "UInt8"), ("Models", "Array(LowCardinality(String))"),
+    ("FallbackSources", "Array(LowCardinality(String))"),
 ]
 
 

@@ -158,6 +158,25 @@ def test_which_spans_are_tasks(store: Storage, spans: list[dict[str, Any]], expe
     assert tasks(store, "TaskId", "AgentName", "Success", "ErrorType", "LlmCalls", "ToolErrors", "Spans") == expected
 
 
+def test_each_task_lists_the_models_and_fallback_sources_of_its_own_model_calls(store: Storage) -> None:
+    insert(store, [
+        span("t6", "http", at=timedelta(0), lasts=MINUTE, SpanName="POST /tickets"),
+        chat("t6", "route", "http", at=SECOND, RequestModel="router-small"),
+        agent("t6", "a", "http", at=2 * SECOND, lasts=20 * SECOND, AgentName="triage"),
+        chat("t6", "a1", "a", at=3 * SECOND, RequestModel="gpt-4o", FallbackSource="primary"),
+        chat("t6", "a2", "a", at=4 * SECOND, RequestModel="claude-sonnet-4-5", FallbackSource="secondary"),
+        chat("t6", "a3", "a", at=5 * SECOND, RequestModel="gpt-4o", FallbackSource="primary"),
+        span("t6", "a4", "a", at=6 * SECOND, RequestModel="not-a-call"),
+        agent("t6", "b", "http", at=30 * SECOND, lasts=10 * SECOND, AgentName="billing"),
+        chat("t6", "b1", "b", at=31 * SECOND, RequestModel="gpt-4o-mini"),
+    ])
+    derive(store)
+    assert tasks(store, "TaskId", "Models", "FallbackSources") == [
+        {"TaskId": "a", "Models": ["claude-sonnet-4-5", "gpt-4o"], "FallbackSources": ["primary", "secondary"]},
+        {"TaskId": "b", "Models": ["gpt-4o-mini"], "FallbackSources": []},
+    ]
+
+
 def test_an_inner_agent_taken_for_a_task_before_its_outer_agent_arrived_is_deleted_when_it_does(
         store: Storage) -> None:
     inner = [agent("t5", "inner", "outer", at=2 * SECOND, AgentName="writer"), chat("t5", "i1", "inner", at=3 * SECOND)]

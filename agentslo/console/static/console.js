@@ -40,4 +40,34 @@ function drawCharts() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => { localizeTimes(); drawCharts(); });
+// "2026-03-31T12:00:00.000Z" -> "2026-03-31T17:30:00" in the browser's zone: a datetime-local input's value.
+function localInputValue(iso) {
+  return iso ? localWallTime(iso).replace(" ", "T") : "";
+}
+
+// A range picker: from/to show the page's range in the browser's zone; picking a preset clears them,
+// typing in them chooses "from / to"; the form sends them as UTC ISO times in start and end.
+function bindRangePickers() {
+  for (const range of document.querySelectorAll("fieldset.range")) {
+    const preset = range.querySelector("select[name=range]");
+    const from = range.querySelector("input.local-start");
+    const to = range.querySelector("input.local-end");
+    const start = range.querySelector("input[name=start]");
+    const end = range.querySelector("input[name=end]");
+    from.value = localInputValue(range.dataset.start);
+    to.value = localInputValue(range.dataset.end);
+    for (const input of [from, to]) input.addEventListener("input", () => { preset.value = "custom"; });
+    preset.addEventListener("change", () => {
+      if (preset.value !== "custom") { from.value = ""; to.value = ""; }
+    });
+    range.closest("form").addEventListener("submit", () => {
+      const custom = preset.value === "custom";
+      start.value = custom && from.value ? new Date(from.value).toISOString() : "";
+      end.value = custom && to.value ? new Date(to.value).toISOString() : "";
+      // Empty parameters stay out of the address: the server's defaults apply.
+      for (const input of [start, end]) input.disabled = !input.value;
+    });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => { localizeTimes(); bindRangePickers(); drawCharts(); });
