@@ -3,7 +3,8 @@
 No cluster runs here. Every statement of the cluster form is checked against a golden file
 (AGENTSLO_REGENERATE=1 rewrites it), parsed by chDB's parser (formatQuery), and run on chDB in a
 process of its own as far as one engine can (tests/support/cluster_shape.py: the Distributed tables
-for real, without ON CLUSTER, Replicated engines as their plain ones).
+for real over a one-shard cluster, without ON CLUSTER, Replicated engines as their plain ones), where
+the SLO engine's queries must give the SLIs they give on one server.
 """
 
 from __future__ import annotations
@@ -17,8 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from ground.storage import CLUSTER_SETTINGS, Storage, StorageSpec, cluster_form, open_storage, schema_on_cluster
+from ground.storage import (
+    CLUSTER_SETTINGS,
+    Storage,
+    StorageSpec,
+    cluster_form,
+    migrate,
+    open_storage,
+    schema_on_cluster,
+)
 from ground.tables import AGENT_TASKS, LEASES, SLO_ROLLUPS, TRACES
+from tests.support.cluster_shape import late_spans_counts
 from tests.support.golden import check_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "cluster_schema.json"
@@ -52,10 +62,16 @@ def test_the_settings_of_queries_on_a_cluster_are_the_engines(parser: Storage) -
     assert parser.query(f"SELECT {names} SETTINGS {settings}").rows == [("true", "local", "in_order")]
 
 
-def test_the_cluster_schema_runs_on_the_engine_without_keeper(tmp_path: Path) -> None:
+def test_on_the_cluster_layout_the_engines_queries_give_the_slis_they_give_on_one_server(
+        tmp_path: Path, parser: Storage) -> None:
     run = subprocess.run([sys.executable, "-m", "tests.support.cluster_shape", str(tmp_path / "chdb"), "agentslo"],
                          input=json.dumps(STATEMENTS), capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert (run.returncode, run.stdout) == (0, ""), run.stderr[-2000:]
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    migrate(parser)
+    one_server = late_spans_counts(parser)
+    assert json.loads(run.stdout) == one_server
+    assert one_server == {"tasks": [324, 360], "tools": [925, 1080], "tasks-fresh": [324, 360],
+                          "tools-fresh": [925, 1080]}
 
 
 @pytest.mark.parametrize(("statement", "forms"), [
