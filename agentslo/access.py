@@ -1,8 +1,13 @@
 """Who may call the HTTP API: the key a route needs, and the guard on routes that change state.
 
 Open to all, for probes and tools: /healthz, /readyz, /docs and /openapi.json (the API's
-description holds no data). A read key: /metrics (it names users and tenants among the top
-spenders) and every GET under /api/v1. An admin key: POST /api/v1/evaluate.
+description holds no data), and the console's static assets under /assets. A read key: /metrics
+(it names users and tenants among the top spenders), every GET under /api/v1 and the console's
+pages. An admin key: POST /api/v1/evaluate.
+
+A browser cannot add a header to the pages it opens, so the console's pages also take the key
+as the password of HTTP Basic authentication (any user name): the browser asks for it once and
+sends it with every request to the service.
 
 A state-changing route also takes only what a web page cannot send to another origin
 without the browser asking first: a JSON body or none (a form, `multipart/form-data`,
@@ -13,6 +18,8 @@ what keeps a page the operator visits from running a cycle.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -22,7 +29,7 @@ from fastapi.security import APIKeyHeader
 from ground.auth import KeyRing, Principal, Scope
 from ground.errors import Forbidden, Unauthenticated
 
-__all__ = ["UNAUTHORIZED_CHALLENGE", "documents_keys", "no_cross_site_writes", "requires"]
+__all__ = ["UNAUTHORIZED_CHALLENGE", "documents_keys", "no_cross_site_writes", "requires", "requires_in_browser"]
 
 # RFC 6750: a 401 names the scheme to authenticate with; a 403 says the token's scope is short.
 UNAUTHORIZED_CHALLENGE = 'Bearer realm="agentslo"'
@@ -60,6 +67,32 @@ def requires(keys: KeyRing, scope: Scope) -> Any:
             raise HTTPException(403, str(exc), headers={"WWW-Authenticate": _SCOPE_CHALLENGE}) from None
 
     return Depends(authorized)
+
+
+def requires_in_browser(keys: KeyRing, scope: Scope) -> Any:
+    """A page's dependency: as `requires`, and the key may also come as the password of HTTP Basic
+    authentication, which a 401 asks the browser for."""
+
+    async def authorized(request: Request) -> Principal:
+        authorization = request.headers.get("authorization")
+        scheme, _, credentials = (authorization or "").strip().partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                authorization = "Bearer " + base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[2]
+            except (binascii.Error, UnicodeDecodeError):
+                authorization = "Basic"  # malformed: refused as such below
+        try:
+            return keys.authorize(authorization, request.headers.get("x-api-key"), scope)
+        except Unauthenticated as exc:
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": _BROWSER_CHALLENGE}) from None
+        except Forbidden as exc:
+            raise HTTPException(403, str(exc)) from None
+
+    return Depends(authorized)
+
+
+# The browser's own prompt: a user name (any) and the key as the password.
+_BROWSER_CHALLENGE = 'Basic realm="agentslo: an API key of scope read as the password", charset="UTF-8"'
 
 
 async def _same_site_json(request: Request) -> None:

@@ -14,7 +14,7 @@ from alerts import AlertStore, Phase
 from ground.auth import KeyRing, Scope
 from ground.errors import StorageError
 
-__all__ = ["alerts_router"]
+__all__ = ["AlertsOut", "alerts_out", "alerts_router"]
 
 log = logging.getLogger("agentslo")
 
@@ -54,6 +54,27 @@ class AlertsOut(BaseModel):
     deliveries: list[DeliveryOut]
 
 
+def alerts_out(store: AlertStore, limit: int) -> AlertsOut:
+    """Alert instances that are not inactive, and the last `limit` deliveries, from `store` (blocking)."""
+    states = store.load_states()
+    entries = store.recent(limit)
+    return AlertsOut(
+        alerts=[
+            AlertOut(fingerprint=s.fingerprint, phase=s.phase.value, labels=dict(s.labels),
+                     annotations=dict(s.annotations), active_since=s.active_since, fired_at=s.fired_at,
+                     resolved_at=s.resolved_at)
+            for s in states.values() if s.phase is not Phase.INACTIVE
+        ],
+        deliveries=[
+            DeliveryOut(id=e.id, receiver=e.receiver, slo=e.slo, alertname=e.alertname, status=e.status.value,
+                        state=e.state.value, attempts=e.attempts, created_at=e.created_at,
+                        last_attempt_at=e.last_attempt_at, next_attempt_at=e.next_attempt_at,
+                        last_error=e.last_error)
+            for e in entries
+        ],
+    )
+
+
 def alerts_router(store: AlertStore, keys: KeyRing) -> APIRouter:
     """Routes reading alert state and the delivery outbox from `store` (a read key)."""
     router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -62,26 +83,9 @@ def alerts_router(store: AlertStore, keys: KeyRing) -> APIRouter:
     async def list_alerts(limit: int = Query(100, ge=1, le=1000)) -> AlertsOut:
         """Alert instances pending, firing or resolved, and the last `limit` webhook deliveries."""
         try:
-            states, entries = await asyncio.gather(
-                asyncio.to_thread(store.load_states), asyncio.to_thread(store.recent, limit)
-            )
+            return await asyncio.to_thread(alerts_out, store, limit)
         except StorageError as exc:  # the driver's words name hosts and settings: logged, not answered
             log.warning("alert state unavailable: %s", exc)
             raise HTTPException(503, "alert state unavailable: storage unavailable") from exc
-        return AlertsOut(
-            alerts=[
-                AlertOut(fingerprint=s.fingerprint, phase=s.phase.value, labels=dict(s.labels),
-                         annotations=dict(s.annotations), active_since=s.active_since, fired_at=s.fired_at,
-                         resolved_at=s.resolved_at)
-                for s in states.values() if s.phase is not Phase.INACTIVE
-            ],
-            deliveries=[
-                DeliveryOut(id=e.id, receiver=e.receiver, slo=e.slo, alertname=e.alertname, status=e.status.value,
-                            state=e.state.value, attempts=e.attempts, created_at=e.created_at,
-                            last_attempt_at=e.last_attempt_at, next_attempt_at=e.next_attempt_at,
-                            last_error=e.last_error)
-                for e in entries
-            ],
-        )
 
     return router

@@ -21,21 +21,29 @@ import math
 import os
 import re
 import socket
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, Tag, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from agentslo.http_server import HttpLimits
 from alerts import AlertsSpec, Receiver
-from collector import DimensionAliases, ModelPrice, RateLimit, parse_price_entries
+from collector import (
+    MAX_BATCH_ROWS,
+    MAX_PENDING_ROWS,
+    BodyLimits,
+    DimensionAliases,
+    MappingPolicy,
+    ModelPrice,
+    RateLimit,
+    parse_price_entries,
+)
 from ground.auth import ApiKey, Scope, check_key, check_tenant, key_digest, parse_keys_file
 from ground.errors import ConfigError
+from ground.spec import Spec, format_path, problems_of
 from ground.storage import StorageSpec, server_password
 from slo import SloSpec, SpendBudgetSpec, parse_slo_specs, parse_spend_budgets
 
@@ -81,15 +89,11 @@ _REPLICA_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _MAX_DEPTH = 32
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 _KIB = 1024
 _MIB = 1024 * _KIB
 
 
-class ServerSpec(_Spec):
+class ServerSpec(Spec):
     """Where the service listens, the limits on HTTP clients, and how long stopping may take.
 
     Loopback by default: exposing it is a decision.
@@ -160,13 +164,13 @@ class ServerSpec(_Spec):
                           read_timeout_s=self.read_timeout_s)
 
 
-class RetentionSpec(_Spec):
+class RetentionSpec(Spec):
     """How long raw spans are kept; older day-partitions are dropped whole."""
 
     traces_days: int = Field(default=30, ge=1, le=3650)
 
 
-class RateLimitSpec(_Spec):
+class RateLimitSpec(Spec):
     """Spans per second each tenant may send: the API key's tenant, or one bucket shared by all without keys."""
 
     spans_per_s: float = Field(gt=0)
@@ -178,12 +182,12 @@ class RateLimitSpec(_Spec):
         return RateLimit(self.spans_per_s, self.burst_spans or math.ceil(self.spans_per_s))
 
 
-class IngestSpec(_Spec):
+class IngestSpec(Spec):
     """Limits and content policy of the OTLP receivers."""
 
     # OTLP/HTTP body as sent, and after gzip; gRPC messages are bound by the latter.
-    max_body_bytes: int = Field(default=16 * _MIB, ge=1024)
-    max_decompressed_bytes: int = Field(default=64 * _MIB, ge=1024)
+    max_body_bytes: int = Field(default=BodyLimits().max_body_bytes, ge=1024)
+    max_decompressed_bytes: int = Field(default=BodyLimits().max_decompressed_bytes, ge=1024)
     # OTLP/HTTP bodies being received or stored at once; beyond, 503 + Retry-After before the body
     # is read. With max_body_bytes this bounds the memory bodies take: 16 x 16 MiB.
     max_concurrent_bodies: int = Field(default=16, ge=1, le=10_000)
@@ -193,11 +197,10 @@ class IngestSpec(_Spec):
     # Prompt and completion texts are dropped unless asked for: they are large and often personal.
     capture_content: bool = False
     # Longer attribute values, span names and event names are truncated, not refused.
-    max_attribute_length: int = Field(default=8192, ge=16)
-    # Group commit: most spans per insert, and most spans waiting before 503s start
-    # (a mapped span is about 1.2 KB, so the default bounds the queue near 120 MB).
-    max_batch_spans: int = Field(default=50_000, ge=1)
-    max_pending_spans: int = Field(default=100_000, ge=1)
+    max_attribute_length: int = Field(default=MappingPolicy().max_attribute_length, ge=16)
+    # Group commit: most spans per insert, and most spans waiting before 503s start.
+    max_batch_spans: int = Field(default=MAX_BATCH_ROWS, ge=1)
+    max_pending_spans: int = Field(default=MAX_PENDING_ROWS, ge=1)
     # Processes that decode and map spans; unset = one per core but one, at least 2; 0 = in-process.
     workers: int | None = Field(default=None, ge=0, le=64)
     # A token bucket per tenant (collector._rate_limit); unset: no limit.
@@ -218,7 +221,7 @@ class IngestSpec(_Spec):
 _DEFAULT_DIMENSIONS = DimensionAliases()
 
 
-class AttributesSpec(_Spec):
+class AttributesSpec(Spec):
     """Attribute names feeding the user, tenant, agent, task type and feature columns, in order."""
 
     user: tuple[str, ...] = _DEFAULT_DIMENSIONS.user
@@ -232,7 +235,7 @@ class AttributesSpec(_Spec):
         return DimensionAliases(self.user, self.tenant, self.agent, self.task_type, self.feature)
 
 
-class PricingSpec(_Spec):
+class PricingSpec(Spec):
     """Price overrides and models the shipped table lacks (USD per million tokens)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -240,7 +243,7 @@ class PricingSpec(_Spec):
     models: tuple[ModelPrice, ...] = ()
 
 
-class EvaluationSpec(_Spec):
+class EvaluationSpec(Spec):
     """How often the scheduler derives tasks and evaluates every SLO and budget."""
 
     interval_s: float = Field(default=60, ge=1, le=3600)
@@ -251,7 +254,7 @@ class EvaluationSpec(_Spec):
     lateness_horizon_s: float = Field(default=86_400, ge=3600, le=30 * 86_400)
 
 
-class ApiKeySpec(_Spec):
+class ApiKeySpec(Spec):
     """One API key, held by the environment variable `key_env`, with its tenant and scope."""
 
     key_env: str
@@ -273,7 +276,7 @@ class ApiKeySpec(_Spec):
         return tenant
 
 
-class AuthSpec(_Spec):
+class AuthSpec(Spec):
     """API keys (ground.auth): from the environment variables `keys` names, and from `keys_file`.
 
     With neither, the service runs open (on loopback only, unless server.insecure_no_auth).
@@ -328,7 +331,7 @@ class AuthSpec(_Spec):
         return tuple(keys)
 
 
-class Config(_Spec):
+class Config(Spec):
     """The whole configuration file, version 1."""
 
     version: Literal[1] = 1
@@ -450,7 +453,7 @@ def load_config(
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_describe(err, source, origins) for err in exc.errors())
+        problems.extend(line for err in exc.errors() for line in _describe(err, source, origins))
     else:
         problems.extend(config.alerts.unknown_slos({slo.name for slo in config.slos}, where=f"{source}: alerts"))
     if problems:
@@ -520,105 +523,8 @@ def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
-def _format_path(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _describe(err: Any, source: str, origins: Mapping[tuple[str, ...], str]) -> str:
-    loc, _ = _walk(tuple(err["loc"]))
-    where = origins.get(tuple(str(p) for p in loc), source)
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    if kind == "extra_forbidden":
-        message = "unknown field"
-        known = _known_fields(_walk(tuple(err["loc"])[:-1])[1])
-        if known:
-            message += f" (expected one of: {', '.join(known)})"
-    elif kind == "literal_error":
-        message = "must be " + ctx["expected"]
-    elif kind == "value_error":
-        message = str(ctx["error"])
-    elif kind == "union_tag_invalid":
-        # The discriminator is a field ('kind') or a function named after it (kind()).
-        loc += (ctx["discriminator"].strip("'").removesuffix("()"),)
-        message = f"must be one of: {ctx['expected_tags'].replace(chr(39), '')}; got {ctx['tag']!r}"
-    elif kind == "union_tag_not_found":
-        message = "must be a mapping"
-    else:
-        message = _lower_first(err["msg"]).replace("input should be", "must be")
-    return f"{where}: {_format_path(loc)}: {message}"
-
-
-def _walk(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], Any]:
-    """A pydantic error's `loc` as the file spells it, and the type found at its end.
-
-    Pydantic names the member of a discriminated union by its tag in the path
-    (alerts.receivers[0].slack.url_env); the file has no such level
-    (alerts.receivers[0].url_env).
-    """
-    kept: list[int | str] = []
-    current: Any = Config
-    for part in loc:
-        members = _tagged_members(current)
-        if isinstance(part, str) and part in members:
-            current = members[part]
-            continue
-        kept.append(part)
-        current = _child(current, part)
-    return tuple(kept), current
-
-
-def _child(annotation: Any, part: int | str) -> Any:
-    """The type at `part` inside `annotation`: a model's field, a list's or tuple's item, a mapping's value."""
-    annotation = _unwrap(annotation)
-    if isinstance(part, str) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        field = annotation.model_fields.get(part)
-        return None if field is None else field.annotation
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (tuple, list) and args:
-        return args[0]
-    if origin is dict and len(args) == 2:
-        return args[1]
-    return None
-
-
-def _tagged_members(annotation: Any) -> dict[str, Any]:
-    """A discriminated union's members by their tag (`Annotated[Model, Tag("slack")]`); {} for other types."""
-    if typing.get_origin(annotation) is not Annotated:
-        return {}
-    inner = typing.get_args(annotation)[0]
-    # A union of one member is that member, its Annotated metadata merged into the outer one.
-    members = typing.get_args(inner) if typing.get_origin(inner) in (Union, types.UnionType) else (annotation,)
-    found = {}
-    for member in members:
-        if typing.get_origin(member) is Annotated:
-            model, *metadata = typing.get_args(member)
-            found.update({meta.tag: model for meta in metadata if isinstance(meta, Tag)})
-    return found
-
-
-def _unwrap(annotation: Any) -> Any:
-    """`annotation` without Annotated and without None as an alternative (`X | None` is X)."""
-    if typing.get_origin(annotation) is Annotated:
-        annotation = typing.get_args(annotation)[0]
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        members = [m for m in typing.get_args(annotation) if m is not type(None)]
-        if len(members) == 1:
-            return _unwrap(members[0])
-    return annotation
-
-
-def _known_fields(annotation: Any) -> list[str]:
-    """The fields of the model `annotation` names, as the file spells them (`for`, not `for_`)."""
-    annotation = _unwrap(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [field.alias or name for name, field in annotation.model_fields.items()]
-    return []
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
-
+def _describe(err: Any, source: str, origins: Mapping[tuple[str, ...], str]) -> list[str]:
+    """A pydantic error as problem lines, each naming where the value came from (the file, a flag or
+    a variable), the path and the message (ground.spec.problems_of)."""
+    return [f"{origins.get(tuple(str(p) for p in loc), source)}: {format_path(loc)}: {message}"
+            for loc, message in problems_of(err, Config)]

@@ -1,7 +1,8 @@
 """The HTTP app on the OTLP/HTTP port: health, readiness, metrics, and the API.
 
-Served with an OpenAPI description at /openapi.json (browsable at /docs). Which
-routes need which key: agentslo.access.
+Served with an OpenAPI description at /openapi.json (browsable at /docs, from files the
+service serves itself), and the console's pages at /. Which routes need which key:
+agentslo.access.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from agentslo import __version__
 from agentslo.access import documents_keys, requires
 from agentslo.service import Service
 from agentslo.alerts_api import alerts_router
+from agentslo.console import ConsoleReads, console_api_router, console_pages_router, serve_assets
 from agentslo.slo_api import slo_router
 from collector import otlp_http_router
 from ground.auth import Scope
@@ -44,6 +46,7 @@ def create_app(service: Service) -> FastAPI:
         title="AgentSLO",
         version=__version__,
         description="SLOs, error budgets and spend for LLM agents, from their OpenTelemetry spans.",
+        docs_url=None, redoc_url=None,  # their defaults load Swagger UI and ReDoc from a CDN: serve_assets
     )
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
@@ -75,4 +78,8 @@ def create_app(service: Service) -> FastAPI:
                            dependencies=[documents_keys()])
     app.include_router(slo_router(service.evaluator, service.keys))
     app.include_router(alerts_router(service.alert_store, service.keys))
+    reads = ConsoleReads(service.storage, service.evaluator, service.clock)
+    app.include_router(console_api_router(reads, service.keys))
+    app.include_router(console_pages_router(reads, service.alert_store, service.config, service.keys))
+    serve_assets(app)
     return app

@@ -63,6 +63,7 @@ class Service:
         secrets = secrets or resolve_secrets(config, os.environ)
         self.config = config
         self.storage = storage
+        self.clock = clock
         server = config.server
         self.metrics = Metrics(storage_backend="server" if config.storage.clickhouse_url else "embedded",
                                replica=server.replica, role=server.role)

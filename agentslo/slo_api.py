@@ -22,7 +22,7 @@ from ground.auth import KeyRing, Scope
 from ground.errors import NotEvaluator, StorageError, StorageUnavailable
 from slo import CalendarMonth, SloStatus, SpendStatus, Timeslices, format_duration
 
-__all__ = ["slo_router", "SloStatusOut", "SpendStatusOut"]
+__all__ = ["SloStatusOut", "SpendStatusOut", "latest_budgets", "latest_slos", "run_cycle", "slo_router"]
 
 log = logging.getLogger("agentslo.api")
 
@@ -174,23 +174,44 @@ def status_out(status: SloStatus, alert_state: str = "") -> SloStatusOut:
     )
 
 
+async def run_cycle(evaluator: Evaluator, at: datetime | None) -> Evaluation:
+    """Run a cycle now (or as of `at`), its failures as HTTP errors: 422 for a refused `at`, 409 on a replica
+    that does not hold the evaluator lease, 503 while storage is unavailable, 500 otherwise (the log says why)."""
+    async with _answering_for_storage():
+        try:
+            return await evaluator.cycle(at)
+        except ValueError as exc:  # an `at` refused by Evaluator.check_at
+            raise HTTPException(422, str(exc)) from None
+        except NotEvaluator as exc:
+            raise HTTPException(409, f"{exc}; send POST /api/v1/evaluate to that replica") from None
+
+
+async def current(evaluator: Evaluator) -> Current:
+    """The latest live cycle's results: this replica's own as the evaluator, else read from storage."""
+    async with _answering_for_storage():
+        return await evaluator.current()
+
+
+async def latest_slos(evaluator: Evaluator) -> list[SloStatusOut]:
+    """Every SLO's latest live status, in config order."""
+    latest = await current(evaluator)
+    return [status_out(latest.statuses[slo.name], latest.alert_states.get(slo.name, ""))
+            for slo in evaluator.slos if slo.name in latest.statuses]
+
+
+async def latest_budgets(evaluator: Evaluator) -> list[SpendStatusOut]:
+    """Every spend-budget scope's latest live spend."""
+    latest = await current(evaluator)
+    return [spend_out(s, latest.cap) for s in latest.spend]
+
+
 def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
     """Routes reading (a read key) and refreshing (an admin key) SLO status through `evaluator`."""
     router = APIRouter(prefix="/api/v1", tags=["slos"])
     read = [requires(keys, Scope.READ)]
 
     async def run(at: datetime | None) -> Evaluation:
-        async with _answering_for_storage():
-            try:
-                return await evaluator.cycle(at)
-            except ValueError as exc:  # an `at` refused by Evaluator.check_at
-                raise HTTPException(422, str(exc)) from None
-            except NotEvaluator as exc:
-                raise HTTPException(409, f"{exc}; send POST /api/v1/evaluate to that replica") from None
-
-    async def current() -> Current:
-        async with _answering_for_storage():
-            return await evaluator.current()
+        return await run_cycle(evaluator, at)
 
     @router.post("/evaluate", response_model=EvaluationOut,
                  dependencies=[requires(keys, Scope.ADMIN), no_cross_site_writes],
@@ -223,7 +244,7 @@ def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
     async def pipeline() -> PipelineOut:
         """The evaluation's cadence, grace period and lateness horizon, and the late spans seen since start."""
         spec = evaluator.spec
-        evaluated_at = evaluator.evaluated_at if evaluator.lease.held else (await current()).evaluated_at
+        evaluated_at = evaluator.evaluated_at if evaluator.lease.held else (await current(evaluator)).evaluated_at
         return PipelineOut(evaluated_at=evaluated_at, interval_s=spec.interval_s, grace_s=spec.grace_s,
                            lateness_horizon_s=spec.lateness_horizon_s, late_spans=evaluator.late_spans,
                            spans_beyond_horizon=evaluator.beyond_horizon_spans,
@@ -234,15 +255,12 @@ def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
     async def list_budgets() -> list[SpendStatusOut]:
         """Each spend budget's spend this period: one entry per global budget, one per member with spend
         for budgets per user, tenant or agent (evaluating once if no cycle has run yet)."""
-        latest = await current()
-        return [spend_out(s, latest.cap) for s in latest.spend]
+        return await latest_budgets(evaluator)
 
     @router.get("/slos", response_model=list[SloStatusOut], dependencies=read)
     async def list_slos() -> list[SloStatusOut]:
         """Every SLO's latest status (evaluating once if no cycle has run yet)."""
-        latest = await current()
-        return [status_out(latest.statuses[slo.name], latest.alert_states.get(slo.name, ""))
-                for slo in evaluator.slos if slo.name in latest.statuses]
+        return await latest_slos(evaluator)
 
     @router.get("/slos/{name}", response_model=SloStatusOut, dependencies=read,
                 responses={404: {"description": "no such SLO"}})
@@ -251,7 +269,7 @@ def slo_router(evaluator: Evaluator, keys: KeyRing) -> APIRouter:
         if name not in {slo.name for slo in evaluator.slos}:
             known = ", ".join(slo.name for slo in evaluator.slos) or "none"
             raise HTTPException(404, f"no SLO named {name!r}; configured: {known}")
-        latest = await current()
+        latest = await current(evaluator)
         return status_out(latest.statuses[name], latest.alert_states.get(name, ""))
 
     return router

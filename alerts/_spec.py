@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from alerts._formats import ReceiverSpec
 from alerts._receiver import Receiver
@@ -42,7 +42,9 @@ from alerts._receiver_spec import http_url
 from alerts._retry import DEFAULT_GIVE_UP_AFTER, RetryPolicy
 from alerts._rules import DEFAULT_REPEAT_INTERVAL, AlertPolicy
 from ground.errors import ConfigError
+from ground.spec import Spec
 from slo import parse_duration
+
 
 def _duration(value: object) -> object:
     if isinstance(value, timedelta):
@@ -53,8 +55,8 @@ def _duration(value: object) -> object:
     return parsed
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class _Spec(Spec):
+    model_config = ConfigDict(populate_by_name=True)
 
 
 class AlertingSpec(_Spec):

@@ -183,7 +183,9 @@ SELECT
     s.ErrorBudgetRemainingEvents,
     mapApply((window, rate) -> (window, rate * (0.5 + cityHash64(window, h) % 1000 / 1000)), s.BurnRates),
     s.TimeToExhaustionSeconds, s.EnoughData,
-    multiIf(intDiv(n.number, 60) % 97 = 13, 'pending', intDiv(n.number, 60) % 97 = 14, 'firing', '') AS AlertState
+    multiIf(intDiv(n.number, 60) % 97 = 13, 'pending', intDiv(n.number, 60) % 97 = 14, 'firing', '') AS AlertState,
+    s.DataThrough - toIntervalSecond((n.number + 1) * {{cadence_s:UInt32}}) AS DataThrough,
+    s.WindowEvents
 FROM {SLO_STATUS} AS s
 CROSS JOIN (
     SELECT number, cityHash64(number, 5) AS h, (number + 1) / {{rows:UInt32}} AS age FROM numbers({{rows:UInt32}})

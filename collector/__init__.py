@@ -12,9 +12,11 @@ from collector._otlp import BodyLimits
 from collector._pricing import ModelPrice, PriceTable, cost_usd, normalise_model_name, parse_price_entries
 from collector._rate_limit import RateLimit, TenantRateLimiter
 from collector._workers import MappingPool
-from collector._writer import BatchWriter
+from collector._writer import MAX_BATCH_ROWS, MAX_PENDING_ROWS, BatchWriter
 
 __all__ = [
+    "MAX_BATCH_ROWS",
+    "MAX_PENDING_ROWS",
     "COST_UNPRICED",
     "BatchWriter",
     "BodyLimits",

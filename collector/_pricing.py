@@ -21,11 +21,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from ground.errors import ConfigError
+from ground.spec import format_path, problems_of
 
 _TOKENS_PER_PRICE_UNIT = 1_000_000  # list prices are quoted per million tokens
 _SHIPPED_FILE = "prices.yaml"
@@ -42,10 +44,6 @@ _VERSION_DOT = re.compile(r"(?<=\d)\.(?=\d)")
 # A base name ends where a date, version or variant suffix starts:
 # "-2024-07-18", "@20240620" (Vertex), ":0" (Bedrock), "_" (some gateways).
 _SEPARATORS = frozenset("-@:_")
-
-_PRICE_FIELDS = ("input_usd_per_mtok", "output_usd_per_mtok", "cache_read_usd_per_mtok", "cache_write_usd_per_mtok")
-_FIELDS = ("model", "provider", "effective_from", *_PRICE_FIELDS)
-_REQUIRED = _FIELDS[:5]  # the cache prices may be left out
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,44 +202,65 @@ def _parse_entry(item: object, *, where: str, problems: list[str]) -> ModelPrice
         return None
     model = item.get("model")
     named = f" (model {model!r})" if isinstance(model, str) and model.strip() else ""
-    found_before = len(problems)
-
-    def problem(field: str, message: str) -> None:
-        problems.append(f"{where}.{field}: {message}{named}")
-
-    for field in item:
-        if field not in _FIELDS:
-            problem(str(field), f"unknown field (expected one of: {', '.join(_FIELDS)})")
-    for field in _REQUIRED:
-        if field not in item:
-            problem(field, "missing")
-    for field in ("model", "provider"):
-        value = item.get(field)
-        if field in item and not (isinstance(value, str) and value.strip()):
-            problem(field, f"must be a non-empty string, got {value!r}")
-    effective_from = _as_date(item.get("effective_from"))
-    if "effective_from" in item and effective_from is None:
-        problem("effective_from", f"must be a date (YYYY-MM-DD), got {item['effective_from']!r}")
-    prices: dict[str, float] = {}
-    for field in _PRICE_FIELDS:
-        if field in item:
-            value = item[field]
-            if _is_price(value):
-                prices[field] = float(value)
-            else:
-                problem(field, f"must be a number >= 0 (USD per million tokens), got {value!r}")
-    if len(problems) > found_before or effective_from is None:
+    try:
+        spec = PriceEntrySpec.model_validate(item)
+    except ValidationError as exc:
+        problems.extend(f"{where}{_dotted(loc)}: {message}{named}"
+                        for error in exc.errors() for loc, message in problems_of(error, PriceEntrySpec))
         return None
-    input_price = prices["input_usd_per_mtok"]
+    input_price = spec.input_usd_per_mtok
     return ModelPrice(
-        model=str(item["model"]).strip(),
-        provider=str(item["provider"]).strip(),
+        model=spec.model,
+        provider=spec.provider,
         input_usd_per_mtok=input_price,
-        output_usd_per_mtok=prices["output_usd_per_mtok"],
-        cache_read_usd_per_mtok=prices.get("cache_read_usd_per_mtok", input_price),
-        cache_write_usd_per_mtok=prices.get("cache_write_usd_per_mtok", input_price),
-        effective_from=effective_from,
+        output_usd_per_mtok=spec.output_usd_per_mtok,
+        cache_read_usd_per_mtok=input_price if spec.cache_read_usd_per_mtok is None else spec.cache_read_usd_per_mtok,
+        cache_write_usd_per_mtok=(input_price if spec.cache_write_usd_per_mtok is None
+                                  else spec.cache_write_usd_per_mtok),
+        effective_from=spec.effective_from,
     )
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    path = format_path(loc)
+    return "" if not path else path if path.startswith("[") else "." + path
+
+
+def _name(value: Any) -> str:
+    if not (isinstance(value, str) and value.strip()):
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _date(value: Any) -> date:
+    parsed = _as_date(value)
+    if parsed is None:
+        raise ValueError(f"must be a date (YYYY-MM-DD), got {value!r}")
+    return parsed
+
+
+def _price(value: Any) -> float:
+    if not _is_price(value):
+        raise ValueError(f"must be a number >= 0 (USD per million tokens), got {value!r}")
+    return float(value)
+
+
+class PriceEntrySpec(BaseModel):
+    """One entry of a price table as written: the shipped prices.yaml and the config's pricing.models."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: Annotated[str, BeforeValidator(_name)]
+    provider: Annotated[str, BeforeValidator(_name)]
+    effective_from: Annotated[date, BeforeValidator(_date)]
+    input_usd_per_mtok: Annotated[float, BeforeValidator(_price)]
+    output_usd_per_mtok: Annotated[float, BeforeValidator(_price)]
+    # Providers without a separate cache price bill cache tokens as plain input.
+    cache_read_usd_per_mtok: Annotated[float | None, BeforeValidator(_price)] = None
+    cache_write_usd_per_mtok: Annotated[float | None, BeforeValidator(_price)] = None
+
+
+_REQUIRED = tuple(name for name, field in PriceEntrySpec.model_fields.items() if field.is_required())
 
 
 def _as_date(value: Any) -> date | None:

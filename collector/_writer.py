@@ -33,6 +33,10 @@ log = logging.getLogger("agentslo.ingest")
 # insert lowers the CPU per span and the tail latency; longer waits stop paying once
 # all the senders' requests are in (bench/README.md has the figures per wait).
 _MAX_GATHER_S = 0.2
+# Group commit's defaults (ingest.max_batch_spans, ingest.max_pending_spans): most spans per insert,
+# and most waiting before writes are refused (a mapped span is about 1.2 KB: the queue stays near 120 MB).
+MAX_BATCH_ROWS = 50_000
+MAX_PENDING_ROWS = 100_000
 # After a failed insert, writes are refused this long at once: the clients retry later
 # rather than queue behind a storage that is down.
 _REFUSAL_BACKOFF_S = 1.0
@@ -113,8 +117,8 @@ class BatchWriter:
         insert: Callable[[bytes, str], None],
         encode: Callable[[list[Block]], bytes],
         *,
-        max_batch_rows: int = 50_000,
-        max_pending_rows: int = 100_000,
+        max_batch_rows: int = MAX_BATCH_ROWS,
+        max_pending_rows: int = MAX_PENDING_ROWS,
         dedup_window: int = 500_000,
         on_insert: Callable[[int, float], None] = lambda rows, seconds: None,
         clock: Callable[[], float] = time.monotonic,

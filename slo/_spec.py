@@ -25,16 +25,12 @@ reads them. Problems are reported as
 from __future__ import annotations
 
 import re
-import types
-import typing
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
     ValidationError,
@@ -42,9 +38,9 @@ from pydantic import (
     model_validator,
 )
 
-from ground.spec import PROBLEMS, Loc, format_path, parse_named_list, problems
+from ground.spec import Loc, Spec, parse_named_list, problems, problems_of
 from slo._durations import format_duration, parse_duration
-from slo._kinds import KINDS, SliSpec
+from slo._kinds import SliSpec
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 # A rolling window from one hour (shorter leaves the alert windows under a minute)
@@ -94,17 +90,13 @@ def _slice_percent(value: float) -> float:
     return value
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class OccurrencesSpec(_Spec):
+class OccurrencesSpec(Spec):
     """The budget is a share of the events: every bad event spends some."""
 
     method: Literal["occurrences"] = "occurrences"
 
 
-class TimeslicesSpec(_Spec):
+class TimeslicesSpec(Spec):
     """The budget is a share of time: a slice is bad when its own SLI is under `slice_objective`."""
 
     method: Literal["timeslices"]
@@ -129,7 +121,7 @@ BudgetingSpec = Annotated[
 ]
 
 
-class SloSpec(_Spec):
+class SloSpec(Spec):
     """One SLO as written in the config file, version 1."""
 
     name: str
@@ -188,82 +180,4 @@ def validate_slo_spec(item: object) -> SloSpec | list[tuple[Loc, str]]:
     try:
         return SloSpec.model_validate(item)
     except ValidationError as exc:
-        return [problem for err in exc.errors() for problem in _describe(err)]
-
-
-# Fields holding a discriminated union, with their discriminator and tags: pydantic
-# puts the tag in the error path (sli.latency.threshold), the file does not (sli.threshold).
-_UNIONS = {"sli": "kind", "budgeting": "method"}
-_TAGS = {"sli": tuple(KINDS), "budgeting": ("occurrences", "timeslices")}
-
-
-def _describe(err: Any) -> list[tuple[Loc, str]]:
-    raw: Loc = tuple(err["loc"])
-    loc: Loc = tuple(part for i, part in enumerate(raw) if not (i == 1 and raw[0] in _UNIONS))
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    if kind == PROBLEMS:
-        return [(loc + sub, message) for sub, message in ctx["problems"]]
-    if kind == "union_tag_invalid":
-        return [(loc + (_UNIONS[str(loc[0])],), f"must be one of: {', '.join(_TAGS[str(loc[0])])}; got {ctx['tag']!r}")]
-    if kind == "union_tag_not_found":
-        return [(loc + (_UNIONS[str(loc[0])],), f"missing (one of: {', '.join(_TAGS[str(loc[0])])})")]
-    if kind == "extra_forbidden":
-        known = _known_fields(raw[:-1])
-        return [(loc, "unknown field" + (f" (expected one of: {', '.join(known)})" if known else ""))]
-    if kind == "missing":
-        return [(loc, "missing")]
-    if kind == "literal_error":
-        return [(loc, "must be " + ctx["expected"])]
-    if kind == "value_error":
-        return [(loc, str(ctx["error"]))]
-    if kind in ("tuple_type", "list_type"):
-        return [(loc, "must be a list")]
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return [(loc, "must be a mapping")]
-    message = err["msg"]
-    return [(loc, (message[:1].lower() + message[1:]).replace("input should be", "must be"))]
-
-
-def _known_fields(raw: Loc) -> list[str]:
-    """Field names of the model at `raw` (a pydantic error path, union tags included)."""
-    current: Any = SloSpec
-    for part in raw:
-        current = _unwrap(current)
-        if isinstance(part, int):
-            if typing.get_origin(current) is not tuple:
-                return []
-            current = typing.get_args(current)[0]
-        elif isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(part)
-            if field is None:
-                return []
-            current = field.annotation
-        else:
-            current = next((member for member in _members(current) if _has_tag(member, part)), None)
-            if current is None:
-                return []
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    members = [m for m in _members(annotation) if m is not type(None)]
-    return members[0] if len(members) == 1 else annotation
-
-
-def _members(annotation: Any) -> tuple[Any, ...]:
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        return typing.get_args(annotation)
-    return (annotation,)
-
-
-def _has_tag(model: Any, tag: str) -> bool:
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        return False
-    return any(
-        typing.get_origin(field.annotation) is Literal and tag in typing.get_args(field.annotation)
-        for field in model.model_fields.values()
-    )
+        return [problem for err in exc.errors() for problem in problems_of(err, SloSpec)]

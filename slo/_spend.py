@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
-from ground.spec import Loc, parse_named_list
+from ground.spec import Loc, Spec, parse_named_list, problems_of
 from slo._budget import Severity, calendar_month_bounds
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -172,18 +172,14 @@ def projected_spend(spent_usd: float, start: datetime, end: datetime, now: datet
 # ----------------------------------------------------------------------------- spec
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SpendLevelSpec(_Spec):
+class SpendLevelSpec(Spec):
     """A level with its severity spelt out."""
 
     percent: float = Field(gt=0, le=1000)
     severity: Literal["page", "ticket"]
 
 
-class SpendBudgetSpec(_Spec):
+class SpendBudgetSpec(Spec):
     """One entry of `budgets:`."""
 
     name: str
@@ -239,7 +235,7 @@ def _validate_budget(item: object) -> SpendBudgetSpec | list[tuple[Loc, str]]:
     try:
         return SpendBudgetSpec.model_validate(item)
     except ValidationError as exc:
-        return [(_user_loc(err["loc"]), _message(err)) for err in exc.errors()]
+        return [problem for err in exc.errors() for problem in problems_of(err, SpendBudgetSpec)]
 
 
 def spend_budget_from_spec(spec: SpendBudgetSpec) -> SpendBudget:
@@ -259,21 +255,3 @@ def spend_budget_from_spec(spec: SpendBudgetSpec) -> SpendBudget:
         service=spec.service,
         max_members=spec.max_members,
     )
-
-
-def _user_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    # A union member's name (`float`, `SpendLevelSpec`) is pydantic's, not the user's: leave it out.
-    return tuple(p for p in loc if p not in ("float", "SpendLevelSpec"))
-
-
-def _message(err: Mapping[str, object]) -> str:
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        model = SpendLevelSpec if "SpendLevelSpec" in err["loc"] else SpendBudgetSpec  # type: ignore[operator]
-        return f"unknown field (expected one of: {', '.join(model.model_fields)})"
-    if kind == "literal_error":
-        return "must be " + str(err["ctx"]["expected"])  # type: ignore[index]
-    if kind == "value_error":
-        return str(err["ctx"]["error"])  # type: ignore[index]
-    text = str(err["msg"])
-    return (text[:1].lower() + text[1:]).replace("input should be", "must be")

@@ -71,7 +71,9 @@ INGEST = {"x-api-key": INGEST_KEY}
 
 # Valid requests the description cannot tell from accepted ones: any bytes are a protobuf body
 # as far as a schema can say, but only an ExportTraceServiceRequest is one (400 otherwise); an
-# `at` is a date-time, but only one between the retention's start and now can be evaluated (422).
+# `at` is a date-time, but only one between the retention's start and now can be evaluated (422); the
+# console's reads take a `start` and an `end` that are each a date-time, but must be in order and at most
+# a year apart, and a `cursor` that is a string, but only one the API gave (422).
 SCHEMATHESIS_TOML = """
 auth.openapi.x-api-key.api_key = "{key}"
 
@@ -82,6 +84,15 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
 [[operations]]
 include-name = "POST /api/v1/evaluate"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "422"]
+[[operations]]
+include-name = "GET /api/v1/tasks"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "422"]
+[[operations]]
+include-name = "GET /api/v1/spend"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "422"]
+[[operations]]
+include-name = "GET /api/v1/slos/{{name}}/history"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "422"]
 """
 
 MAX_EXAMPLES = 40  # per operation in the fuzzing phase

@@ -6,6 +6,7 @@ Spans are written with the OpenTelemetry SDK's own exporters, over OTLP/HTTP and
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -236,3 +237,24 @@ def test_status_sends_the_api_key_from_its_flag_or_the_environment(service: Serv
     assert (refused.returncode, refused.stderr) == (1, f"Error: {service.http_url} answered 401: no API key: send "
                                                        "Authorization: Bearer <key> or x-api-key: <key>; pass "
                                                        "--api-key (or set AGENTSLO_API_KEY) with a read key\n")
+
+
+@pytest.mark.parametrize(("path", "headers", "status"), [
+    pytest.param("/", {}, 401, id="a page without a key: the browser is asked for one"),
+    pytest.param("/tasks", {"authorization": "Basic " + base64.b64encode(f"ops:{READER}".encode()).decode()}, 200,
+                 id="a page with a read key as the Basic password"),
+    pytest.param("/spend", {"authorization": f"Bearer {READER}"}, 200, id="a page with a read key as a header"),
+    pytest.param("/", {"authorization": "Basic " + base64.b64encode(f"agent:{ACME}".encode()).decode()}, 403,
+                 id="a page with an ingest key"),
+    pytest.param("/api/v1/tasks", {}, 401, id="the console's JSON without a key"),
+    pytest.param("/api/v1/tasks", {"authorization": f"Bearer {READER}"}, 200, id="the console's JSON with a read key"),
+    pytest.param("/assets/console/console.css", {}, 200, id="the console's assets: no data, open"),
+    pytest.param("/docs", {}, 200, id="the API's docs: open"),
+])
+def test_the_console_needs_a_read_key_which_a_browser_sends_as_a_basic_password(
+        service: ServiceThread, path: str, headers: dict[str, str], status: int) -> None:
+    response = httpx.get(service.http_url + path, headers=headers, timeout=60)
+    assert response.status_code == status, response.text
+    if status == 401 and not path.startswith("/api"):
+        assert response.headers["www-authenticate"] == (
+            'Basic realm="agentslo: an API key of scope read as the password", charset="UTF-8"')

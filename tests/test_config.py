@@ -142,7 +142,7 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
         pytest.param(
             "alerts:\n  receivers:\n    - {name: team, kind: slack}\n"
             "    - {name: pd, kind: pagerduty, routing_key_env: PD_KEY, secret_env: PD_SECRET}\n", {},
-            ["agentslo.yaml: alerts.receivers[0].url_env: field required",
+            ["agentslo.yaml: alerts.receivers[0].url_env: missing",
              "agentslo.yaml: alerts.receivers[1].secret_env: unknown field (expected one of: name, kind, timeout_s, "
              "severities, match, routing_key_env, url)"],
             id="slack and pagerduty receivers are checked as their kinds",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +14,13 @@ import pytest
 import yaml
 
 from agentslo.config import load_config
+from tests.test_serve import Served, start
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```yaml\n(.*?)```", README, flags=re.S)
 # The variables the examples name for their secrets, set as a user would.
-SECRETS = {name: "example-value" for name in re.findall(r"_env: ([A-Z_][A-Z0-9_]*)", README)}
+SECRETS = {name: "https://hooks.example.com/agentslo" if name.endswith("_URL") else "example-key-0123456789abcdef"
+           for name in re.findall(r"_env: ([A-Z_][A-Z0-9_]*)", README)}
 
 
 def merged(blocks: list[str]) -> dict[str, Any]:
@@ -60,3 +64,48 @@ def test_every_agentslo_command_the_readme_names_exists(command: str) -> None:
     agentslo = str(Path(sys.executable).parent / "agentslo")
     result = subprocess.run([agentslo, *command.split(), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def runnable(line: str) -> bool:
+    """A README command this machine can run against a service: an agentslo command or a curl, not a
+    synopsis ([...]), not serve or demo (they run until stopped)."""
+    command = line.split("#", 1)[0].strip()
+    return (command.startswith((".venv/bin/agentslo ", "curl ")) and "[" not in command
+            and not command.startswith((".venv/bin/agentslo serve", ".venv/bin/agentslo demo")))
+
+
+GUIDE = (Path(__file__).resolve().parents[1] / "docs" / "instrumenting.md").read_text(encoding="utf-8")
+GUIDE_CURL = next(block for block in re.findall(r"```sh\n(.*?)```", GUIDE, flags=re.S) if "/v1/traces" in block)
+SHELL = [line.split("#", 1)[0].strip() for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+         for line in block.splitlines() if runnable(line)]
+
+
+@pytest.fixture(scope="module")
+def readme_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Path]]:
+    """`agentslo serve` on the README's own config, in a directory that holds it as agentslo.yaml: open, on
+    loopback, as the README's commands (which send no key) expect; its auth section is for the next step."""
+    home = tmp_path_factory.mktemp("readme")
+    config = merged([b for b in BLOCKS if "clickhouse_url" not in b])
+    del config["auth"]
+    (home / "agentslo.yaml").write_text(yaml.safe_dump(config))
+    served = start("--config", str(home / "agentslo.yaml"), "--data", str(home / "data"), env=SECRETS)
+    served.wait_until("/readyz", 200)
+    # The trace the README's commands look up is the one docs/instrumenting.md sends with curl: send it as written.
+    sent = subprocess.run(["bash", "-c", GUIDE_CURL.replace("localhost:4318", served.url.split("//", 1)[1])],
+                          capture_output=True, text=True, timeout=60)
+    assert (sent.returncode, sent.stdout.strip()) == (0, "{}"), sent.stderr
+    yield served, home
+    served.stop()
+
+
+@pytest.mark.parametrize("command", SHELL)
+def test_every_shell_command_of_the_readme_that_can_run_here_runs(readme_service: tuple[Served, Path],
+                                                                  command: str) -> None:
+    served, home = readme_service
+    port = served.url.rsplit(":", 1)[1]
+    line = (command.replace(".venv/bin/agentslo", str(Path(sys.executable).parent / "agentslo"))
+            .replace("localhost:4318", f"127.0.0.1:{port}").replace("127.0.0.1:4318", f"127.0.0.1:{port}"))
+    result = subprocess.run(["bash", "-c", line + (" --fail" if line.startswith("curl") else "")], cwd=home,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, **SECRETS, "AGENTSLO_HTTP_PORT": port, "AGENTSLO_URL": ""})
+    assert result.returncode == 0, result.stdout + result.stderr
