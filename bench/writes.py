@@ -10,7 +10,8 @@ workload mapped by the real SpanMapper into inserts of 4,096 spans:
     merges    `--parts` inserts at the bench's pace (one per `--pace` seconds plus the
               insert) into otel_traces as migrated now and as migration 1 left it, merges
               running: merge-thread CPU µs per inserted span, rows written by merges per
-              row inserted ("rewrites"), and active parts at the end
+              row inserted ("rewrites"), active parts at the end, and the bytes a span
+              takes in them, on disk (compressed, indexes included) and uncompressed
 
 Process CPU time, so other load moves the figures less; still, run it twice.
 """
@@ -93,12 +94,14 @@ def _merges(storage: Storage, body, parts: int, pace: float) -> None:
             time.sleep(pace)
         merge_cpu = _merge_cpu_s() - merged_before
         inserted = sum(spans for _, spans in bodies)
-        rewritten, active = storage.query(
-            "SELECT sumIf(rows, level > 0), countIf(active) FROM system.parts "
+        rewritten, active, stored, raw = storage.query(
+            "SELECT sumIf(rows, level > 0), countIf(active), sumIf(bytes_on_disk, active), "
+            "sumIf(data_uncompressed_bytes, active) FROM system.parts "
             "WHERE database = currentDatabase() AND table = {t:String}", {"t": TRACES},
         ).rows[0]
         print(f"  {label:<24} merge CPU {merge_cpu / inserted * 1e6:5.1f} µs per span, "
-              f"rewrites {rewritten / inserted:.2f}, active parts {active}")
+              f"rewrites {rewritten / inserted:.2f}, active parts {active}, "
+              f"{stored / inserted:.0f} bytes per span on disk ({raw / inserted:.0f} uncompressed)")
         storage.command(f"DROP TABLE {TRACES} SYNC")
         storage.command(f"DROP TABLE {MIGRATIONS}")
 
