@@ -12,6 +12,9 @@ claims the next:
 Every candidate of term 8 sends the same token, and ClickHouse keeps the first
 insert and drops the others (MergeTree's deduplication window; a check under the
 table's parts lock on a single server), so reading the term back says who won.
+On a cluster the lease is a KeeperMap table (ground/storage/_cluster.py) keyed
+by term: a claim is inserted with `keeper_map_strict_mode = 1`, which fails for
+all but the first claimer of a term, and Keeper's reads have no replication lag.
 The holder may act until its deadline (`held`); `check` raises NotEvaluator once
 it may not, which the evaluation calls before each of its writes, and the delivery
 loop sends nothing while `held` is false. `stop` releases a held term, so that
@@ -60,13 +63,22 @@ FROM (
 )"""
 
 
-def _write(claimed_at: str, token: str) -> str:
-    """A claim (`claimed_at` now64(3)) or a renewal or release (the claim's time) of a term, stored once per token."""
+def _write(claimed_at: str, settings: str) -> str:
+    """A claim (`claimed_at` now64(3)) or a renewal or release (the claim's time) of a term, under `settings`."""
     return f"""
 INSERT INTO {LEASES} (Key, Name, Term, Holder, Nonce, ClaimedAt, Released)
-SETTINGS insert_deduplication_token = '{token}'
+SETTINGS {settings}
 SELECT {{key:String}}, {{name:String}}, {{term:UInt64}}, {{holder:String}}, {{nonce:String}}, {claimed_at},
        {{released:UInt8}}"""
+
+
+def _kept_once(token: str, *, cluster: str | None, claim: bool) -> str:
+    """The settings that make a write of the lease count once: on one server its deduplication token
+    (a claim's is its term's, the same for every claimer); on a cluster, KeeperMap's strict mode for a
+    claim (an insert of a term's key fails once it exists) and an overwrite of the key otherwise."""
+    if cluster is not None:
+        return f"keeper_map_strict_mode = {int(claim)}"
+    return f"insert_deduplication_token = '{token}'"
 
 
 class Election:
@@ -171,8 +183,8 @@ class Election:
         term = view.term + 1
         sent = self._monotonic()
         try:
-            self._storage.command(_write("now64(3)", f"agentslo-lease-{EVALUATOR}-{term}"),
-                                  self._params(term, released=False))
+            settings = _kept_once(f"agentslo-lease-{EVALUATOR}-{term}", cluster=self._storage.cluster, claim=True)
+            self._storage.command(_write("now64(3)", settings), self._params(term, released=False))
         except StorageError as exc:  # the claim may be stored or not: the table says
             log.warning("evaluator lease: claiming term %d failed: %s", term, exc)
         view = self._read()
@@ -202,8 +214,9 @@ class Election:
         self._renewals += 1
         assert self._claimed_at is not None
         claimed_ms = int((self._claimed_at - _EPOCH) / timedelta(milliseconds=1))
-        token = f"agentslo-lease-{EVALUATOR}-{term}-{self.nonce}-{self._renewals}"
-        self._storage.command(_write("fromUnixTimestamp64Milli({claimed_ms:Int64}, 'UTC')", token),
+        settings = _kept_once(f"agentslo-lease-{EVALUATOR}-{term}-{self.nonce}-{self._renewals}",
+                              cluster=self._storage.cluster, claim=False)
+        self._storage.command(_write("fromUnixTimestamp64Milli({claimed_ms:Int64}, 'UTC')", settings),
                               {**self._params(term, released=released), "claimed_ms": claimed_ms})
 
     def _params(self, term: int, *, released: bool) -> dict[str, object]:

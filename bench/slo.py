@@ -1,6 +1,6 @@
 """SLO engine benchmark: the time of a full evaluation cycle over 30 days of agent spans.
 
-    .venv/bin/python -m bench.slo [--spans 10000000] [--cycles 5] [--json]
+    .venv/bin/python -m bench.slo [--spans 10000000] [--cycles 5] [--slos 20] [--json]
 
 For `--spans` N and N / 10 (so 10 million and 1 million by default), the bench
 fills a fresh embedded store (a temporary directory) with N spans over 30 days,
@@ -11,7 +11,10 @@ calls reading from the prompt cache). It declares 20 SLOs of every kind, event
 source, window and budgeting, runs one cycle that derives the tasks and
 backfills the rollups, then times `--cycles` steady-state cycles, each one
 minute after the previous (derive the new tasks, roll up the new minutes,
-evaluate all 20 SLOs, append slo_status), and reports their median. The
+evaluate all 20 SLOs, append slo_status), and reports their median. `--slos N`
+declares N SLOs instead: the twenty, then copies of them under other names
+(each SLO has rollups of its own, so a copy costs what its original does), to
+measure how a cycle grows with the number of SLOs. The
 generated history is stamped as stored long ago (InsertedAt); then a late
 backlog arrives: an hour of spans (10,000 tasks, 100,000 spans at 10M) that
 ended two to three hours before, stored now, and the one cycle that absorbs
@@ -168,7 +171,7 @@ class SizeResult:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; the exit status says whether the targets were met."""
     args = _parse_args(sys.argv[1:] if argv is None else argv)
-    slos = [slo_from_spec(spec) for spec in parse_slo_specs(SLOS, where="bench SLOs")]
+    slos = [slo_from_spec(spec) for spec in parse_slo_specs(_declared(args.slos), where="bench SLOs")]
     sizes = [args.spans, args.spans // 10]
     results = []
     with tempfile.TemporaryDirectory(prefix="agentslo-bench-slo-") as data_dir:
@@ -184,11 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     backlog_2s = large.backlog_cycle_s < TARGET_CYCLE_S
     met = within_2s and scaling <= TARGET_SCALING and backlog_2s
     if args.json:
-        print(json.dumps({"sizes": [asdict(r) for r in results], "scaling": scaling, "targets_met": met}, indent=2))
+        print(json.dumps({"slos": len(slos), "sizes": [asdict(r) for r in results], "scaling": scaling,
+                          "targets_met": met}, indent=2))
     else:
         for r in results:
             print(f"{r.spans:>11,} spans, {r.tasks:>9,} tasks: generated in {r.generate_s:.1f} s, "
-                  f"first cycle (derive 30 days, backfill 20 SLOs) {r.first_cycle_s:.1f} s, "
+                  f"first cycle (derive 30 days, backfill {len(slos)} SLOs) {r.first_cycle_s:.1f} s, "
                   f"full cycle median {r.median_cycle_s:.3f} s of {len(r.cycle_s)} "
                   f"(catch up {r.catch_up_s:.3f} s, evaluate + status {r.evaluate_s:.3f} s); "
                   f"late backlog of {r.backlog_spans:,} spans ({r.backlog_late_spans:,} counted late) "
@@ -249,6 +253,15 @@ def _measure(storage: Storage, slos: list[SLO], spans: int, *, cycles: int) -> S
                       evaluate_s, backlog, backlog_cycle_s, caught.late_spans)
 
 
+def _declared(count: int) -> list[dict]:
+    """`count` SLOs: the twenty of SLOS, then copies of them named `<name>-<copy>`."""
+    copies = []
+    for n in range(count):
+        original, copy = SLOS[n % len(SLOS)], n // len(SLOS)
+        copies.append({**original, "name": f"{original['name']}-{copy}" if copy else original["name"]})
+    return copies
+
+
 def _count(storage: Storage, table: str) -> int:
     return storage.query(f"SELECT count() FROM {table} FINAL").scalar()
 
@@ -258,6 +271,8 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--spans", type=int, default=10_000_000,
                         help="spans in the large store; the small one holds a tenth (default 10,000,000)")
     parser.add_argument("--cycles", type=int, default=5, help="timed cycles per size; the median is reported")
+    parser.add_argument("--slos", type=int, default=len(SLOS),
+                        help="SLOs evaluated: the twenty, then copies of them (default %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     return parser.parse_args(argv)
 

@@ -10,7 +10,10 @@ workload mapped by the real SpanMapper into inserts of 4,096 spans:
     merges    `--parts` inserts at the bench's pace (one per `--pace` seconds plus the
               insert) into otel_traces as migrated now and as migration 1 left it, merges
               running: merge-thread CPU µs per inserted span, rows written by merges per
-              row inserted ("rewrites"), and active parts at the end
+              row inserted ("rewrites"), active parts at the end, and the bytes a span
+              takes in them, on disk (compressed, indexes included) and uncompressed; then,
+              merged into one part per day, its bytes on disk with the workload's ids
+              and with random ids (as real exporters send)
 
 Process CPU time, so other load moves the figures less; still, run it twice.
 """
@@ -93,14 +96,42 @@ def _merges(storage: Storage, body, parts: int, pace: float) -> None:
             time.sleep(pace)
         merge_cpu = _merge_cpu_s() - merged_before
         inserted = sum(spans for _, spans in bodies)
-        rewritten, active = storage.query(
-            "SELECT sumIf(rows, level > 0), countIf(active) FROM system.parts "
+        rewritten, active, stored, raw = storage.query(
+            "SELECT sumIf(rows, level > 0), countIf(active), sumIf(bytes_on_disk, active), "
+            "sumIf(data_uncompressed_bytes, active) FROM system.parts "
             "WHERE database = currentDatabase() AND table = {t:String}", {"t": TRACES},
         ).rows[0]
         print(f"  {label:<24} merge CPU {merge_cpu / inserted * 1e6:5.1f} µs per span, "
-              f"rewrites {rewritten / inserted:.2f}, active parts {active}")
+              f"rewrites {rewritten / inserted:.2f}, active parts {active}, "
+              f"{stored / inserted:.0f} bytes per span on disk ({raw / inserted:.0f} uncompressed)")
+        if settings is None:
+            _storage(storage, inserted)
         storage.command(f"DROP TABLE {TRACES} SYNC")
         storage.command(f"DROP TABLE {MIGRATIONS}")
+
+
+# The workload's ids differ only in the 4 bytes stamped from a counter, which compress to almost
+# nothing; real trace and span ids are random. The same spans, each id replaced by a hash of it
+# (a trace's spans still share their trace id, a child names its parent):
+_RANDOM_IDS = f"""
+INSERT INTO {TRACES}_random_ids
+SELECT * REPLACE (lower(hex(MD5(TraceId))) AS TraceId, substring(lower(hex(MD5(SpanId))), 1, 16) AS SpanId,
+                  if(ParentSpanId = '', '', substring(lower(hex(MD5(ParentSpanId))), 1, 16)) AS ParentSpanId)
+FROM {TRACES}"""
+
+
+def _storage(storage: Storage, inserted: int) -> None:
+    """Bytes per span on disk once merged into one part per partition, with the workload's ids and random ids."""
+    storage.command(f"CREATE TABLE {TRACES}_random_ids AS {TRACES}")
+    storage.command(_RANDOM_IDS)
+    sizes = []
+    for table in (TRACES, f"{TRACES}_random_ids"):
+        storage.command(f"OPTIMIZE TABLE {table} FINAL")
+        sizes.append(storage.query("SELECT sum(bytes_on_disk) FROM system.parts WHERE database = currentDatabase() "
+                                   "AND table = {t:String} AND active", {"t": table}).scalar())
+    print(f"  {'merged (OPTIMIZE FINAL)':<24} {sizes[0] / inserted:.0f} bytes per span on disk, "
+          f"{sizes[1] / inserted:.0f} with random trace and span ids")
+    storage.command(f"DROP TABLE {TRACES}_random_ids SYNC")
 
 
 def _merge_cpu_s() -> float:

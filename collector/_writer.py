@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, Self
@@ -60,7 +60,20 @@ class _Request:
 class _Insert:
     body: bytes
     keys: list[bytes]
-    token: str  # ClickHouse insert_deduplication_token: a repeated insert is stored once
+    token: str  # ClickHouse insert_deduplication_token: a repeated insert is stored once (dedup_token)
+
+
+def dedup_token(keys: list[bytes]) -> str:
+    """The insert deduplication token of an insert of the spans `keys` (fixed-size span keys, in order).
+
+    Made from the spans alone, so that a request sent again through another replica
+    of the service (the first stored it and its answer was lost) carries the token
+    of its first insert when it is inserted alone, as it is unless requests arrive
+    together: ClickHouse drops it there (a Replicated table's deduplication in
+    Keeper, or a MergeTree's non-replicated window), where no replica's memory of
+    recent spans reaches. The writer's own repeat of an insert has the same token.
+    """
+    return hashlib.blake2b(b"".join(keys), digest_size=16).hexdigest()
 
 
 class RecentSpans:
@@ -225,7 +238,7 @@ class BatchWriter:
             await self._redo_unknown_insert()
             blocks, keys, new_counts = self._new_rows(group)
             if keys:
-                await self._insert_once(_Insert(self._encode(blocks), keys, uuid.uuid4().hex))
+                await self._insert_once(_Insert(self._encode(blocks), keys, dedup_token(keys)))
         except StorageError as exc:
             log.warning("spans not stored: %s", exc)
             self._settle(group, error=exc)

@@ -29,7 +29,7 @@ def test_check_names_every_bad_field_and_exits_1(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         "error: broken.yaml: server.http_port: must be greater than or equal to 0",
         "error: broken.yaml: storage.databse: unknown field "
-        "(expected one of: data_dir, clickhouse_url, password_env, database)",
+        "(expected one of: data_dir, clickhouse_url, password_env, database, cluster)",
     ]
 
 

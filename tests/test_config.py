@@ -75,6 +75,16 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
             id="a password written in the file is refused",
         ),
         pytest.param(
+            "storage:\n  cluster: agentslo\n", {},
+            ["agentslo.yaml: storage: cluster needs a ClickHouse server: set clickhouse_url too"],
+            id="a cluster without a server is refused",
+        ),
+        pytest.param(
+            "storage:\n  clickhouse_url: http://db:8123\n  cluster: 'two shards'\n", {},
+            ["agentslo.yaml: storage.cluster: must be a cluster's name (letters, digits, underscore)"],
+            id="a cluster name that is not an identifier is refused",
+        ),
+        pytest.param(
             "storage:\n  database: 'a; DROP'\n", {},
             ["agentslo.yaml: storage.database: must be a plain identifier (letters, digits, underscore)"],
             id="a database name that is not an identifier is refused",

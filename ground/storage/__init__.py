@@ -7,7 +7,9 @@ Example::
     storage.query("SELECT count() FROM otel_traces").scalar()
 """
 
-from ground.storage._migrations import SCHEMA, Migration, apply_retention, migrate
+from ground.storage._backends import CLUSTER_SETTINGS
+from ground.storage._cluster import cluster_form, local_table
+from ground.storage._migrations import SCHEMA, Migration, apply_retention, migrate, schema_on_cluster
 from ground.storage._spec import StorageSpec
 from ground.storage._storage import QueryResult, Storage, open_storage, server_password
 from ground.tables import (
@@ -28,6 +30,7 @@ __all__ = [
     "AGENT_TASKS",
     "ALERT_DELIVERIES",
     "ALERT_STATE",
+    "CLUSTER_SETTINGS",
     "LEASES",
     "MIGRATIONS",
     "SCHEMA",
@@ -42,7 +45,10 @@ __all__ = [
     "Storage",
     "StorageSpec",
     "apply_retention",
+    "cluster_form",
+    "local_table",
     "migrate",
     "open_storage",
+    "schema_on_cluster",
     "server_password",
 ]

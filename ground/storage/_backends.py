@@ -30,6 +30,18 @@ QUERY_SETTINGS: dict[str, Any] = {
     "output_format_json_quote_denormals": 0,
     "date_time_input_format": "best_effort",
 }
+# And on a cluster (ground/storage/_cluster.py), so that its queries mean what they mean on one server:
+CLUSTER_SETTINGS: dict[str, Any] = {
+    # An insert into a Distributed table answers once every shard stored its rows (the default
+    # queues them on the node and answers at once): a 2xx to an exporter means stored.
+    "distributed_foreground_insert": 1,
+    # `TraceId IN (SELECT TraceId FROM otel_traces ...)` runs on each shard against its own rows:
+    # a trace's spans and tasks share a shard. The default refuses the query.
+    "distributed_product_mode": "local",
+    # Every query of a shard goes to its first live replica (the local one first), so that the
+    # evaluator reads back the tasks and rollups it wrote before the other replica fetched them.
+    "load_balancing": "in_order",
+}
 
 # ClickHouse error codes that mean "overloaded or unreachable, try again later"
 # rather than "this statement is wrong" (ClickHouse src/Common/ErrorCodes.cpp).
@@ -230,7 +242,7 @@ def _release_directory(data_dir: Path) -> None:
 
 
 class HttpBackend:
-    """A ClickHouse server reached with clickhouse-connect over HTTP(S).
+    """A ClickHouse server reached with clickhouse-connect over HTTP(S), alone or a node of `cluster`.
 
     The client is created on first use and again after a failed connection,
     so that the service starts (and reports not-ready) while the server is down.
@@ -239,7 +251,7 @@ class HttpBackend:
     connect_timeout_s = 5
     send_receive_timeout_s = 60
 
-    def __init__(self, url: str, database: str, *, password: str | None = None) -> None:
+    def __init__(self, url: str, database: str, *, password: str | None = None, cluster: str | None = None) -> None:
         parts = urlsplit(url)
         self._options: dict[str, Any] = {
             "host": parts.hostname,
@@ -252,9 +264,10 @@ class HttpBackend:
             "send_receive_timeout": self.send_receive_timeout_s,
             # Several threads share the client: a server session would serialise them.
             "autogenerate_session_id": False,
-            "settings": dict(QUERY_SETTINGS),
+            "settings": {**QUERY_SETTINGS, **(CLUSTER_SETTINGS if cluster else {})},
         }
         self._database = database
+        self._on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -283,7 +296,7 @@ class HttpBackend:
             if self._client is None:
                 with _converted():
                     client = clickhouse_connect.get_client(**self._options)
-                    client.command(f"CREATE DATABASE IF NOT EXISTS {self._database}")
+                    client.command(f"CREATE DATABASE IF NOT EXISTS {self._database}{self._on_cluster}")
                 client.database = self._database
                 self._client = client
             return self._client

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ground.storage._cluster import cluster_form, local_table
 from ground.storage._storage import Storage
 from ground.tables import (
     AGENT_TASKS,
@@ -414,20 +415,39 @@ SCHEMA: tuple[Migration, ...] = (
 )
 
 
+def statements_for(migration_statements: tuple[str, ...], *, cluster: str | None, database: str) -> tuple[str, ...]:
+    """What to run for these statements: themselves on one server, their cluster form on `cluster`."""
+    if cluster is None:
+        return migration_statements
+    return tuple(form for statement in migration_statements
+                 for form in cluster_form(statement, cluster=cluster, database=database))
+
+
+def schema_on_cluster(cluster: str, database: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Every statement the migrations run on `cluster`, in order: the migrations table's, then each
+    migration's, headed by its version and description."""
+    steps = [("migrations table", statements_for((MIGRATIONS_TABLE_DDL,), cluster=cluster, database=database))]
+    steps += [(f"{m.version}: {m.description}", statements_for(m.statements, cluster=cluster, database=database))
+              for m in sorted(SCHEMA, key=lambda m: m.version)]
+    return steps
+
+
 def applied_versions(storage: Storage) -> set[int]:
     """Schema versions already applied to the storage's database."""
-    storage.command(MIGRATIONS_TABLE_DDL)
+    for statement in statements_for((MIGRATIONS_TABLE_DDL,), cluster=storage.cluster, database=storage.database):
+        storage.command(statement)
     return {row[0] for row in storage.query(f"SELECT DISTINCT version FROM {MIGRATIONS}").rows}
 
 
 def migrate(storage: Storage, *, schema: tuple[Migration, ...] = SCHEMA) -> list[int]:
-    """Apply the migrations not yet applied, in order; return the versions applied now."""
+    """Apply the migrations not yet applied, in order, in the layout of the storage (one server or
+    its cluster); return the versions applied now."""
     done = applied_versions(storage)
     applied: list[int] = []
     for migration in sorted(schema, key=lambda m: m.version):
         if migration.version in done:
             continue
-        for statement in migration.statements:
+        for statement in statements_for(migration.statements, cluster=storage.cluster, database=storage.database):
             storage.command(statement)
         storage.command(
             f"INSERT INTO {MIGRATIONS} (version, description) VALUES ({{version:UInt32}}, {{description:String}})",
@@ -441,14 +461,17 @@ def apply_retention(storage: Storage, *, traces_days: int) -> bool:
     """Set the raw-span TTL to `traces_days` unless already so; return whether it changed.
 
     Day partitions and ttl_only_drop_parts make expiry drop whole parts rather
-    than rewrite them.
+    than rewrite them. On a cluster, the TTL is the local tables' on every shard.
     """
     expression = f"toDateTime(Timestamp) + toIntervalDay({int(traces_days)})"
+    table = TRACES if storage.cluster is None else local_table(TRACES)
     engine = storage.query(
         "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = {name:String}",
-        {"name": TRACES},
+        {"name": table},
     ).scalar()
     if f"TTL {expression} " in engine + " ":
         return False
-    storage.command(f"ALTER TABLE {TRACES} MODIFY TTL {expression}")
+    for statement in statements_for((f"ALTER TABLE {TRACES} MODIFY TTL {expression}",), cluster=storage.cluster,
+                                    database=storage.database):
+        storage.command(statement)
     return True

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -21,6 +21,9 @@ class StorageSpec(BaseModel):
     # Name of the environment variable holding the server password (the URL may not hold one).
     password_env: str | None = None
     database: str = "agentslo"
+    # A ClickHouse cluster (its name in the server's remote_servers): the migrations create
+    # sharded and replicated tables on it, ON CLUSTER (ground/storage/_cluster.py).
+    cluster: str | None = None
 
     @field_validator("clickhouse_url")
     @classmethod
@@ -55,6 +58,19 @@ class StorageSpec(BaseModel):
         if not _IDENTIFIER.match(name):
             raise ValueError("must be a plain identifier (letters, digits, underscore)")
         return name
+
+    @field_validator("cluster")
+    @classmethod
+    def _check_cluster(cls, name: str | None) -> str | None:
+        if name is not None and not _IDENTIFIER.match(name):
+            raise ValueError("must be a cluster's name (letters, digits, underscore)")
+        return name
+
+    @model_validator(mode="after")
+    def _cluster_on_a_server(self) -> StorageSpec:
+        if self.cluster is not None and self.clickhouse_url is None:
+            raise ValueError("cluster needs a ClickHouse server: set clickhouse_url too")
+        return self
 
     @field_validator("password_env")
     @classmethod

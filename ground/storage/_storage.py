@@ -51,10 +51,12 @@ class Storage:
                       {"service": "checkout-agent"}).scalar()
     """
 
-    def __init__(self, backend: Backend, *, database: str, description: str) -> None:
+    def __init__(self, backend: Backend, *, database: str, description: str, cluster: str | None = None) -> None:
         self._backend = backend
         self.database = database
         self.description = description
+        # The ClickHouse cluster the schema is laid out on (ground.storage._cluster), or None: one server.
+        self.cluster = cluster
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement that returns nothing (DDL, ALTER, INSERT ... SELECT)."""
@@ -133,11 +135,11 @@ def open_storage(spec: StorageSpec, *, env: Mapping[str, str] | None = None) -> 
     if spec.clickhouse_url:
         password = server_password(spec, env)
         database = spec.server_database
-        backend: Backend = HttpBackend(spec.clickhouse_url, database, password=password)
-        where = f"ClickHouse server {spec.clickhouse_url}"
+        backend: Backend = HttpBackend(spec.clickhouse_url, database, password=password, cluster=spec.cluster)
+        where = f"ClickHouse server {spec.clickhouse_url}" + (f", cluster {spec.cluster}" if spec.cluster else "")
     else:
         database = spec.database
         backend = ChdbBackend(spec.data_dir, database)
         where = f"embedded chDB in {spec.data_dir}"
-    return Storage(backend, database=database, description=f"{where}, database {database}")
+    return Storage(backend, database=database, description=f"{where}, database {database}", cluster=spec.cluster)
 

@@ -263,3 +263,20 @@ def test_spans_remembered_at_start_up_are_dropped_when_sent_again() -> None:
 
     assert asyncio.run(scenario()) == (0, 2)
     assert sorted(table.rows) == [b"a3", b"a4"]
+
+
+def test_a_request_stored_by_one_replica_and_sent_to_another_carries_the_same_token() -> None:
+    table = Table()  # one ClickHouse behind two replicas of the service
+
+    async def scenario() -> None:
+        first, second = BatchWriter(table.insert, join), BatchWriter(table.insert, join)
+        first.start()
+        second.start()
+        await first.write(*rows("a", 3))   # stored; the answer lost on its way to the exporter
+        await second.write(*rows("a", 3))  # which sends the request again, through the other replica
+        await second.write(*rows("b", 2))
+        await first.close()
+        await second.close()
+
+    asyncio.run(scenario())
+    assert sorted(table.rows) == [b"a0", b"a1", b"a2", b"b0", b"b1"]

@@ -1,8 +1,10 @@
-"""Specification of the production-like stack: docker-compose.yml, the Dockerfile and deploy/agentslo.yaml.
+"""Specification of the production-like stacks: docker-compose.yml (one ClickHouse server) and
+docker-compose.cluster.yml (a ClickHouse cluster), the Dockerfile, deploy/ and deploy/cluster/.
 
-No Docker engine runs here, so the stack is checked as files: each service is where the others
+No Docker engine runs here, so the stacks are checked as files: each service is where the others
 and the checked-in Grafana provisioning expect it, every setting a container reads is set, and
-AgentSLO's own config loader accepts what the agentslo container will be given.
+AgentSLO's own config loader accepts what each AgentSLO container will be given. What both stacks
+must do is checked on both (the `stack` fixture); each stack's own shape on it alone.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ from agentslo.config import ENV_PREFIX, OVERRIDABLE, Config, load_config
 from dashboards import DASHBOARDS, EXAMPLE_CONFIG, PLUGIN, PROVISIONING_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+STACKS = {name: yaml.safe_load((ROOT / name).read_text(encoding="utf-8"))
+          for name in ("docker-compose.yml", "docker-compose.cluster.yml")}
+COMPOSE = STACKS["docker-compose.yml"]
 SERVICES: dict[str, Any] = COMPOSE["services"]
+CLUSTER = STACKS["docker-compose.cluster.yml"]
 # An exact release: a rebuild or a pull must not move to another version.
 EXACT_VERSION = r"\d+\.\d+\.\d+(\.\d+)?"
 
@@ -50,39 +55,64 @@ def resolved(value: str, env: Mapping[str, str] | None = None) -> str:
     return text
 
 
-def environment(service: str) -> dict[str, str]:
+def environment(service: str, compose: Mapping[str, Any] = COMPOSE) -> dict[str, str]:
     """The service's environment with compose's defaults applied."""
-    return {name: resolved(str(value)) for name, value in SERVICES[service].get("environment", {}).items()}
+    given = compose["services"][service].get("environment", {})
+    return {name: resolved(str(value)) for name, value in given.items()}
 
 
-def bind_mounts(service: str) -> dict[str, Path]:
+def bind_mounts(service: str, compose: Mapping[str, Any] = COMPOSE) -> dict[str, Path]:
     """Container path -> host path of the service's bind mounts (volumes whose source is a path)."""
     mounts = {}
-    for volume in SERVICES[service].get("volumes", []):
+    for volume in compose["services"][service].get("volumes", []):
         source, target, *_ = volume.split(":")
         if source.startswith((".", "/")):
             mounts[target] = (ROOT / source).resolve()
         else:
-            assert source in COMPOSE["volumes"], f"{service}: named volume {source} is not declared"
+            assert source in compose["volumes"], f"{service}: named volume {source} is not declared"
     return mounts
 
 
-def host_path(service: str, container_path: str) -> Path:
+def host_path(service: str, container_path: str, compose: Mapping[str, Any] = COMPOSE) -> Path:
     """Where `container_path` of the service lives in the repository, through its bind mounts."""
     path = PurePosixPath(container_path)
-    for target, source in bind_mounts(service).items():
+    for target, source in bind_mounts(service, compose).items():
         if path == PurePosixPath(target) or PurePosixPath(target) in path.parents:
             return source / path.relative_to(target)
     raise AssertionError(f"{service}: {container_path} is on no bind mount")
 
 
-def published(service: str) -> dict[int, str]:
+def published(service: str, compose: Mapping[str, Any] = COMPOSE) -> dict[int, str]:
     """Container port -> the host address and port it is published on."""
     ports = {}
-    for entry in SERVICES[service].get("ports", []):
+    for entry in compose["services"][service].get("ports", []):
         *host, container = str(entry).split(":")
         ports[int(container)] = ":".join(host)
     return ports
+
+
+def of_image(compose: Mapping[str, Any], repository: str) -> list[str]:
+    """The services that run an image of `repository` (e.g. clickhouse/clickhouse-server)."""
+    return sorted(name for name, service in compose["services"].items()
+                  if service.get("image", "").split(":")[0] == repository)
+
+
+def agentslo_services(compose: Mapping[str, Any]) -> list[str]:
+    """The services that run AgentSLO: those built from this repository's Dockerfile."""
+    return sorted(name for name, service in compose["services"].items() if "build" in service)
+
+
+def every_service(*repositories: str, agentslo: bool = False) -> list[Any]:
+    """pytest params (stack, service) over both stacks: the services of these images, and AgentSLO's."""
+    return [pytest.param(compose, service, id=f"{name}: {service}") for name, compose in STACKS.items()
+            for service in sorted({s for r in repositories for s in of_image(compose, r)}
+                                  | set(agentslo_services(compose) if agentslo else ()))]
+
+
+@pytest.fixture(params=list(STACKS))
+def stack(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Each compose file in turn, for what both stacks must do."""
+    return STACKS[request.param]
 
 
 def dockerfile() -> list[tuple[str, str]]:
@@ -155,9 +185,11 @@ def test_the_stack_is_clickhouse_agentslo_and_grafana() -> None:
     assert SERVICES["agentslo"]["build"] == {"context": ".", "dockerfile": "Dockerfile"}
 
 
-@pytest.mark.parametrize("service", ["clickhouse", "grafana"])
-def test_pulled_images_are_pinned_to_an_exact_release(service: str) -> None:
-    image = SERVICES[service]["image"]
+@pytest.mark.parametrize(("compose", "service"), [
+    pytest.param(compose, service, id=f"{name}: {service}") for name, compose in STACKS.items()
+    for service in sorted(compose["services"]) if "image" in compose["services"][service]])
+def test_pulled_images_are_pinned_to_an_exact_release(compose: dict[str, Any], service: str) -> None:
+    image = compose["services"][service]["image"]
     assert re.fullmatch(rf"[\w./-]+:{EXACT_VERSION}", image), f"{image} is not pinned to an exact release"
 
 
@@ -168,28 +200,31 @@ def test_the_python_base_image_is_an_exact_311_slim_release() -> None:
     assert instructions("FROM") == ["${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE}"]
 
 
-def test_grafana_installs_the_datasources_plugin_at_an_exact_version_before_provisioning() -> None:
-    plugin, version = environment("grafana")["GF_PLUGINS_PREINSTALL_SYNC"].split("@")
+def test_grafana_installs_the_datasources_plugin_at_an_exact_version_before_provisioning(
+        stack: dict[str, Any]) -> None:
+    plugin, version = environment("grafana", stack)["GF_PLUGINS_PREINSTALL_SYNC"].split("@")
     assert plugin == PLUGIN == "grafana-clickhouse-datasource"
     assert re.fullmatch(EXACT_VERSION, version)
 
 
-@pytest.mark.parametrize("service", ["clickhouse", "agentslo", "grafana"])
-def test_every_bind_mounted_host_path_is_in_the_repository(service: str) -> None:
-    for target, source in bind_mounts(service).items():
+@pytest.mark.parametrize(("compose", "service"), [
+    pytest.param(compose, service, id=f"{name}: {service}") for name, compose in STACKS.items()
+    for service in sorted(compose["services"])])
+def test_every_bind_mounted_host_path_is_in_the_repository(compose: dict[str, Any], service: str) -> None:
+    for target, source in bind_mounts(service, compose).items():
         assert source.exists(), f"{service}: {source} (mounted at {target}) does not exist"
         assert source.is_relative_to(ROOT), f"{service}: {source} is outside the repository"
 
 
-def test_grafana_mounts_the_checked_in_provisioning_tree_read_only() -> None:
-    assert "./dashboards/provisioning:/etc/grafana/provisioning:ro" in SERVICES["grafana"]["volumes"]
-    assert bind_mounts("grafana")["/etc/grafana/provisioning"] == PROVISIONING_DIR.resolve()
+def test_grafana_mounts_the_checked_in_provisioning_tree_read_only(stack: dict[str, Any]) -> None:
+    assert "./dashboards/provisioning:/etc/grafana/provisioning:ro" in stack["services"]["grafana"]["volumes"]
+    assert bind_mounts("grafana", stack)["/etc/grafana/provisioning"] == PROVISIONING_DIR.resolve()
 
 
-def test_the_dashboard_providers_path_in_the_container_holds_the_dashboards_json() -> None:
+def test_the_dashboard_providers_path_in_the_container_holds_the_dashboards_json(stack: dict[str, Any]) -> None:
     provider = yaml.safe_load((PROVISIONING_DIR / "dashboards/provider.yaml").read_text(encoding="utf-8"))
     [options] = [entry["options"] for entry in provider["providers"]]
-    directory = host_path("grafana", options["path"])
+    directory = host_path("grafana", options["path"], stack)
     assert sorted(path.name for path in directory.glob("*.json")) == sorted(f"{name}.json" for name in DASHBOARDS)
 
 
@@ -202,79 +237,89 @@ def test_the_provisioning_references_the_datasource_and_contact_point_variables(
     }
 
 
-def test_grafana_has_every_variable_the_provisioning_references_set_to_a_value() -> None:
-    env = environment("grafana")
+def test_grafana_has_every_variable_the_provisioning_references_set_to_a_value(stack: dict[str, Any]) -> None:
+    env = environment("grafana", stack)
     unset = sorted({f"{name} ({file})" for file, name in provisioning_references() if not env.get(name)})
     assert unset == []
 
 
-def test_the_datasource_reaches_the_clickhouse_service_on_the_port_of_its_protocol() -> None:
+def test_the_datasource_reaches_a_clickhouse_service_on_the_port_of_its_protocol(stack: dict[str, Any]) -> None:
     datasources = yaml.safe_load((PROVISIONING_DIR / "datasources/clickhouse.yaml").read_text(encoding="utf-8"))
     [source] = datasources["datasources"]
     settings = source["jsonData"]
-    grafana = environment("grafana")
+    grafana = environment("grafana", stack)
     host = _GRAFANA_VARIABLE.sub(lambda match: grafana[match[1] or match[2]], settings["host"])
-    assert host == "clickhouse" and host in SERVICES
+    assert host in of_image(stack, "clickhouse/clickhouse-server")
     # The clickhouse image's defaults, which the service exposes: HTTP 8123, native protocol 9000.
     assert {"native": 9000, "http": 8123}[settings["protocol"]] == settings["port"]
-    assert str(settings["port"]) in SERVICES["clickhouse"]["expose"]
-    assert settings["defaultDatabase"] == environment("clickhouse")["CLICKHOUSE_DB"] == "agentslo"
+    assert str(settings["port"]) in stack["services"][host]["expose"]
+    assert settings["defaultDatabase"] == environment(host, stack)["CLICKHOUSE_DB"] == "agentslo"
 
 
-def test_grafana_and_agentslo_log_in_with_the_account_the_clickhouse_service_creates() -> None:
-    def account(service: str) -> tuple[str, str]:
-        return environment(service)["CLICKHOUSE_USER"], environment(service)["CLICKHOUSE_PASSWORD"]
+def test_grafana_and_agentslo_log_in_with_the_account_the_clickhouse_services_create(stack: dict[str, Any]) -> None:
+    services = [*of_image(stack, "clickhouse/clickhouse-server"), *agentslo_services(stack), "grafana"]
+    accounts = {(environment(service, stack)["CLICKHOUSE_USER"], environment(service, stack)["CLICKHOUSE_PASSWORD"])
+                for service in services}
+    assert accounts == {("agentslo", "agentslo-local")}
 
-    assert account("grafana") == account("agentslo") == account("clickhouse") == ("agentslo", "agentslo-local")
 
-
-def test_secrets_come_from_the_environment_not_the_file() -> None:
-    for service in SERVICES.values():
+def test_secrets_come_from_the_environment_not_the_file(stack: dict[str, Any]) -> None:
+    for service in stack["services"].values():
         for name, value in service.get("environment", {}).items():
             if re.search("PASSWORD|SECRET|TOKEN|API_KEY|WEBHOOK_URL", name):
                 assert re.fullmatch(r"\$\{\w+(:[-?][^}]*)?\}", value), f"{name} must come from ${{...}}, got {value!r}"
 
 
-def test_agentslo_is_given_only_settings_its_config_accepts() -> None:
+@pytest.mark.parametrize(("compose", "service"), every_service(agentslo=True))
+def test_agentslo_is_given_only_settings_its_config_accepts(compose: dict[str, Any], service: str) -> None:
     accepted = {ENV_PREFIX + "CONFIG"} | {ENV_PREFIX + name.upper() for name in OVERRIDABLE}
-    given = set(environment("agentslo")) | set(image_environment())
+    given = set(environment(service, compose)) | set(image_environment())
     assert sorted(name for name in given if name.startswith(ENV_PREFIX) and name not in accepted) == []
 
 
-def container_config(env: Mapping[str, str]) -> Config:
-    """The config the agentslo container loads: its mounted file, the image's and compose's environment."""
-    env = {**image_environment(), **environment("agentslo"), **env}
-    return load_config(host_path("agentslo", env["AGENTSLO_CONFIG"]), env=env)
+def container_config(env: Mapping[str, str], service: str = "agentslo", compose: Mapping[str, Any] = COMPOSE,
+                     ) -> Config:
+    """The config an AgentSLO container loads: its mounted file, the image's and compose's environment."""
+    env = {**image_environment(), **environment(service, compose), **env}
+    return load_config(host_path(service, env["AGENTSLO_CONFIG"], compose), env=env)
 
 
-def test_the_agentslo_container_loads_its_config_and_stores_in_the_clickhouse_service() -> None:
-    config = container_config({})
+@pytest.mark.parametrize(("compose", "service"), every_service(agentslo=True))
+def test_each_agentslo_container_loads_its_config_and_stores_in_a_clickhouse_service(
+        compose: dict[str, Any], service: str) -> None:
+    config = container_config({}, service, compose)
     url = urlsplit(config.storage.clickhouse_url)
-    assert (url.scheme, url.username, url.password, url.hostname, url.port) == (
-        "http", "agentslo", None, "clickhouse", 8123)
-    assert config.storage.server_database == environment("clickhouse")["CLICKHOUSE_DB"]
-    assert config.storage.password_env == "CLICKHOUSE_PASSWORD" and "CLICKHOUSE_PASSWORD" in environment("agentslo")
+    assert (url.scheme, url.username, url.password, url.port) == ("http", "agentslo", None, 8123)
+    assert url.hostname in of_image(compose, "clickhouse/clickhouse-server")
+    assert config.storage.server_database == environment(url.hostname, compose)["CLICKHOUSE_DB"]
+    assert config.storage.password_env == "CLICKHOUSE_PASSWORD"
+    assert "CLICKHOUSE_PASSWORD" in environment(service, compose)
     assert (config.server.host, config.server.http_port, config.server.grpc_port) == ("0.0.0.0", 4318, 4317)
 
 
-def test_the_agentslo_container_listens_on_every_interface_with_api_keys_from_the_environment() -> None:
-    config = container_config({})
+@pytest.mark.parametrize(("compose", "service"), every_service(agentslo=True))
+def test_each_agentslo_container_listens_on_every_interface_with_api_keys_from_the_environment(
+        compose: dict[str, Any], service: str) -> None:
+    config = container_config({}, service, compose)
     assert (config.server.host, config.server.insecure_no_auth, config.exposure_problem()) == ("0.0.0.0", False, None)
-    keys = config.auth.resolve(environment("agentslo"))
+    keys = config.auth.resolve(environment(service, compose))
     assert keys is not None
     assert [(key.tenant, key.scope.value) for key in keys] == [("default", "ingest"), ("default", "admin")]
-    given = {name: value for name, value in SERVICES["agentslo"]["environment"].items() if name.endswith("_API_KEY")}
+    given = {name for name in compose["services"][service]["environment"] if name.endswith("_API_KEY")}
     assert sorted(given) == sorted(spec.key_env for spec in config.auth.keys)
 
 
-def test_agentslo_logs_in_as_the_clickhouse_user_set_for_the_stack() -> None:
+@pytest.mark.parametrize(("compose", "service"), every_service(agentslo=True))
+def test_agentslo_logs_in_as_the_clickhouse_user_set_for_the_stack(compose: dict[str, Any], service: str) -> None:
     env = {name: resolved(str(value), {"CLICKHOUSE_USER": "ops"})
-           for name, value in SERVICES["agentslo"]["environment"].items()}
-    assert urlsplit(container_config(env).storage.clickhouse_url).username == "ops"
+           for name, value in compose["services"][service]["environment"].items()}
+    assert urlsplit(container_config(env, service, compose).storage.clickhouse_url).username == "ops"
 
 
-def test_the_stack_evaluates_the_slos_the_checked_in_grafana_alert_rules_are_built_for() -> None:
-    config, example = container_config({}), load_config(EXAMPLE_CONFIG, env={})
+@pytest.mark.parametrize(("compose", "service"), every_service(agentslo=True))
+def test_the_stack_evaluates_the_slos_the_checked_in_grafana_alert_rules_are_built_for(
+        compose: dict[str, Any], service: str) -> None:
+    config, example = container_config({}, service, compose), load_config(EXAMPLE_CONFIG, env={})
     assert (config.slos, config.budgets) == (example.slos, example.budgets)
     assert (config.alerts.defaults, config.alerts.slos) == (example.alerts.defaults, example.alerts.slos)
 
@@ -292,9 +337,14 @@ def test_agentslo_starts_once_clickhouse_is_healthy_and_grafana_once_agentslo_is
         "CMD", "wget", "--spider", "--quiet", "http://127.0.0.1:8123/ping"]
 
 
-def test_clickhouse_keeps_its_data_in_a_volume_and_may_open_enough_files() -> None:
-    assert "clickhouse-data:/var/lib/clickhouse" in SERVICES["clickhouse"]["volumes"]
-    assert SERVICES["clickhouse"]["ulimits"]["nofile"] == {"soft": 262144, "hard": 262144}
+@pytest.mark.parametrize(("compose", "service"), every_service("clickhouse/clickhouse-server"))
+def test_clickhouse_keeps_its_data_in_a_volume_and_may_open_enough_files(compose: dict[str, Any], service: str,
+                                                                         ) -> None:
+    [data] = [volume for volume in compose["services"][service]["volumes"] if volume.endswith(":/var/lib/clickhouse")]
+    assert data.split(":")[0] in compose["volumes"]
+    assert compose["services"][service]["ulimits"]["nofile"] == {"soft": 262144, "hard": 262144}
+    assert compose["services"][service]["healthcheck"]["test"] == [
+        "CMD", "wget", "--spider", "--quiet", "http://127.0.0.1:8123/ping"]
 
 
 def test_the_image_runs_agentslo_serve_as_a_non_root_user() -> None:
