@@ -46,13 +46,14 @@ IN_KEEPER: dict[str, str] = {LEASES: "Key"}
 # row of those that share the sort key, the exporter's key followed by these columns, when
 # their parts merge; the SLO engine counts each (TraceId, SpanId) once before that.
 _UNIQUE_BY: dict[str, str] = {TRACES: "TraceId, SpanId"}
+_PROJECTIONS_ON_REPLACING = "deduplicate_merge_projection_mode = 'rebuild'"
 
 # ALTER operations that change columns: a Distributed table mirrors its local table's columns
 # (and their defaults, which it computes for what an insert leaves out).
 _COLUMN_OPERATIONS = ("ADD COLUMN", "MODIFY COLUMN", "DROP COLUMN", "RENAME COLUMN", "COMMENT COLUMN")
 # ALTER operations on the stored parts only: indexes, mutations, merge settings, TTL.
 _PART_OPERATIONS = ("ADD INDEX", "MATERIALIZE COLUMN", "MATERIALIZE INDEX", "MODIFY SETTING", "RESET SETTING",
-                    "MODIFY TTL")
+                    "MODIFY TTL", "ADD PROJECTION", "MATERIALIZE PROJECTION")
 
 _CREATE = re.compile(r"\s*CREATE TABLE IF NOT EXISTS (?P<name>\w+) \((?P<columns>.*)\n\) ENGINE = "
                      r"(?P<engine>\w+)(?:\((?P<arguments>[^)]*)\))?\s+(?P<rest>.*)", re.S)
@@ -89,6 +90,9 @@ def _create(match: re.Match[str], cluster: str, database: str) -> tuple[str, ...
     if name in _UNIQUE_BY:
         engine = "ReplacingMergeTree"
         rest = _ORDER_BY.sub(lambda key: f"ORDER BY ({key['key']}, {_UNIQUE_BY[name]})", rest)
+        # Its projections (sums per hour) are rebuilt when a merge drops a duplicate, so they sum
+        # what the table keeps; ReplacingMergeTree refuses projections otherwise.
+        rest += (",\n    " if "\nSETTINGS " in f"\n{rest}" else "\nSETTINGS ") + _PROJECTIONS_ON_REPLACING
     local = local_table(name)
     shard = "{shard}" if name in SHARDED else "all"
     replicated = ", ".join(filter(None, (f"'/clickhouse/tables/{shard}/{database}/{local}'", "'{replica}'", arguments)))

@@ -89,10 +89,16 @@ def test_on_the_cluster_layout_the_engines_queries_give_the_slis_they_give_on_on
         "ORDER BY (ServiceName, SpanName)\nSETTINGS index_granularity = 8192\n",
         [f"CREATE TABLE IF NOT EXISTS db.{TRACES}_local ON CLUSTER c (\n    TraceId String,\n    SpanId String\n) "
          f"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/db/{TRACES}_local', '{{replica}}')\n"
-         "ORDER BY (ServiceName, SpanName, TraceId, SpanId)\nSETTINGS index_granularity = 8192",
+         "ORDER BY (ServiceName, SpanName, TraceId, SpanId)\nSETTINGS index_granularity = 8192,\n"
+         "    deduplicate_merge_projection_mode = 'rebuild'",
          f"CREATE TABLE IF NOT EXISTS db.{TRACES} ON CLUSTER c AS db.{TRACES}_local "
          f"ENGINE = Distributed(c, db, {TRACES}_local, cityHash64(TraceId))"],
-        id="otel_traces keeps one row per span when its parts merge"),
+        id="otel_traces keeps one row per span when its parts merge, its projections rebuilt by them"),
+    pytest.param(
+        f"ALTER TABLE {TRACES} ADD PROJECTION IF NOT EXISTS p (SELECT RequestModel, sum(CostUsd) GROUP BY RequestModel)",
+        [f"ALTER TABLE db.{TRACES}_local ON CLUSTER c ADD PROJECTION IF NOT EXISTS p "
+         "(SELECT RequestModel, sum(CostUsd) GROUP BY RequestModel)"],
+        id="a projection: on the local tables only"),
     pytest.param(
         f"CREATE TABLE IF NOT EXISTS {SLO_ROLLUPS} (\n    SloName String\n) ENGINE = MergeTree ORDER BY SloName\n",
         [f"CREATE TABLE IF NOT EXISTS db.{SLO_ROLLUPS} ON CLUSTER c (\n    SloName String\n) "
