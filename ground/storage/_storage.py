@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from ground.errors import ConfigError, StorageError
-from ground.storage._backends import Backend, ChdbBackend, HttpBackend
+from ground.storage._backends import _ESCAPES, Backend, ChdbBackend, HttpBackend
 from ground.storage._spec import StorageSpec
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -70,6 +70,27 @@ class Storage:
         columns = tuple(column["name"] for column in answer["meta"])
         return QueryResult(columns, [tuple(row) for row in answer["data"]])
 
+    def read_only(self, sql: str, params: Mapping[str, str] | None = None, *, fmt: str,
+                  settings: Mapping[str, str] | None = None) -> bytes:
+        """Run one statement of someone else's in a read-only session of its own (embedded store only), its
+        answer in `fmt` (a FORMAT clause in `sql` wins), after setting `settings` (names checked by the
+        caller: each may bound or shape the answer). The session sets readonly=1 last, so the statement can
+        change neither data nor settings. `params` are text in ClickHouse's escaped form, bound as given.
+        StorageError carries the engine's message (`Code: 60. DB::Exception: ...`).
+        """
+        [answer] = self._backend.read_only([(sql, dict(params or {}))], fmt, dict(settings or {}))
+        return answer
+
+    def syntax_tree(self, sql: str, params: Mapping[str, str] | None = None) -> str:
+        """The engine's parse of `sql` (`EXPLAIN AST`, one node a line, indented a space a level), with
+        `params` substituted; StorageError (SYNTAX_ERROR) unless `sql` is exactly one statement."""
+        bound = dict(params or {})
+        single, tree = self._backend.read_only(
+            [("SELECT formatQuerySingleLine({sql:String})", {"sql": _escaped_text(sql)}), ("EXPLAIN AST " + sql, bound)],
+            "TabSeparatedRaw", {})
+        del single  # formatted only to have the engine refuse several statements before EXPLAIN runs them
+        return tree.decode()
+
     def insert_json_rows(self, table: str, body: bytes, *, dedup_token: str | None = None) -> None:
         """Insert rows serialised as JSONEachRow (one JSON object per line) into `table`.
 
@@ -99,6 +120,11 @@ class Storage:
     def close(self) -> None:
         """Release the engine or the connection pool (and the data directory lock)."""
         self._backend.close()
+
+
+def _escaped_text(text: str) -> str:
+    """`text` as a String parameter's value in ClickHouse's escaped form (a backslash doubled, ...)."""
+    return text.translate(_ESCAPES)
 
 
 def _bindable(params: Mapping[str, Any] | None) -> dict[str, Any]:
