@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MIN_REVISION_WITH_CUSTOM_SERIALIZATION", "UnsupportedType", "for_protocol"]
+__all__ = ["MIN_REVISION_WITH_CUSTOM_SERIALIZATION", "UnsupportedType", "for_protocol", "header_block"]
 
 MIN_REVISION_WITH_CUSTOM_SERIALIZATION = 54454
 # Block info as NativeWriter writes it: field 1 is_overflows = false, field 2 bucket_num = -1, field 0 ends it.
@@ -41,7 +41,7 @@ class UnsupportedType(ValueError):
 
 def for_protocol(native: bytes, revision: int) -> bytes:
     """`native` (as protocol version 0 writes it) as a client of protocol `revision` reads it."""
-    if revision <= 0:
+    if revision <= 0 or not native:
         return native
     out = bytearray()
     reader = _Reader(native)
@@ -63,6 +63,28 @@ def for_protocol(native: bytes, revision: int) -> bytes:
                 _skip_prefix(reader, type_name)
                 _skip(reader, type_name, rows)
             out += native[start:reader.at]
+    return bytes(out)
+
+
+def header_block(names_and_types: bytes) -> bytes:
+    """The Native block of no rows that names an empty answer's columns, as a server sends it (chDB sends
+    nothing), from the header of the same answer in RowBinaryWithNamesAndTypes."""
+    reader = _Reader(names_and_types)
+    count = reader.varint()
+    names = [reader.string() for _ in range(count)]
+    types = [reader.string() for _ in range(count)]
+    block = bytearray(_varint(count) + _varint(0))
+    for name, type_name in zip(names, types):
+        block += _varint(len(name)) + name + _varint(len(type_name)) + type_name
+    return bytes(block)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
     return bytes(out)
 
 

@@ -7,7 +7,8 @@ as ClickHouse's HTTP interface answers it:
   line feed); `param_<name>` values for `{name:Type}` placeholders; settings as URL
   parameters (agentslo.clickhouse_http._policy decides which);
 - the answer in `default_format` or the statement's FORMAT clause (TabSeparated when
-  neither says), Native re-framed for the client's `client_protocol_version`;
+  neither says), Native re-framed for the client's `client_protocol_version` (an empty answer still names
+  its columns, as a server's does); the statement runs as the engine formats it, without its FORMAT clause;
 - a request body compressed with gzip or deflate (`Content-Encoding`), and the answer
   compressed so when `enable_http_compression=1` and `Accept-Encoding` asks;
 - `GET <path>/ping` and `GET <path>/` answer `Ok.`;
@@ -33,7 +34,7 @@ from collections.abc import Mapping
 
 from fastapi import APIRouter, Request, Response
 
-from agentslo.clickhouse_http._native import UnsupportedType, for_protocol
+from agentslo.clickhouse_http._native import UnsupportedType, for_protocol, header_block
 from agentslo.clickhouse_http._policy import ACCESS_DENIED, Limits, Refused, check_statement, request_settings
 from ground.auth import KeyRing, Scope
 from ground.errors import Forbidden, StorageError, Unauthenticated
@@ -170,9 +171,14 @@ def _answer(storage: Storage, headers: Mapping[str, str], parameters: Mapping[st
             raise Refused(81, "UNKNOWN_DATABASE", f"Database {database} does not exist here: this interface reads "
                                                   f"{storage.database}")
         settings = request_settings(parameters, limits)
-        statement = check_statement(storage.syntax_tree(sql, values), database=storage.database)
+        parsed = storage.parse(sql, values)
+        statement = check_statement(parsed.tree, database=storage.database)
         fmt = statement.output_format or parameters.get("default_format") or "TabSeparated"
-        body = storage.read_only(sql, values, fmt=fmt, settings=settings)
+        # The canonical text ends with its FORMAT clause: without it, the answer's format is ours to choose.
+        text = parsed.text.removesuffix(f" FORMAT {statement.output_format}") if statement.output_format else parsed.text
+        body = storage.read_only(text, values, fmt=fmt, settings=settings)
+        if fmt == "Native" and not body and not text.endswith(" FORMAT Native"):
+            body = header_block(storage.read_only(text, values, fmt="RowBinaryWithNamesAndTypes", settings=settings))
         if fmt == "Native":
             body = for_protocol(body, int(parameters.get("client_protocol_version", "0") or 0))
     except Refused as exc:

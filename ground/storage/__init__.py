@@ -9,7 +9,7 @@ Example::
 
 from ground.storage._migrations import SCHEMA, Migration, apply_retention, migrate
 from ground.storage._spec import StorageSpec
-from ground.storage._storage import QueryResult, Storage, open_storage, server_password
+from ground.storage._storage import ParsedStatement, QueryResult, Storage, open_storage, server_password
 from ground.tables import (
     AGENT_TASKS,
     ALERT_DELIVERIES,
@@ -34,6 +34,7 @@ __all__ = [
     "TRACES",
     "WATERMARKS",
     "Migration",
+    "ParsedStatement",
     "QueryResult",
     "Storage",
     "StorageSpec",

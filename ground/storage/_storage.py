@@ -41,6 +41,14 @@ class QueryResult:
         return self.rows[0][0]
 
 
+@dataclass(frozen=True)
+class ParsedStatement:
+    """One statement as the engine reads it: canonical text on one line, and its `EXPLAIN AST` tree."""
+
+    text: str
+    tree: str
+
+
 class Storage:
     """Runs statements on the configured ClickHouse, embedded or server.
 
@@ -81,15 +89,14 @@ class Storage:
         [answer] = self._backend.read_only([(sql, dict(params or {}))], fmt, dict(settings or {}))
         return answer
 
-    def syntax_tree(self, sql: str, params: Mapping[str, str] | None = None) -> str:
-        """The engine's parse of `sql` (`EXPLAIN AST`, one node a line, indented a space a level), with
-        `params` substituted; StorageError (SYNTAX_ERROR) unless `sql` is exactly one statement."""
-        bound = dict(params or {})
-        single, tree = self._backend.read_only(
-            [("SELECT formatQuerySingleLine({sql:String})", {"sql": _escaped_text(sql)}), ("EXPLAIN AST " + sql, bound)],
+    def parse(self, sql: str, params: Mapping[str, str] | None = None) -> ParsedStatement:
+        """The engine's reading of `sql`, which must be exactly one statement (else StorageError, SYNTAX_ERROR):
+        its canonical text on one line (placeholders kept) and its syntax tree (`EXPLAIN AST`, with `params`
+        substituted). Nothing of it runs."""
+        canonical, tree = self._backend.read_only(
+            [("SELECT formatQuerySingleLine({sql:String})", {"sql": _escaped_text(sql)}), ("EXPLAIN AST " + sql, dict(params or {}))],
             "TabSeparatedRaw", {})
-        del single  # formatted only to have the engine refuse several statements before EXPLAIN runs them
-        return tree.decode()
+        return ParsedStatement(canonical.decode().rstrip("\n"), tree.decode())
 
     def insert_json_rows(self, table: str, body: bytes, *, dedup_token: str | None = None) -> None:
         """Insert rows serialised as JSONEachRow (one JSON object per line) into `table`.
