@@ -153,7 +153,7 @@ def _parse(tree: str) -> _Node:
 
 def _readable(kind: str) -> str:
     """`KillQueryQuery` as `KILL QUERY`."""
-    words = re.findall(r"[A-Z][a-z]*", kind.removesuffix("Query"))
+    words = re.findall(r"[A-Z][a-z]+|[A-Z]+(?![a-z])", kind.removesuffix("Query"))
     return " ".join(words).upper() or kind
 
 

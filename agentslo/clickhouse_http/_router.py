@@ -179,6 +179,10 @@ def _answer(storage: Storage, headers: Mapping[str, str], parameters: Mapping[st
         body = storage.read_only(text, values, fmt=fmt, settings=settings)
         if fmt == "Native" and not body and not text.endswith(" FORMAT Native"):
             body = header_block(storage.read_only(text, values, fmt="RowBinaryWithNamesAndTypes", settings=settings))
+        if len(body) > (most := int(settings["max_result_bytes"])):
+            # The engine counts a block's bytes in memory, where a constant column is one value.
+            raise Refused(396, "TOO_MANY_ROWS_OR_BYTES", f"Limit for result exceeded, max bytes: {most}, "
+                                                         f"the answer has {len(body)}")
         if fmt == "Native":
             body = for_protocol(body, int(parameters.get("client_protocol_version", "0") or 0))
     except Refused as exc:
