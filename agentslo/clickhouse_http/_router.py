@@ -66,7 +66,8 @@ def clickhouse_http_router(storage: Storage, keys: KeyRing, *, path: str, limits
     running = asyncio.Semaphore(max_concurrent_queries)
 
     async def ping(request: Request) -> Response:
-        refusal = _admission(request, keys, remote)
+        # As ClickHouse's /ping, and /healthz here: no key needed, since it says nothing of the data.
+        refusal = _admission(request, None, remote)
         if refusal is not None:
             return _error(refusal)
         return Response("Ok.\n", media_type="text/plain; charset=UTF-8")
@@ -94,12 +95,14 @@ def clickhouse_http_router(storage: Storage, keys: KeyRing, *, path: str, limits
     return router
 
 
-def _admission(request: Request, keys: KeyRing, remote: bool) -> Refused | None:
-    """Why this client may not ask at all: beyond loopback when not `remote`, or without a read key."""
+def _admission(request: Request, keys: KeyRing | None, remote: bool) -> Refused | None:
+    """Why this client may not ask at all: beyond loopback when not `remote`, or without a read key (when `keys`)."""
     client = request.client.host if request.client else ""
     if not remote and not _loopback(client):
         return Refused(*ACCESS_DENIED, f"this ClickHouse interface answers loopback clients only, not {client}: "
                                        "set clickhouse_http.remote to serve others")
+    if keys is None:
+        return None
     headers = request.headers
     authorization = headers.get("authorization")
     scheme, _, credentials = (authorization or "").strip().partition(" ")
