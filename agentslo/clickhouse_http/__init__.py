@@ -7,7 +7,7 @@ Mounted under a path of the API port when `clickhouse_http.enabled` (agentslo.co
 """
 
 from agentslo.clickhouse_http._native import for_protocol
-from agentslo.clickhouse_http._policy import Limits, Refused, check_statement, request_settings
+from agentslo.clickhouse_http._policy import Limits
 from agentslo.clickhouse_http._router import clickhouse_http_router
 
-__all__ = ["Limits", "Refused", "check_statement", "clickhouse_http_router", "for_protocol", "request_settings"]
+__all__ = ["Limits", "clickhouse_http_router", "for_protocol"]

@@ -147,9 +147,7 @@ def _skip(reader: _Reader, type_name: str, rows: int) -> None:
     if type_name in _FIXED_WIDTH:
         reader.skip(_FIXED_WIDTH[type_name] * rows)
         return
-    if type_name == "String" or type_name.startswith("Object("):
-        if type_name != "String":
-            raise UnsupportedType(type_name)
+    if type_name == "String":
         for _ in range(rows):
             reader.string()
         return

@@ -166,6 +166,7 @@ class Limits:
     max_result_bytes: int
 
     def settings(self) -> dict[str, str]:
+        """The engine settings that hold a statement to these limits, failing it when one is passed."""
         return {"max_execution_time": str(self.max_execution_time_s), "max_result_rows": str(self.max_result_rows),
                 "max_result_bytes": str(self.max_result_bytes), "result_overflow_mode": "throw"}
 

@@ -254,3 +254,25 @@ def test_a_client_with_the_wrong_database_gets_a_clear_error(interface: Interfac
     with pytest.raises(DatabaseError, match="Database agentslo_other does not exist here"):
         clickhouse_connect.get_client(host="127.0.0.1", port=interface.port, proxy_path="/clickhouse",
                                       database="agentslo_other").query("SELECT 1")
+
+
+TYPED = """SELECT NULL AS nothing, [] AS empty, toDateTime('2026-01-01 00:00:00', 'Europe/Paris') AS paris,
+    CAST('b,c', 'Enum8(\\'a\\' = 1, \\'b,c\\' = 2)') AS enum, toDecimal128(1.5, 3) AS decimal, (1, 'x') AS pair,
+    CAST((1, 'a'), 'Tuple(a UInt8, b String)') AS named, [NULL, 1] AS nullables, toIPv4('1.2.3.4') AS ip,
+    map('k', [toLowCardinality('v')]) AS nested, [[toLowCardinality('a')], []] AS arrays,
+    toLowCardinality(toNullable('z')) AS optional, toFixedString('ab', 2) AS fixed,
+    toDateTime64('2026-01-01 00:00:00.5', 3) AS precise FROM numbers(2)"""
+
+
+def test_native_carries_nested_and_low_cardinality_types_across_blocks(interface: Interface) -> None:
+    client = interface.client()
+    [row, _] = client.query(TYPED).result_rows
+    direct = interface.service.server.service.storage.query(TYPED).rows[0]
+    assert (row[3], str(row[4]), row[6], row[7], str(row[8]), row[9], row[10], row[11], row[12]) == (
+        "b,c", "1.500", {"a": 1, "b": "a"}, [None, 1], "1.2.3.4", {"k": ["v"]}, [["a"], []], "z", b"ab")
+    assert (row[0], row[1], row[2].isoformat(), direct[2]) == (None, [], "2025-12-31T23:00:00", "2026-01-01 00:00:00")
+    # Many blocks: each one's header is found only by walking the one before it, value by value.
+    sql = ("SELECT number, toString(number) AS text, toLowCardinality(toString(number % 7)) AS low, "
+           "[toString(number)] AS list FROM numbers(150000)")
+    rows = client.query(sql).result_rows   # blocks of 65409 rows (max_block_size)
+    assert (len(rows), rows[-1]) == (150000, (149999, "149999", str(149999 % 7), ["149999"]))
