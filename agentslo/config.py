@@ -350,6 +350,8 @@ class ClickHouseHttpSpec(Spec):
     max_execution_time_s: int = Field(default=30, ge=1, le=3600)
     max_result_rows: int = Field(default=1_000_000, ge=1)
     max_result_bytes: int = Field(default=64 * _MIB, ge=_KIB)
+    # Memory one statement may take (the engine's max_memory_usage); the service runs in the same process.
+    max_memory_bytes: int = Field(default=1024 * _MIB, ge=16 * _MIB)
     max_query_bytes: int = Field(default=256 * _KIB, ge=_KIB, le=16 * _MIB)
     # Statements running at once; beyond, 503 (TOO_MANY_SIMULTANEOUS_QUERIES). The service's own work
     # shares the same cores.

@@ -78,7 +78,8 @@ def create_app(service: Service) -> FastAPI:
                                             max_concurrent_bodies=service.config.ingest.max_concurrent_bodies),
                            dependencies=[documents_keys()])
     if (interface := service.config.clickhouse_http).enabled:
-        limits = Limits(interface.max_execution_time_s, interface.max_result_rows, interface.max_result_bytes)
+        limits = Limits(interface.max_execution_time_s, interface.max_result_rows, interface.max_result_bytes,
+                        interface.max_memory_bytes)
         app.include_router(clickhouse_http_router(
             service.storage, service.keys, path=interface.path, limits=limits, remote=interface.remote,
             max_query_bytes=interface.max_query_bytes, max_concurrent_queries=interface.max_concurrent_queries))

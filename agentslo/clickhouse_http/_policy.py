@@ -159,16 +159,19 @@ def _readable(kind: str) -> str:
 
 @dataclass(frozen=True)
 class Limits:
-    """The most a statement may take: seconds, result rows and result bytes (each also capped per request)."""
+    """The most a statement may take: seconds, result rows and result bytes (each also capped per request), and
+    memory."""
 
     max_execution_time_s: int
     max_result_rows: int
     max_result_bytes: int
+    max_memory_bytes: int
 
     def settings(self) -> dict[str, str]:
         """The engine settings that hold a statement to these limits, failing it when one is passed."""
         return {"max_execution_time": str(self.max_execution_time_s), "max_result_rows": str(self.max_result_rows),
-                "max_result_bytes": str(self.max_result_bytes), "result_overflow_mode": "throw"}
+                "max_result_bytes": str(self.max_result_bytes), "result_overflow_mode": "throw",
+                "max_memory_usage": str(self.max_memory_bytes)}
 
 
 # Settings a request may set: they shape the answer or lower a bound, and change nothing stored.

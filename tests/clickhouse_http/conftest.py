@@ -85,7 +85,8 @@ def interface_config(**options: object) -> Config:
 @pytest.fixture(scope="module")
 def interface(chdb_dir: Path) -> Iterator[Interface]:
     """The scenario's spans, sent with the OpenTelemetry SDK, evaluated as of NOW; the interface on, without keys."""
-    for running in start(interface_config(max_execution_time_s=2, max_result_rows=100_000), chdb_dir):
+    for running in start(interface_config(max_execution_time_s=2, max_result_rows=100_000,
+                                          max_memory_bytes=512 * 1024 * 1024), chdb_dir):
         send(running.http_url, START)
         evaluated = httpx.post(running.http_url + "/api/v1/evaluate", timeout=120)
         assert evaluated.status_code == 200, evaluated.text

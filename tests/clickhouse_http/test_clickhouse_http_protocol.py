@@ -231,7 +231,7 @@ def test_results_are_bounded_in_rows_and_a_request_may_only_lower_the_bound(inte
 
 
 def test_results_are_bounded_in_bytes(interface: Interface) -> None:
-    answer = interface.post(query="SELECT repeat(toString(number), 1000) FROM numbers(90000)")
+    answer = interface.post(query="SELECT repeat(toString(number % 10), 1000) FROM numbers(90000)")
     assert answer.headers["x-clickhouse-exception-code"] == "396" and "max bytes: 64.00 MiB" in answer.text
     # A constant column is one value in the engine's count, and its every row in the answer: bounded too.
     answer = interface.post(query="SELECT repeat('x', 1000) FROM numbers(90000)")
@@ -243,6 +243,13 @@ def test_statements_are_bounded_in_time(interface: Interface) -> None:
     answer = interface.post(query="SELECT sleepEachRow(0.5) FROM numbers(10)", max_block_size="1")
     assert answer.headers["x-clickhouse-exception-code"] == "159", answer.text
     assert "Timeout exceeded: elapsed" in answer.text and "maximum: 2000.000 ms" in answer.text
+
+
+def test_statements_are_bounded_in_memory(interface: Interface) -> None:
+    answer = interface.post(query="SELECT count() FROM (SELECT groupArray(repeat(toString(number), 100)) AS held "
+                                  "FROM numbers(10000000))")
+    assert answer.headers["x-clickhouse-exception-code"] == "241", answer.text
+    assert "Query memory limit exceeded" in answer.text and "maximum: 512.00 MiB" in answer.text
 
 
 def test_clickhouse_connect_refuses_to_send_a_setting_the_interface_would_refuse(interface: Interface) -> None:
