@@ -10,14 +10,14 @@ as ClickHouse's HTTP interface answers it:
   neither says), Native re-framed for the client's `client_protocol_version` (an empty answer still names
   its columns, as a server's does); the statement runs as the engine formats it, without its FORMAT clause;
 - a request body compressed with gzip or deflate (`Content-Encoding`), and the answer
-  compressed so when `enable_http_compression=1` and `Accept-Encoding` asks;
+  compressed so when `enable_http_compression=1` and `Accept-Encoding` asks, or in
+  ClickHouse's own LZ4 blocks with `compress=1` (clickhouse-go's LZ4 over HTTP);
 - `GET <path>/ping` and `GET <path>/` answer `Ok.`;
 - errors as `Code: N. DB::Exception: ... (NAME)` with `X-ClickHouse-Exception-Code`.
 
-ClickHouse's own block compression (`compress=1`, `decompress=1`) is refused: the plugin
-uses gzip over HTTP. A key of scope read is required when keys are configured, sent as
-the datasource's password (HTTP Basic, any user name), `X-ClickHouse-Key`, a Bearer
-token or `x-api-key`. Clients beyond loopback are refused unless `remote` is set.
+`decompress=1` (a compressed body to insert) is refused. A key of scope read is required
+when keys are configured, sent as the datasource's password (HTTP Basic, any user name),
+`X-ClickHouse-Key`, a Bearer token or `x-api-key`. Clients beyond loopback are refused unless `remote` is set.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from collections.abc import Mapping
 
 from fastapi import APIRouter, Request, Response
 
+from agentslo.clickhouse_http._compressed import compressed_blocks
 from agentslo.clickhouse_http._native import UnsupportedType, for_protocol, header_block
 from agentslo.clickhouse_http._policy import ACCESS_DENIED, Limits, Refused, check_statement, request_settings
 from ground.auth import KeyRing, Scope
@@ -136,9 +137,8 @@ async def _statement(request: Request, parameters: Mapping[str, str], max_query_
         body += chunk
         if len(body) > max_query_bytes:
             raise _too_large(max_query_bytes)
-    if parameters.get("decompress") == "1" or parameters.get("compress") == "1":
-        raise Refused(48, "NOT_IMPLEMENTED", "ClickHouse block compression (compress=1, decompress=1) is not "
-                                             "offered here: use HTTP compression (gzip or deflate)")
+    if parameters.get("decompress") == "1":
+        raise Refused(48, "NOT_IMPLEMENTED", "decompress=1 sends data to insert, and this interface inserts nothing")
     encoding = request.headers.get("content-encoding", "").strip().lower()
     if encoding in ("gzip", "deflate"):
         inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
@@ -188,6 +188,8 @@ def _answer(storage: Storage, headers: Mapping[str, str], parameters: Mapping[st
                                                          f"the answer has {len(body)}")
         if fmt == "Native":
             body = for_protocol(body, int(parameters.get("client_protocol_version", "0") or 0))
+        if parameters.get("compress") == "1":
+            body = compressed_blocks(body)
     except Refused as exc:
         return _error(exc, query_id)
     except StorageError as exc:
