@@ -36,7 +36,7 @@ _CALL = re.compile(r"^(\w+)\((.*)\)$", re.DOTALL)
 
 
 class UnsupportedType(ValueError):
-    """A column type whose Native data this module cannot measure."""
+    """A column type whose Native data this module cannot measure (or data that does not fit its type)."""
 
 
 def for_protocol(native: bytes, revision: int) -> bytes:
@@ -99,6 +99,8 @@ class _Reader:
     def varint(self) -> int:
         value, shift = 0, 0
         while True:
+            if self.at >= len(self.data):
+                raise UnsupportedType("Native data ends inside a value")
             byte = self.data[self.at]
             self.at += 1
             value |= (byte & 0x7F) << shift
@@ -114,7 +116,7 @@ class _Reader:
     def skip(self, count: int) -> None:
         self.at += count
         if self.at > len(self.data):
-            raise ValueError("Native data ends inside a column")
+            raise UnsupportedType("Native data ends inside a column")
 
     def uint64_at(self, offset: int) -> int:
         return int.from_bytes(self.data[offset:offset + 8], "little")

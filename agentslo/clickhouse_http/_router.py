@@ -44,7 +44,7 @@ from ground.storage import Storage
 __all__ = ["clickhouse_http_router"]
 
 _ENGINE_ERROR = re.compile(r"Code: (\d+)\. DB::Exception: (.*?)(?: \((\w+)\))?(?: \(version [^)]*\))?\.?\s*$", re.DOTALL)
-# Storage.syntax_tree has the engine format the statement to refuse several at once: not the client's words.
+# Storage.parse has the engine format the statement to refuse several at once: not the client's words.
 _WRAPPER = re.compile(r"\s*:? In scope SELECT formatQuerySingleLine\(.*\)\.?$", re.DOTALL)
 # HTTP statuses for ClickHouse error codes, as its HTTP handler maps them (src/Server/HTTPHandler.cpp).
 _STATUS = {
@@ -174,6 +174,9 @@ def _answer(storage: Storage, headers: Mapping[str, str], parameters: Mapping[st
             raise Refused(81, "UNKNOWN_DATABASE", f"Database {database} does not exist here: this interface reads "
                                                   f"{storage.database}")
         settings = request_settings(parameters, limits)
+        revision = parameters.get("client_protocol_version", "0") or "0"
+        if not revision.isdigit():
+            raise Refused(36, "BAD_ARGUMENTS", f"client_protocol_version must be a whole number, got {revision[:32]!r}")
         parsed = storage.parse(sql, values)
         statement = check_statement(parsed.tree, database=storage.database)
         fmt = statement.output_format or parameters.get("default_format") or "TabSeparated"
@@ -187,14 +190,14 @@ def _answer(storage: Storage, headers: Mapping[str, str], parameters: Mapping[st
             raise Refused(396, "TOO_MANY_ROWS_OR_BYTES", f"Limit for result exceeded, max bytes: {most}, "
                                                          f"the answer has {len(body)}")
         if fmt == "Native":
-            body = for_protocol(body, int(parameters.get("client_protocol_version", "0") or 0))
+            body = for_protocol(body, int(revision))
         if parameters.get("compress") == "1":
             body = compressed_blocks(body)
     except Refused as exc:
         return _error(exc, query_id)
     except StorageError as exc:
         return _error(_engine_refusal(str(exc)), query_id)
-    except (UnsupportedType, ValueError) as exc:
+    except UnsupportedType as exc:
         return _error(Refused(48, "NOT_IMPLEMENTED", f"cannot send this answer as Native: {exc}; "
                                                      "ask for another format"), query_id)
     response_headers = {"X-ClickHouse-Query-Id": query_id, "X-ClickHouse-Format": fmt}

@@ -66,6 +66,16 @@ def test_native_carries_block_info_and_serialization_flags_for_the_clients_proto
         b"\x01\x00\x02\xff\xff\xff\xff\x00" + b"\x01\x01\x01x\x05UInt8\x00\x07")
 
 
+def test_a_type_native_framing_cannot_walk_is_refused_not_garbled(interface: Interface) -> None:
+    sql = "SELECT quantileState(0.5)(number) AS state FROM numbers(10)"
+    answer = interface.post(sql, default_format="Native", client_protocol_version="54478")
+    assert (answer.status_code, answer.text) == (501, (
+        "Code: 48. DB::Exception: cannot send this answer as Native: AggregateFunction(quantile(0.5), UInt64); "
+        "ask for another format. (NOT_IMPLEMENTED)\n"))
+    assert interface.post(sql, default_format="Native").status_code == 200   # unframed, it goes as the engine wrote it
+    assert interface.post(sql, default_format="JSONEachRow").status_code == 200
+
+
 def test_native_reads_back_every_column_type_of_the_tables(interface: Interface) -> None:
     client = interface.client()
     for table in ("otel_traces", "agent_tasks", "slo_status", "slo_rollups", "alert_state", "alert_deliveries"):
@@ -202,6 +212,8 @@ def test_the_schema_reads_the_plugins_query_builder_makes_are_answered(interface
     pytest.param({"database": "system"}, 81, "Database system does not exist here", id="another database"),
     pytest.param({"max_execution_time": "soon"}, 164, "setting max_execution_time must be a whole number",
                  id="a bound that is not a number"),
+    pytest.param({"client_protocol_version": "new"}, 36, "client_protocol_version must be a whole number, got 'new'",
+                 id="a protocol version that is not a number"),
 ])
 def test_settings_that_would_change_the_engine_are_refused(interface: Interface, params: dict[str, str], code: int,
                                                            message: str) -> None:
