@@ -4,6 +4,7 @@ reads only, within its bounds."""
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
 from pathlib import Path
 
@@ -295,3 +296,18 @@ def test_native_carries_nested_and_low_cardinality_types_across_blocks(interface
            "[toString(number)] AS list FROM numbers(90000)")
     rows = client.query(sql).result_rows   # two blocks: 65409 rows (max_block_size), then the rest
     assert (len(rows), rows[-1]) == (90000, (89999, "89999", str(89999 % 7), ["89999"]))
+
+
+def statements(interface: Interface) -> dict[str, float]:
+    return {outcome: float(value) for outcome, value in re.findall(
+        r'^agentslo_clickhouse_http_statements_total\{outcome="(\w+)"\} (\S+)$', interface.service.metrics, re.M)}
+
+
+def test_statements_are_counted_by_outcome_in_the_metrics(interface: Interface) -> None:
+    before = statements(interface)
+    interface.post(query="SELECT 1")
+    interface.post(query="DROP TABLE otel_traces")
+    interface.post(query="SELECT * FROM no_such_table")
+    after = statements(interface)
+    assert {outcome: after[outcome] - before[outcome] for outcome in after} == {
+        "answered": 1, "refused": 1, "busy": 0, "failed": 1}
