@@ -81,7 +81,7 @@ def create_app(service: Service) -> FastAPI:
         limits = Limits(interface.max_execution_time_s, interface.max_result_rows, interface.max_result_bytes,
                         interface.max_memory_bytes)
         app.include_router(clickhouse_http_router(
-            service.storage, service.keys, service.metrics.registry, path=interface.path, limits=limits, remote=interface.remote,
+            service.storage, service.keys, service.metrics.clickhouse_http_statements, path=interface.path, limits=limits, remote=interface.remote,
             max_query_bytes=interface.max_query_bytes, max_concurrent_queries=interface.max_concurrent_queries))
     app.include_router(slo_router(service.evaluator, service.keys))
     app.include_router(alerts_router(service.alert_store, service.keys))

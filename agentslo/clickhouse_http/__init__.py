@@ -2,7 +2,7 @@
 
 Mounted under a path of the API port when `clickhouse_http.enabled` (agentslo.config):
 
-    app.include_router(clickhouse_http_router(storage, keys, registry, path="/clickhouse", limits=..., remote=False,
+    app.include_router(clickhouse_http_router(storage, keys, statements, path="/clickhouse", limits=..., remote=False,
                                               max_query_bytes=262144, max_concurrent_queries=4))
 """
 

@@ -63,9 +63,8 @@ _TABLE = re.compile(r"^(?:(\w+)\.)?(\w+)$")
 
 @dataclass(frozen=True)
 class Statement:
-    """A statement found readable: its kind and the format its FORMAT clause asks for, if any."""
+    """A statement found readable, with the format its FORMAT clause asks for, if any."""
 
-    kind: str
     output_format: str | None
 
 
@@ -102,7 +101,7 @@ def check_statement(tree: str, *, database: str) -> Statement:
         names = [child.argument for child in root.children if child.kind == "Identifier"]
         _check_table(".".join(names), database)
     _check_tree(root, database)
-    return Statement(root.kind, output_format)
+    return Statement(output_format)
 
 
 def _check_tree(node: _Node, database: str) -> None:

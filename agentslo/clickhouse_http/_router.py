@@ -33,7 +33,7 @@ import zlib
 from collections.abc import Mapping
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 
 from agentslo.clickhouse_http._compressed import compressed_blocks
 from agentslo.clickhouse_http._native import UnsupportedType, for_protocol, header_block
@@ -61,24 +61,16 @@ _CONTENT_TYPES = {
 }
 
 
-# What became of a statement, by the status of its answer (the label of agentslo_clickhouse_http_statements).
+# What became of a statement, by the status of its answer (agentslo.metrics: STATEMENT_OUTCOMES).
 _OUTCOMES = {200: "answered", 403: "refused", 503: "busy"}
 
 
-def clickhouse_http_router(storage: Storage, keys: KeyRing, registry: CollectorRegistry, *, path: str,
-                           limits: Limits, remote: bool, max_query_bytes: int,
-                           max_concurrent_queries: int) -> APIRouter:
-    """Routes answering ClickHouse HTTP requests under `path`, reading `storage` read-only; statements counted
-    in `registry`."""
+def clickhouse_http_router(storage: Storage, keys: KeyRing, statements: Counter, *, path: str, limits: Limits,
+                           remote: bool, max_query_bytes: int, max_concurrent_queries: int) -> APIRouter:
+    """Routes answering ClickHouse HTTP requests under `path`, reading `storage` read-only; each statement
+    counted in `statements` by outcome."""
     router = APIRouter(include_in_schema=False)
     running = asyncio.Semaphore(max_concurrent_queries)
-    statements = Counter(
-        "agentslo_clickhouse_http_statements", "Statements sent to the ClickHouse interface by a client it admits, "
-        "by outcome: answered, refused (not a read of the store, or a setting it does not take), busy "
-        "(max_concurrent_queries reached) or failed (the engine's error, a bound included).", ["outcome"],
-        registry=registry)
-    for outcome in (*_OUTCOMES.values(), "failed"):
-        statements.labels(outcome)
 
     async def ping(request: Request) -> Response:
         # As ClickHouse's /ping, and /healthz here: no key needed, since it says nothing of the data.
