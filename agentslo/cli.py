@@ -336,7 +336,11 @@ def dashboards() -> None:
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Provisioning directory to write, e.g. grafana/provisioning (docker-compose.yml mounts "
                    "dashboards/provisioning).")
-def dashboards_build(config_file: Path | None, out: Path) -> None:
+@click.option("--datasource", "datasource_kind", type=click.Choice(["server", "embedded"]), default="server",
+              show_default=True,
+              help="What Grafana reads: a ClickHouse server (native protocol), or the service's read-only "
+                   "ClickHouse interface over its embedded store (clickhouse_http.enabled).")
+def dashboards_build(config_file: Path | None, out: Path, datasource_kind: str) -> None:
     """Write every provisioning file under --out; files there no longer produced are removed."""
     from dashboards import EXAMPLE_CONFIG, write_provisioning
     from slo import slo_from_spec, spend_budget_from_spec
@@ -344,7 +348,8 @@ def dashboards_build(config_file: Path | None, out: Path) -> None:
     config = _load_or_exit(config_file or EXAMPLE_CONFIG, {}, env={})
     written = write_provisioning(out, [slo_from_spec(spec) for spec in config.slos],
                                  [spend_budget_from_spec(spec) for spec in config.budgets],
-                                 policies=config.alerts.policies(), default_policy=config.alerts.default_policy())
+                                 policies=config.alerts.policies(), default_policy=config.alerts.default_policy(),
+                                 datasource_kind=datasource_kind)
     for path in written:
         click.echo(str(path))
 

@@ -52,6 +52,7 @@ __all__ = [
     "ApiKeySpec",
     "AttributesSpec",
     "AuthSpec",
+    "ClickHouseHttpSpec",
     "Config",
     "EvaluationSpec",
     "IngestSpec",
@@ -331,6 +332,41 @@ class AuthSpec(Spec):
         return tuple(keys)
 
 
+_ROUTE = re.compile(r"^(/[A-Za-z0-9_-]+)+$")
+# Paths the API already answers under.
+_TAKEN_PATHS = ("/api", "/v1", "/assets", "/docs", "/metrics", "/healthz", "/readyz", "/openapi.json", "/alerts",
+                "/budgets", "/evaluation", "/slos", "/spend", "/tasks", "/traces")
+
+
+class ClickHouseHttpSpec(Spec):
+    """A read-only ClickHouse HTTP interface over the embedded store, under `path` on the API port, for
+    Grafana's ClickHouse plugin (protocol http). Off unless enabled; loopback clients only unless `remote`."""
+
+    enabled: bool = False
+    path: str = "/clickhouse"
+    # Answer clients beyond loopback too (the service's host must reach them: server.host, and keys).
+    remote: bool = False
+    # Bounds on each statement; a request may lower them, not raise them.
+    max_execution_time_s: int = Field(default=30, ge=1, le=3600)
+    max_result_rows: int = Field(default=1_000_000, ge=1)
+    max_result_bytes: int = Field(default=64 * _MIB, ge=_KIB)
+    # Memory one statement may take (the engine's max_memory_usage); the service runs in the same process.
+    max_memory_bytes: int = Field(default=1024 * _MIB, ge=16 * _MIB)
+    max_query_bytes: int = Field(default=256 * _KIB, ge=_KIB, le=16 * _MIB)
+    # Statements running at once; beyond, 503 (TOO_MANY_SIMULTANEOUS_QUERIES). The service's own work
+    # shares the same cores.
+    max_concurrent_queries: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, path: str) -> str:
+        if not _ROUTE.match(path):
+            raise ValueError("must be a path such as /clickhouse: '/' and letters, digits, '_' or '-'")
+        if any(path == taken or path.startswith(taken + "/") for taken in _TAKEN_PATHS):
+            raise ValueError(f"{path} is taken by the API; choose another, such as /clickhouse")
+        return path
+
+
 class Config(Spec):
     """The whole configuration file, version 1."""
 
@@ -346,6 +382,14 @@ class Config(Spec):
     evaluation: EvaluationSpec = EvaluationSpec()
     alerts: AlertsSpec = AlertsSpec()
     auth: AuthSpec = AuthSpec()
+    clickhouse_http: ClickHouseHttpSpec = ClickHouseHttpSpec()
+
+    def clickhouse_http_problem(self) -> str | None:
+        """Why the ClickHouse interface cannot be served as configured, or None: it reads the embedded store."""
+        if self.clickhouse_http.enabled and self.storage.clickhouse_url:
+            return ("clickhouse_http.enabled: the ClickHouse interface serves the embedded store only; with "
+                    "storage.clickhouse_url, point Grafana's ClickHouse datasource at that server instead")
+        return None
 
     def exposure_problem(self) -> str | None:
         """Why serving as configured would let anyone on the network in, or None.
@@ -456,6 +500,8 @@ def load_config(
         problems.extend(line for err in exc.errors() for line in _describe(err, source, origins))
     else:
         problems.extend(config.alerts.unknown_slos({slo.name for slo in config.slos}, where=f"{source}: alerts"))
+        if (problem := config.clickhouse_http_problem()) is not None:
+            problems.append(f"{source}: {problem}")
     if problems:
         raise ConfigError(problems)
     return config

@@ -16,6 +16,7 @@ from agentslo import __version__
 from agentslo.access import documents_keys, requires
 from agentslo.service import Service
 from agentslo.alerts_api import alerts_router
+from agentslo.clickhouse_http import Limits, clickhouse_http_router
 from agentslo.console import ConsoleReads, console_api_router, console_pages_router, serve_assets
 from agentslo.slo_api import slo_router
 from collector import otlp_http_router
@@ -76,6 +77,12 @@ def create_app(service: Service) -> FastAPI:
         app.include_router(otlp_http_router(service.ingest, service.body_limits, service.keys,
                                             max_concurrent_bodies=service.config.ingest.max_concurrent_bodies),
                            dependencies=[documents_keys()])
+    if (interface := service.config.clickhouse_http).enabled:
+        limits = Limits(interface.max_execution_time_s, interface.max_result_rows, interface.max_result_bytes,
+                        interface.max_memory_bytes)
+        app.include_router(clickhouse_http_router(
+            service.storage, service.keys, service.metrics.clickhouse_http_statements, path=interface.path, limits=limits, remote=interface.remote,
+            max_query_bytes=interface.max_query_bytes, max_concurrent_queries=interface.max_concurrent_queries))
     app.include_router(slo_router(service.evaluator, service.keys))
     app.include_router(alerts_router(service.alert_store, service.keys))
     reads = ConsoleReads(service.storage, service.evaluator, service.clock)

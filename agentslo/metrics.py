@@ -12,7 +12,9 @@ from prometheus_client import PlatformCollector, ProcessCollector
 from agentslo import __version__
 from ground.auth import REFUSAL_REASONS
 
-__all__ = ["Metrics"]
+__all__ = ["STATEMENT_OUTCOMES", "Metrics"]
+
+STATEMENT_OUTCOMES = ("answered", "refused", "busy", "failed")
 
 
 class Metrics:
@@ -42,6 +44,14 @@ class Metrics:
         )
         for reason in REFUSAL_REASONS:
             self.auth_failures.labels(reason)
+        self.clickhouse_http_statements = Counter(
+            "agentslo_clickhouse_http_statements", "Statements sent to the ClickHouse interface by a client it "
+            "admits, by outcome: answered, refused (not a read of the store, or a setting it does not take), busy "
+            "(max_concurrent_queries reached) or failed (the engine's error, a bound included).", ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in STATEMENT_OUTCOMES:
+            self.clickhouse_http_statements.labels(outcome)
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""

@@ -52,8 +52,9 @@ async def serve(config: Config, *, source: str = "no config file (the defaults)"
     Refuses (ConfigError) to listen beyond loopback without API keys, unless
     `server.insecure_no_auth` says the exposure is meant.
     """
-    if (problem := config.exposure_problem()) is not None:
-        raise ConfigError([problem])
+    problems = [problem for problem in (config.exposure_problem(), config.clickhouse_http_problem()) if problem]
+    if problems:
+        raise ConfigError(problems)
     secrets = resolve_secrets(config, os.environ, where=source)
     storage = await asyncio.to_thread(open_storage, config.storage)
     await AgentSloServer(config, storage, source=source, secrets=secrets).run()

@@ -18,7 +18,13 @@ from dashboards._dashboards import (
     variable_queries,
 )
 from dashboards._macros import ALL, expand_macros
-from dashboards._provisioning import EXAMPLE_CONFIG, PROVISIONING_DIR, provisioning_files, write_provisioning
+from dashboards._provisioning import (
+    EXAMPLE_CONFIG,
+    PROVISIONING_DIR,
+    datasource,
+    provisioning_files,
+    write_provisioning,
+)
 from dashboards._queries import Format, PanelQuery
 
 __all__ = [
@@ -38,6 +44,7 @@ __all__ = [
     "budget_reached",
     "budget_spend",
     "burn_rate_query",
+    "datasource",
     "expand_macros",
     "provisioning_files",
     "variable_queries",

@@ -33,6 +33,13 @@ GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
 CLICKHOUSE_HOST_ENV = "CLICKHOUSE_HOST"
 CLICKHOUSE_USER_ENV = "CLICKHOUSE_USER"
 CLICKHOUSE_PASSWORD_ENV = "CLICKHOUSE_PASSWORD"
+# The embedded variant: the AgentSLO service's API port, and an API key of scope read as the password.
+AGENTSLO_HOST_ENV = "AGENTSLO_API_HOST"
+AGENTSLO_PORT_ENV = "AGENTSLO_API_PORT"
+AGENTSLO_READ_KEY_ENV = "AGENTSLO_READ_KEY"
+# Where the service answers ClickHouse's HTTP protocol (agentslo.config.ClickHouseHttpSpec.path's default).
+EMBEDDED_PATH = "/clickhouse"
+DATASOURCE_KINDS = ("server", "embedded")
 
 # The plugin's OTel trace settings, naming otel_traces' Collector-exporter columns,
 # so Grafana's trace view opens any trace by id.
@@ -63,26 +70,35 @@ _TRACE_SETTINGS = {
 }
 
 
-def datasource() -> dict[str, Any]:
-    """The ClickHouse datasource, native protocol, with its trace settings on otel_traces."""
+def datasource(kind: str = "server") -> dict[str, Any]:
+    """The ClickHouse datasource, with its trace settings on otel_traces: a ClickHouse server over the native
+    protocol (`server`), or the AgentSLO service's read-only ClickHouse interface over HTTP (`embedded`), for a
+    service on its embedded store (`clickhouse_http.enabled`)."""
+    if kind == "server":
+        connection: dict[str, Any] = {"host": f"${CLICKHOUSE_HOST_ENV}", "port": 9000, "protocol": "native",
+                                      "username": f"${CLICKHOUSE_USER_ENV}"}
+        password = f"${CLICKHOUSE_PASSWORD_ENV}"
+        name = "AgentSLO ClickHouse"
+    elif kind == "embedded":
+        # The plugin sends gzip's Accept-Encoding over HTTP; ClickHouse, and so the service, compress
+        # only when this setting asks.
+        connection = {"host": f"${AGENTSLO_HOST_ENV}", "port": f"${AGENTSLO_PORT_ENV}", "protocol": "http",
+                      "path": EMBEDDED_PATH, "username": "grafana",
+                      "customSettings": [{"setting": "enable_http_compression", "value": "1"}]}
+        password = f"${AGENTSLO_READ_KEY_ENV}"
+        name = "AgentSLO (embedded store)"
+    else:
+        raise ValueError(f"datasource kind must be one of {', '.join(DATASOURCE_KINDS)}, got {kind!r}")
     return {
         "apiVersion": 1,
         "datasources": [{
-            "name": "AgentSLO ClickHouse",
+            "name": name,
             "type": PLUGIN,
             "uid": DATASOURCE_UID,
             "isDefault": True,
             "editable": False,
-            "jsonData": {
-                "host": f"${CLICKHOUSE_HOST_ENV}",
-                "port": 9000,
-                "protocol": "native",
-                "secure": False,
-                "username": f"${CLICKHOUSE_USER_ENV}",
-                "defaultDatabase": DATABASE,
-                "traces": _TRACE_SETTINGS,
-            },
-            "secureJsonData": {"password": f"${CLICKHOUSE_PASSWORD_ENV}"},
+            "jsonData": {**connection, "secure": False, "defaultDatabase": DATABASE, "traces": _TRACE_SETTINGS},
+            "secureJsonData": {"password": password},
         }],
     }
 
@@ -113,11 +129,12 @@ def _json(document: Any) -> str:
 
 def provisioning_files(slos: Sequence[SLO], budgets: Sequence[SpendBudget] = (), *,
                        policies: Mapping[str, AlertPolicy] | None = None,
-                       default_policy: AlertPolicy = AlertPolicy()) -> dict[str, str]:
+                       default_policy: AlertPolicy = AlertPolicy(), datasource_kind: str = "server") -> dict[str, str]:
     """Every provisioning file, by path relative to the provisioning directory: alert rules for these
-    SLOs (under their alerting policies) and spend budgets, the budgets' caps on the Spend dashboard."""
+    SLOs (under their alerting policies) and spend budgets, the budgets' caps on the Spend dashboard, and
+    the datasource of `datasource_kind` (see `datasource`)."""
     files = {
-        "datasources/clickhouse.yaml": _yaml(datasource()),
+        "datasources/clickhouse.yaml": _yaml(datasource(datasource_kind)),
         "dashboards/provider.yaml": _yaml(dashboard_provider()),
         "alerting/agentslo.yaml": _yaml(alert_rules(slos, budgets, policies=policies,
                                                     default_policy=default_policy)),
@@ -130,9 +147,10 @@ def provisioning_files(slos: Sequence[SLO], budgets: Sequence[SpendBudget] = (),
 
 def write_provisioning(directory: Path, slos: Sequence[SLO], budgets: Sequence[SpendBudget] = (), *,
                        policies: Mapping[str, AlertPolicy] | None = None,
-                       default_policy: AlertPolicy = AlertPolicy()) -> list[Path]:
+                       default_policy: AlertPolicy = AlertPolicy(), datasource_kind: str = "server") -> list[Path]:
     """Write the provisioning tree under `directory`, removing generated files it no longer builds."""
-    files = provisioning_files(slos, budgets, policies=policies, default_policy=default_policy)
+    files = provisioning_files(slos, budgets, policies=policies, default_policy=default_policy,
+                               datasource_kind=datasource_kind)
     for stale in sorted(directory.glob("*/*")):
         if stale.is_file() and stale.relative_to(directory).as_posix() not in files:
             stale.unlink()

@@ -11,7 +11,7 @@ from ground.storage._backends import CLUSTER_SETTINGS
 from ground.storage._cluster import cluster_form, local_table
 from ground.storage._migrations import SCHEMA, Migration, apply_retention, migrate, schema_on_cluster
 from ground.storage._spec import StorageSpec
-from ground.storage._storage import QueryResult, Storage, open_storage, server_password
+from ground.storage._storage import ParsedStatement, QueryResult, Storage, open_storage, server_password
 from ground.tables import (
     AGENT_TASKS,
     ALERT_DELIVERIES,
@@ -41,6 +41,7 @@ __all__ = [
     "TRACES",
     "WATERMARKS",
     "Migration",
+    "ParsedStatement",
     "QueryResult",
     "Storage",
     "StorageSpec",

@@ -13,7 +13,7 @@ import fcntl
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -55,6 +55,7 @@ _RETRYABLE_CODES = frozenset({
     242,  # TABLE_IS_READ_ONLY (replica lost its keeper session)
 })
 _CODE = re.compile(r"Code: (\d+)\.")
+_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # ClickHouse reads a query parameter's value as text in its escaped format, the
 # TabSeparated one: a backslash starts an escape sequence, a tab or a line feed ends
@@ -79,6 +80,8 @@ class Backend(Protocol):
 
     def command(self, sql: str, params: Mapping[str, Any]) -> None: ...
     def query(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes: ...
+    def read_only(self, statements: Sequence[tuple[str, Mapping[str, str]]], fmt: str,
+                  settings: Mapping[str, str]) -> list[bytes]: ...
     def insert(self, table: str, body: bytes, fmt: str, dedup_token: str | None) -> None: ...
     def close(self) -> None: ...
 
@@ -126,6 +129,25 @@ class ChdbBackend:
     def query(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
         with self._session() as connection:
             return _run_on(connection, sql, params, fmt)
+
+    def read_only(self, statements: Sequence[tuple[str, Mapping[str, str]]], fmt: str,
+                  settings: Mapping[str, str]) -> list[bytes]:
+        """Run `statements` in a session of their own, with `settings` and then readonly=1 set, so that
+        nothing they say changes data, files or settings; parameters are bound as given (already in
+        ClickHouse's escaped text form, as an HTTP client sends them)."""
+        from chdb import session
+
+        connection = session.Session(str(self.data_dir))
+        try:
+            _run_raw(connection, f"USE {self._database}", {}, "TabSeparated")
+            for name, value in settings.items():
+                if not _SETTING_NAME.match(name):
+                    raise StorageError(f"not a setting name: {name!r}")
+                _run_raw(connection, f"SET {name} = {{value:String}}", {"value": _escaped(value)}, "TabSeparated")
+            _run_raw(connection, "SET readonly = 1", {}, "TabSeparated")
+            return [_run_raw(connection, sql, params, fmt) for sql, params in statements]
+        finally:
+            connection.close()
 
     def insert(self, table: str, body: bytes, fmt: str, dedup_token: str | None) -> None:
         statement = f"INSERT INTO {table}"
@@ -178,9 +200,12 @@ def _escaped(value: Any) -> str:
 
 
 def _run_on(connection: Any, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
-    bound = {name: _escaped(value) for name, value in params.items()}
+    return _run_raw(connection, sql, {name: _escaped(value) for name, value in params.items()}, fmt)
+
+
+def _run_raw(connection: Any, sql: str, bound: Mapping[str, str], fmt: str) -> bytes:
     try:
-        result = connection.query(sql, fmt, params=bound or None)
+        result = connection.query(sql, fmt, params=dict(bound) or None)
     except RuntimeError as exc:  # chdb.ChdbError is a RuntimeError
         raise classify(str(exc)) from exc
     return result.bytes()
@@ -280,6 +305,11 @@ class HttpBackend:
         client = self._connected()
         with _converted():
             return client.raw_query(sql, parameters=dict(params) or None, fmt=fmt)
+
+    def read_only(self, statements: Sequence[tuple[str, Mapping[str, str]]], fmt: str,
+                  settings: Mapping[str, str]) -> list[bytes]:
+        raise StorageError("read-only SQL sessions are offered on the embedded store only: "
+                           "query the ClickHouse server directly")
 
     def insert(self, table: str, body: bytes, fmt: str, dedup_token: str | None) -> None:
         client = self._connected()

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from ground.errors import ConfigError, StorageError
-from ground.storage._backends import Backend, ChdbBackend, HttpBackend
+from ground.storage._backends import _ESCAPES, Backend, ChdbBackend, HttpBackend
 from ground.storage._spec import StorageSpec
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -39,6 +39,14 @@ class QueryResult:
         if len(self.rows) != 1 or len(self.columns) != 1:
             raise StorageError(f"expected one value, got {len(self.rows)} rows of {len(self.columns)} columns")
         return self.rows[0][0]
+
+
+@dataclass(frozen=True)
+class ParsedStatement:
+    """One statement as the engine reads it: canonical text on one line, and its `EXPLAIN AST` tree."""
+
+    text: str
+    tree: str
 
 
 class Storage:
@@ -72,6 +80,26 @@ class Storage:
         columns = tuple(column["name"] for column in answer["meta"])
         return QueryResult(columns, [tuple(row) for row in answer["data"]])
 
+    def read_only(self, sql: str, params: Mapping[str, str] | None = None, *, fmt: str,
+                  settings: Mapping[str, str] | None = None) -> bytes:
+        """Run one statement of someone else's in a read-only session of its own (embedded store only), its
+        answer in `fmt` (a FORMAT clause in `sql` wins), after setting `settings` (names checked by the
+        caller: each may bound or shape the answer). The session sets readonly=1 last, so the statement can
+        change neither data nor settings. `params` are text in ClickHouse's escaped form, bound as given.
+        StorageError carries the engine's message (`Code: 60. DB::Exception: ...`).
+        """
+        [answer] = self._backend.read_only([(sql, dict(params or {}))], fmt, dict(settings or {}))
+        return answer
+
+    def parse(self, sql: str, params: Mapping[str, str] | None = None) -> ParsedStatement:
+        """The engine's reading of `sql`, which must be exactly one statement (else StorageError, SYNTAX_ERROR):
+        its canonical text on one line (placeholders kept) and its syntax tree (`EXPLAIN AST`, with `params`
+        substituted). Nothing of it runs."""
+        canonical, tree = self._backend.read_only(
+            [("SELECT formatQuerySingleLine({sql:String})", {"sql": _escaped_text(sql)}), ("EXPLAIN AST " + sql, dict(params or {}))],
+            "TabSeparatedRaw", {})
+        return ParsedStatement(canonical.decode().rstrip("\n"), tree.decode())
+
     def insert_json_rows(self, table: str, body: bytes, *, dedup_token: str | None = None) -> None:
         """Insert rows serialised as JSONEachRow (one JSON object per line) into `table`.
 
@@ -101,6 +129,11 @@ class Storage:
     def close(self) -> None:
         """Release the engine or the connection pool (and the data directory lock)."""
         self._backend.close()
+
+
+def _escaped_text(text: str) -> str:
+    """`text` as a String parameter's value in ClickHouse's escaped form (a backslash doubled, ...)."""
+    return text.translate(_ESCAPES)
 
 
 def _bindable(params: Mapping[str, Any] | None) -> dict[str, Any]:
