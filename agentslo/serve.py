@@ -40,7 +40,7 @@ from ground.storage import Storage, open_storage
 if TYPE_CHECKING:
     import grpc
 
-__all__ = ["AgentSloServer", "serve"]
+__all__ = ["AgentSloServer", "ServerThread", "serve"]
 
 log = logging.getLogger("agentslo")
 
@@ -170,6 +170,46 @@ class AgentSloServer:
             await asyncio.wait({serving})
         if grpc_stopped is not None:
             await grpc_stopped
+
+
+class ServerThread:
+    """An AgentSloServer running in a thread of this process until `stop()`: `agentslo demo`'s own
+    service, and the tests' (they read the very storage it writes: chDB opens a directory once a process)."""
+
+    def __init__(self, server: AgentSloServer) -> None:
+        self.server = server
+        self.url = f"http://127.0.0.1:{server.config.server.http_port}"
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True, name="agentslo")
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.server.run())
+        except BaseException as exc:  # handed to start(), which the caller waits in
+            self._failure = exc
+
+    def start(self, timeout_s: float = 60) -> None:
+        """Start it and wait until /readyz answers 200; RuntimeError if it stops or is not ready in time."""
+        import httpx
+
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if httpx.get(self.url + "/readyz", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if not self._thread.is_alive():
+                raise RuntimeError(f"AgentSLO did not start: {self._failure}") from self._failure
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"AgentSLO was not ready within {timeout_s:g} s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop it gracefully and wait for its thread."""
+        self.server.stop()
+        self._thread.join(timeout=60)
 
 
 def _log_access(config: Config, service: Service) -> None:

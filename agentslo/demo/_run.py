@@ -21,9 +21,7 @@ retries, open breakers, spend today and each SLO's budget left and alert state.
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +40,7 @@ from agentslo.demo._fake_llm import FakeLlm
 from agentslo.demo._fleet import Fleet, MinuteOutcome
 from agentslo.demo._receiver import AlertReceiver, alert_line
 from agentslo.demo._scenario import FLEET, PHASES, Phase, scenario_start
-from agentslo.serve import AgentSloServer
+from agentslo.serve import AgentSloServer, ServerThread
 from alerts import ReceiverSpec
 from ground.storage import Storage
 from ground.tables import TRACES
@@ -124,7 +122,8 @@ def run_embedded(storage: Storage, *, console: Console, phases: Sequence[Phase] 
     receiver = AlertReceiver().start()
     fake = FakeLlm(seed=_SEED).start()
     clock = _SettableClock(start)
-    service = _ServiceThread(demo_config(http_port=_free_port(), receiver_url=receiver.url), storage, clock)
+    service = ServerThread(AgentSloServer(demo_config(http_port=_free_port(), receiver_url=receiver.url), storage,
+                                          clock=clock, source=f"{CONFIG_FILE.name} (agentslo demo)"))
     try:
         service.start()
         target = _EmbeddedTarget(service, clock, receiver)
@@ -299,45 +298,10 @@ class _SettableClock:
         return self.now
 
 
-class _ServiceThread:
-    """An AgentSloServer running in a thread of this process until `stop()`."""
-
-    def __init__(self, config: Config, storage: Storage, clock: Callable[[], datetime]) -> None:
-        self.url = f"http://127.0.0.1:{config.server.http_port}"
-        self.server = AgentSloServer(config, storage, clock=clock, source=f"{CONFIG_FILE.name} (agentslo demo)")
-        self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True, name="agentslo")
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self.server.run())
-        except BaseException as exc:  # handed to start(), which the caller waits in
-            self._failure = exc
-
-    def start(self, timeout_s: float = 60) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                if httpx.get(self.url + "/readyz", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if not self._thread.is_alive():
-                raise RuntimeError(f"AgentSLO did not start: {self._failure}") from self._failure
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"AgentSLO was not ready within {timeout_s:g} s")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.stop()
-        self._thread.join(timeout=60)
-
-
 class _EmbeddedTarget:
     """The service in this process: after each minute, move its clock, evaluate, and collect the messages."""
 
-    def __init__(self, service: _ServiceThread, clock: _SettableClock, receiver: AlertReceiver) -> None:
+    def __init__(self, service: ServerThread, clock: _SettableClock, receiver: AlertReceiver) -> None:
         self.url = service.url
         self.ingest_headers: Mapping[str, str] = {}   # its own service, open on loopback
         self._clock = clock

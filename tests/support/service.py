@@ -6,9 +6,7 @@ data directory per process); its HTTP and gRPC listeners are real sockets.
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -16,7 +14,7 @@ from datetime import datetime
 import httpx
 
 from agentslo.config import Config
-from agentslo.serve import AgentSloServer
+from agentslo.serve import AgentSloServer, ServerThread
 from ground.storage import Storage
 
 
@@ -43,26 +41,16 @@ class ServiceThread:
         self.config = config
         injected = {name: value for name, value in (("clock", clock), ("monotonic", monotonic)) if value is not None}
         self.server = AgentSloServer(config, storage, **injected)
-        self.http_url = f"http://127.0.0.1:{config.server.http_port}"
+        self._running = ServerThread(self.server)
+        self.http_url = self._running.url
         self.grpc_endpoint = f"127.0.0.1:{config.server.grpc_port}"
-        self._thread = threading.Thread(target=lambda: asyncio.run(self.server.run()), daemon=True)
 
     def start(self, timeout_s: float = 30) -> ServiceThread:
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                if httpx.get(self.http_url + "/readyz", timeout=5).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("service did not become ready")
-            time.sleep(0.05)
+        self._running.start(timeout_s)
+        return self
 
     def stop(self) -> None:
-        self.server.stop()
-        self._thread.join(timeout=60)
+        self._running.stop()
 
     @property
     def metrics(self) -> str:
